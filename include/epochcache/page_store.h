@@ -1,0 +1,112 @@
+// The page store: fixed-size pages of remote files, kept in local cache directories.
+//
+// A page is identified by the file's cache key (which includes the remote object's version,
+// so a changed object never matches old pages) and the page's index in the file. Pages are
+// written to a temporary name and renamed into place, carry checksums verified on every read,
+// and are found again by scanning the cache directories at start, so the cache survives
+// restarts and `kill -9`. The on-disk format is documented in docs/page-store.md.
+//
+// Thread-safety: a PageStore is safe to use from many threads at once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "epochcache/status.h"
+
+namespace epochcache {
+
+struct PageId {
+  std::string file_key;  // 32 lowercase hex chars: see MakeFileKey
+  std::uint64_t index = 0;
+
+  bool operator==(const PageId&) const = default;
+};
+
+// The cache identity of a remote file: a 128-bit hash of its path and version, as hex.
+std::string MakeFileKey(std::string_view path, std::string_view version);
+
+struct CacheDirOptions {
+  std::string path;
+  std::uint64_t capacity_bytes = 0;  // counts page files, headers included
+};
+
+struct PageStoreOptions {
+  std::vector<CacheDirOptions> dirs;
+  std::uint64_t page_size = 1 << 20;
+};
+
+// A verified page (or part of one), held open for reading. Holding the descriptor keeps the
+// bytes readable even if the page is evicted meanwhile (the file is unlinked, not truncated),
+// so a sender can sendfile(2) from it without racing eviction.
+class PageHandle {
+ public:
+  PageHandle() = default;
+  PageHandle(int fd, std::uint64_t file_offset, std::uint64_t length)
+      : fd_(fd), file_offset_(file_offset), length_(length) {}
+  PageHandle(PageHandle&& other) noexcept;
+  PageHandle& operator=(PageHandle&& other) noexcept;
+  PageHandle(const PageHandle&) = delete;
+  PageHandle& operator=(const PageHandle&) = delete;
+  ~PageHandle();
+
+  [[nodiscard]] int fd() const { return fd_; }
+  // Where the requested bytes start inside the page file, and how many there are.
+  [[nodiscard]] std::uint64_t file_offset() const { return file_offset_; }
+  [[nodiscard]] std::uint64_t length() const { return length_; }
+
+ private:
+  int fd_ = -1;
+  std::uint64_t file_offset_ = 0;
+  std::uint64_t length_ = 0;
+};
+
+struct CacheDirStats {
+  std::string path;
+  std::uint64_t capacity_bytes = 0;
+  std::uint64_t used_bytes = 0;
+  std::uint64_t pages = 0;
+  bool healthy = true;
+};
+
+struct PageStoreStats {
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  std::uint64_t puts = 0;
+  std::uint64_t rejected_puts = 0;
+  std::uint64_t evictions = 0;
+  std::uint64_t checksum_failures = 0;
+  std::uint64_t dir_errors = 0;
+  std::uint64_t recovered_pages = 0;     // found on disk at start
+  std::uint64_t discarded_files = 0;     // temp or invalid files removed at start
+  double recovery_seconds = 0;
+  std::vector<CacheDirStats> dirs;
+};
+
+class PageStore {
+ public:
+  virtual ~PageStore() = default;
+
+  // Opens (creating if needed) the cache dirs and rebuilds the index from what is on disk.
+  static Result<std::unique_ptr<PageStore>> Open(const PageStoreOptions& options);
+
+  [[nodiscard]] virtual std::uint64_t page_size() const = 0;
+
+  // The bytes [offset, offset + length) of a cached page, verified against their checksums.
+  // NotFound on a miss. A page that fails verification is removed, counted, and reported as
+  // NotFound, so the caller refetches it; wrong bytes are never returned.
+  // REQUIRES: offset + length <= the page's data length.
+  virtual Result<PageHandle> Get(const PageId& id, std::uint64_t offset, std::uint64_t length) = 0;
+
+  // Admits a page (data.size() <= page_size(); only a file's last page may be shorter).
+  // Rejected when the policy or capacity declines it; never fails a read.
+  virtual Status Put(const PageId& id, std::span<const std::byte> data) = 0;
+
+  [[nodiscard]] virtual PageStoreStats Stats() const = 0;
+};
+
+}  // namespace epochcache

@@ -1,0 +1,62 @@
+// The under store: the remote storage epochcache caches (local directory, S3, HTTP, ...).
+//
+// It is the source of truth. epochcache only ever reads it: no method here modifies anything.
+// Paths are the under store's own URIs, exactly what a user would give the target filesystem:
+// "/data/train/x.parquet" (or "file:///data/train/x.parquet") for a local directory,
+// "s3://bucket/train/x.parquet" for S3.
+//
+// Thread-safety: every implementation is safe to call from many threads at once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "epochcache/status.h"
+
+namespace epochcache {
+
+struct FileStatus {
+  std::string path;  // the canonical URI of the entry, as the under store spells it
+  bool is_directory = false;
+  std::uint64_t size = 0;      // bytes; 0 for directories
+  std::int64_t mtime_ns = 0;   // last modification, nanoseconds since the epoch (0 if unknown)
+  // Identifies the content: an S3 ETag / version id, or for local files "size-mtime_ns".
+  // Part of every cached page's identity, so a changed object is never served from old pages.
+  std::string version;
+
+  bool operator==(const FileStatus&) const = default;
+};
+
+class UnderStore {
+ public:
+  virtual ~UnderStore() = default;
+
+  // A short name for logs and metrics ("local", "s3", "memory").
+  [[nodiscard]] virtual std::string_view Scheme() const = 0;
+
+  // Status of a file or directory. NotFound if neither exists.
+  virtual Result<FileStatus> Stat(std::string_view path) = 0;
+
+  // Entries directly inside the directory `path` (or every file below it when `recursive`),
+  // sorted by path. NotFound if `path` is not a directory.
+  virtual Result<std::vector<FileStatus>> List(std::string_view path, bool recursive) = 0;
+
+  // Reads up to out.size() bytes at `offset` into `out`; returns the number of bytes read,
+  // which is less than out.size() only at the end of the file.
+  // When `version` is not empty and the object no longer has that version, returns kChanged
+  // rather than bytes of another version.
+  virtual Result<std::size_t> ReadRange(std::string_view path, std::string_view version,
+                                        std::uint64_t offset, std::span<std::byte> out) = 0;
+};
+
+// Opens the under store named by `root_uri`: "file:///data" (or a plain absolute path) for a
+// local directory, "memory://" for the in-memory twin. Only paths inside the root are served;
+// anything else (including "../" escapes and symlinks out of the root) is PermissionDenied.
+Result<std::unique_ptr<UnderStore>> OpenUnderStore(std::string_view root_uri);
+
+}  // namespace epochcache
