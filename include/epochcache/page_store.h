@@ -81,8 +81,8 @@ struct PageStoreStats {
   std::uint64_t evictions = 0;
   std::uint64_t checksum_failures = 0;
   std::uint64_t dir_errors = 0;
-  std::uint64_t recovered_pages = 0;     // found on disk at start
-  std::uint64_t discarded_files = 0;     // temp or invalid files removed at start
+  std::uint64_t recovered_pages = 0;  // found on disk at start
+  std::uint64_t discarded_files = 0;  // temp or invalid files removed at start
   double recovery_seconds = 0;
   std::vector<CacheDirStats> dirs;
 };

@@ -49,9 +49,7 @@ class [[nodiscard]] Status {
     return {StatusCode::kPermissionDenied, std::move(msg)};
   }
   static Status Timeout(std::string msg) { return {StatusCode::kTimeout, std::move(msg)}; }
-  static Status Unavailable(std::string msg) {
-    return {StatusCode::kUnavailable, std::move(msg)};
-  }
+  static Status Unavailable(std::string msg) { return {StatusCode::kUnavailable, std::move(msg)}; }
   static Status IoError(std::string msg) { return {StatusCode::kIoError, std::move(msg)}; }
   static Status ChecksumError(std::string msg) {
     return {StatusCode::kChecksumError, std::move(msg)};
@@ -104,10 +102,10 @@ class [[nodiscard]] Result {
 #define EC_CONCAT(a, b) EC_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function if `expr` (a Status) is not OK.
-#define EC_RETURN_IF_ERROR(expr)                   \
-  do {                                             \
-    ::epochcache::Status ec_status_ = (expr);      \
-    if (!ec_status_.ok()) return ec_status_;       \
+#define EC_RETURN_IF_ERROR(expr)              \
+  do {                                        \
+    ::epochcache::Status ec_status_ = (expr); \
+    if (!ec_status_.ok()) return ec_status_;  \
   } while (false)
 
 #define EC_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \

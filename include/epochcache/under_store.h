@@ -23,8 +23,8 @@ namespace epochcache {
 struct FileStatus {
   std::string path;  // the canonical URI of the entry, as the under store spells it
   bool is_directory = false;
-  std::uint64_t size = 0;      // bytes; 0 for directories
-  std::int64_t mtime_ns = 0;   // last modification, nanoseconds since the epoch (0 if unknown)
+  std::uint64_t size = 0;     // bytes; 0 for directories
+  std::int64_t mtime_ns = 0;  // last modification, nanoseconds since the epoch (0 if unknown)
   // Identifies the content: an S3 ETag / version id, or for local files "size-mtime_ns".
   // Part of every cached page's identity, so a changed object is never served from old pages.
   std::string version;

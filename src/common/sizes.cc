@@ -23,15 +23,15 @@ constexpr std::array kUnits = {
     Unit{"k", kKi},
     Unit{"kb", 1e3},
     Unit{"kib", kKi},
-    Unit{"m", kKi * kKi},
+    Unit{"m", kKi* kKi},
     Unit{"mb", 1e6},
-    Unit{"mib", kKi * kKi},
-    Unit{"g", kKi * kKi * kKi},
+    Unit{"mib", kKi* kKi},
+    Unit{"g", kKi* kKi* kKi},
     Unit{"gb", 1e9},
-    Unit{"gib", kKi * kKi * kKi},
-    Unit{"t", kKi * kKi * kKi * kKi},
+    Unit{"gib", kKi* kKi* kKi},
+    Unit{"t", kKi* kKi* kKi* kKi},
     Unit{"tb", 1e12},
-    Unit{"tib", kKi * kKi * kKi * kKi},
+    Unit{"tib", kKi* kKi* kKi* kKi},
 };
 
 std::string Lower(std::string_view s) {
