@@ -14,6 +14,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "epochcache/status.h"
@@ -35,9 +36,26 @@ struct CacheDirOptions {
   std::uint64_t capacity_bytes = 0;  // counts page files, headers included
 };
 
+// How a full cache decides what to keep. docs/page-store.md explains both.
+enum class EvictionPolicy : std::uint8_t {
+  // Plain least-recently-used: every miss is admitted and evicts the oldest page. Thrashes
+  // when a cyclic scan (a training epoch) is larger than the cache.
+  kLru,
+  // LRU order plus frequency-based admission: once a dir is full, a page is admitted only if
+  // it was seen more often than the page it would evict, so a stable subset of a too-large
+  // dataset stays cached across epochs.
+  kScanResistant,
+};
+
+// "lru" / "scan-resistant".
+std::string_view EvictionPolicyName(EvictionPolicy policy);
+// Inverse of EvictionPolicyName; InvalidArgument names the bad value.
+Result<EvictionPolicy> ParseEvictionPolicy(std::string_view name);
+
 struct PageStoreOptions {
   std::vector<CacheDirOptions> dirs;
   std::uint64_t page_size = 1 << 20;
+  EvictionPolicy eviction_policy = EvictionPolicy::kScanResistant;
 };
 
 // A verified page (or part of one), held open for reading. Holding the descriptor keeps the
@@ -70,7 +88,8 @@ struct CacheDirStats {
   std::uint64_t capacity_bytes = 0;
   std::uint64_t used_bytes = 0;
   std::uint64_t pages = 0;
-  bool healthy = true;
+  std::uint64_t errors = 0;  // I/O errors seen in this dir
+  bool healthy = true;       // false once taken out of service after errors
 };
 
 struct PageStoreStats {
