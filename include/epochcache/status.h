@@ -108,6 +108,8 @@ class [[nodiscard]] Result {
     if (!ec_status_.ok()) return ec_status_;  \
   } while (false)
 
+// `lhs` is a declaration ("auto x"), so it cannot be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define EC_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                             \
   if (!tmp.ok()) return tmp.status();            \
@@ -116,3 +118,4 @@ class [[nodiscard]] Result {
 // `EC_ASSIGN_OR_RETURN(auto x, Foo());` declares x from a Result, or returns its Status.
 #define EC_ASSIGN_OR_RETURN(lhs, expr) \
   EC_ASSIGN_OR_RETURN_IMPL(EC_CONCAT(ec_result_, __LINE__), lhs, expr)
+// NOLINTEND(bugprone-macro-parentheses)

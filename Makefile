@@ -1,0 +1,45 @@
+# The two commands of the README:
+#   make demo   set up (if needed) and run the main job: Ray Data reading through epochcache
+#   make test   set up (if needed) and run every test
+SHELL := /bin/bash
+PY := .venv/bin/python
+JOBS ?= 2
+CMAKE_FLAGS := -G Ninja -DEPOCHCACHE_BUILD_TESTS=ON
+
+.PHONY: setup demo test test-cpp test-cpp-asan test-cpp-tsan test-python lint tidy format clean
+
+setup:
+	@scripts/setup.sh
+
+demo: setup
+	$(PY) -m epochcache.demo
+
+test: setup lint test-cpp-asan tidy test-python
+	@echo "all test suites passed"
+
+# Unit tests, built with AddressSanitizer and UndefinedBehaviorSanitizer.
+test-cpp-asan:
+	cmake -S . -B build/asan $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=Debug -DEPOCHCACHE_SANITIZE=address,undefined >/dev/null
+	cmake --build build/asan -j $(JOBS)
+	cd build/asan && ctest --output-on-failure -j $(JOBS)
+
+# Unit tests without sanitizers (faster, for development).
+test-cpp:
+	cmake -S . -B build/release $(CMAKE_FLAGS) >/dev/null
+	cmake --build build/release -j $(JOBS)
+	cd build/release && ctest --output-on-failure -j $(JOBS)
+
+test-python:
+	$(PY) -m pytest tests/ -q --timeout=600
+
+lint:
+	@scripts/lint.sh
+
+tidy:
+	@scripts/tidy.sh build/asan
+
+format:
+	@git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf build .cache

@@ -1,0 +1,141 @@
+"""Start and stop an epochcache worker process on this machine.
+
+Used by the demo, the test harness and benchmarks; the same ``epochcache worker`` command an
+operator runs by hand, with the port chosen by the worker and read back from a port file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+
+def worker_binary() -> str:
+    """Path of the ``epochcache`` executable: $EPOCHCACHE_BIN, this environment's scripts dir, or PATH."""
+    explicit = os.environ.get("EPOCHCACHE_BIN")
+    if explicit:
+        return explicit
+    candidate = Path(sysconfig.get_path("scripts")) / "epochcache"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("epochcache")
+    if found:
+        return found
+    raise FileNotFoundError(
+        "the epochcache executable was not found: install the package (pip install .) "
+        "or set EPOCHCACHE_BIN"
+    )
+
+
+class LocalWorker:
+    """One ``epochcache worker`` process bound to 127.0.0.1 on a free port."""
+
+    def __init__(
+        self,
+        cache_dir: str | os.PathLike,
+        under: str,
+        capacity: str = "1GiB",
+        extra_args: list[str] | None = None,
+        log_path: str | os.PathLike | None = None,
+    ) -> None:
+        self.cache_dir = Path(cache_dir)
+        self.under = under
+        self.capacity = capacity
+        self.extra_args = list(extra_args or [])
+        self.log_path = Path(log_path) if log_path else self.cache_dir.parent / (
+            self.cache_dir.name + ".log"
+        )
+        self.port: int | None = None
+        self._proc: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        if self.port is None:
+            raise RuntimeError("worker is not running")
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0, port: int = 0) -> "LocalWorker":
+        """Starts the worker and waits until /v1/health answers. ``port=0`` lets it pick one."""
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        port_file = Path(tempfile.mkdtemp(prefix="ec-port-")) / "port"
+        args = [
+            worker_binary(), "worker",
+            "--host", "127.0.0.1",
+            "--port", str(port),
+            "--port-file", str(port_file),
+            "--cache-dir", str(self.cache_dir),
+            "--capacity", self.capacity,
+            "--under", self.under,
+            *self.extra_args,
+        ]
+        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(
+                    f"worker exited with code {self._proc.returncode}; see {self.log_path}:\n"
+                    + self.log_path.read_text(errors="replace")[-2000:]
+                )
+            if port_file.exists() and port_file.read_text().strip():
+                self.port = int(port_file.read_text().strip())
+                try:
+                    self.get("/v1/health", timeout=1.0)
+                    shutil.rmtree(port_file.parent, ignore_errors=True)
+                    return self
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        self.kill()
+        raise TimeoutError(f"worker did not become healthy within {timeout}s; see {self.log_path}")
+
+    def get(self, path: str, timeout: float = 10.0) -> dict:
+        """GETs a JSON endpoint of this worker."""
+        with urllib.request.urlopen(f"http://{self.address}{path}", timeout=timeout) as resp:
+            return json.loads(resp.read())
+
+    def stats(self) -> dict:
+        return self.get("/v1/stats")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stops the worker with SIGTERM (a clean shutdown)."""
+        if self._proc and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+
+    def kill(self) -> None:
+        """Kills the worker with SIGKILL, as a crash would."""
+        if self._proc and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def __enter__(self) -> "LocalWorker":
+        return self.start() if not self.running else self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+if __name__ == "__main__":  # pragma: no cover - manual use
+    w = LocalWorker(sys.argv[1], sys.argv[2]).start()
+    print(w.address)

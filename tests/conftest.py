@@ -1,0 +1,53 @@
+"""Shared fixtures: datasets on disk, real worker processes on 127.0.0.1, one Ray session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from epochcache.demo_data import make_image_dataset, make_parquet_dataset
+from epochcache.local_worker import LocalWorker
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory) -> Path:
+    """A small dataset: Parquet files, images, and a secret file outside the served root."""
+    base = tmp_path_factory.mktemp("under")
+    root = base / "root"
+    make_parquet_dataset(root / "parquet", files=4, rows_per_file=5_000, columns=6)
+    make_image_dataset(root / "images", count=24, size=32)
+    (root / "misc").mkdir()
+    (root / "misc" / "hello.txt").write_bytes(b"hello, epochcache\n")
+    (root / "misc" / "big.bin").write_bytes(os.urandom(5 * (1 << 20) + 12345))
+    (base / "secret.txt").write_text("outside the root")
+    return root
+
+
+@pytest.fixture()
+def worker(data_root, tmp_path):
+    """A fresh worker (empty cache) over data_root."""
+    w = LocalWorker(tmp_path / "cache", under=f"file://{data_root}", capacity="1GiB")
+    w.start()
+    yield w
+    w.kill()
+
+
+@pytest.fixture()
+def fs(worker):
+    from epochcache import EpochCacheFileSystem
+
+    return EpochCacheFileSystem(target_protocol="file", worker_hosts=[worker.address],
+                                skip_instance_cache=True)
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    import ray
+
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
+             ignore_reinit_error=True)
+    yield ray
+    ray.shutdown()
