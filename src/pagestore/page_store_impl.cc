@@ -1,0 +1,407 @@
+#include "pagestore/page_store_impl.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "common/sizes.h"
+#include "pagestore/page_file.h"
+#include "pagestore/page_format.h"
+
+namespace epochcache {
+namespace pagestore {
+namespace {
+
+// A dir is taken out of service after this many I/O errors in a row (or at once when the
+// error says it is gone or read-only).
+constexpr int kMaxConsecutiveErrors = 3;
+
+std::uint64_t Mix(std::uint64_t x) {  // splitmix64 finaliser
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+bool MeansDirIsGone(int err) {
+  return err == ENOENT || err == ENOTDIR || err == EROFS || err == EACCES || err == EPERM;
+}
+
+std::string ErrnoText(int err) { return std::strerror(err); }  // NOLINT(concurrency-mt-unsafe)
+
+}  // namespace
+
+std::uint64_t PageKey(const PageId& id) {
+  return XXH3_64bits_withSeed(id.file_key.data(), id.file_key.size(), id.index);
+}
+
+PageStoreImpl::PageStoreImpl(const PageStoreOptions& options)
+    : page_size_(options.page_size), eviction_policy_(options.eviction_policy) {
+  dirs_.resize(options.dirs.size());
+  for (std::size_t i = 0; i < options.dirs.size(); ++i) {
+    Dir& dir = dirs_[i];
+    dir.root = options.dirs[i].path;
+    dir.pages = dir.root + "/" + std::string(kPagesDir);
+    dir.configured_capacity = options.dirs[i].capacity_bytes;
+    dir.seed = XXH3_64bits(dir.root.data(), dir.root.size());
+    const std::uint64_t expected_pages = std::max<std::uint64_t>(
+        1, dir.configured_capacity / (page_size_ + HeaderSizeFor(page_size_)));
+    dir.policy = MakeReplacementPolicy(eviction_policy_, dir.configured_capacity, expected_pages);
+  }
+}
+
+std::string PageStoreImpl::PagePath(const Dir& dir, const PageId& id) const {
+  std::string path = dir.pages;
+  path.append("/").append(PrefixDirName(id.file_key)).append("/").append(PageFileName(id));
+  return path;
+}
+
+void PageStoreImpl::Recover() {
+  const auto start = std::chrono::steady_clock::now();
+  std::lock_guard lock(mu_);  // uncontended: nobody else has the store yet
+
+  // The directory skeleton: pages/00 … pages/ff, created up front so Put never has to.
+  struct Job {
+    std::size_t dir;
+    std::string path;
+  };
+  std::vector<Job> jobs;
+  for (std::size_t d = 0; d < dirs_.size(); ++d) {
+    std::error_code ec;
+    std::filesystem::create_directories(dirs_[d].pages, ec);
+    for (int p = 0; p < 256 && !ec; ++p) {
+      std::string path = fmt::format("{}/{:02x}", dirs_[d].pages, p);
+      std::filesystem::create_directory(path, ec);
+      jobs.push_back(Job{d, std::move(path)});
+    }
+    if (ec) {
+      spdlog::error("cache dir {} is unusable: {}", dirs_[d].root, ec.message());
+      dirs_[d].healthy = false;
+      ++dirs_[d].errors;
+      ++dir_errors_;
+      std::erase_if(jobs, [d](const Job& j) { return j.dir == d; });
+    }
+  }
+
+  // Scanning is dominated by opening files and reading one header block each, so a few
+  // threads overlap the disk latency.
+  std::vector<ScanResult> results(jobs.size());
+  {
+    std::atomic<std::size_t> next{0};
+    const unsigned threads = std::clamp(std::thread::hardware_concurrency(), 2U, 8U);
+    std::vector<std::jthread> workers;
+    for (unsigned t = 0; t < threads; ++t) {
+      workers.emplace_back([&] {
+        for (std::size_t i = next++; i < jobs.size(); i = next++) {
+          results[i] = ScanPrefixDir(jobs[i].path, page_size_);
+        }
+      });
+    }
+  }
+
+  struct Found {
+    std::size_t dir;
+    FoundPage page;
+  };
+  std::vector<Found> found;
+  std::uint64_t ignored = 0;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    discarded_files_ += results[i].discarded;
+    ignored += results[i].ignored;
+    for (FoundPage& page : results[i].pages) found.push_back(Found{jobs[i].dir, std::move(page)});
+  }
+  // Oldest first, so the most recently written pages end up most recently used.
+  std::sort(found.begin(), found.end(),
+            [](const Found& a, const Found& b) { return a.page.mtime_ns < b.page.mtime_ns; });
+  for (Found& f : found) {
+    const std::uint64_t key = PageKey(f.page.id);
+    if (index_.contains(key)) {  // the same page in two dirs: keep one
+      ::unlink(PagePath(dirs_[f.dir], f.page.id).c_str());
+      ++discarded_files_;
+      continue;
+    }
+    dirs_[f.dir].policy->Restore(key, f.page.file_bytes);
+    index_.emplace(key, Entry{std::move(f.page.id), f.dir, ++next_generation_, true});
+  }
+  // A dir whose capacity was lowered since the pages were written.
+  for (Dir& dir : dirs_) {
+    std::vector<std::uint64_t> victims;
+    dir.policy->SetCapacity(dir.configured_capacity, &victims);
+    for (std::uint64_t v : victims) {
+      auto it = index_.find(v);
+      ::unlink(PagePath(dir, it->second.id).c_str());
+      index_.erase(it);
+      ++evictions_;
+    }
+  }
+  recovered_pages_ = index_.size();
+  recovery_seconds_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (ignored > 0) {
+    spdlog::warn("page store: left {} files that are not page files untouched", ignored);
+  }
+  std::uint64_t bytes = 0;
+  for (const Dir& dir : dirs_) bytes += dir.policy->used_bytes();
+  spdlog::info(
+      "page store: recovered {} pages ({}) from {} cache dirs in {:.3f}s; discarded {} "
+      "temp or invalid files",
+      recovered_pages_, FormatSize(bytes), dirs_.size(), recovery_seconds_, discarded_files_);
+}
+
+int PageStoreImpl::ChooseDir(std::uint64_t key) const {
+  // Weighted rendezvous hashing: a page's dir depends only on the page and the healthy dirs,
+  // so losing a dir moves only its own share, and larger dirs get proportionally more.
+  int best = -1;
+  double best_score = 0;
+  for (std::size_t i = 0; i < dirs_.size(); ++i) {
+    const Dir& dir = dirs_[i];
+    const std::uint64_t weight = dir.policy->capacity_bytes();
+    if (!dir.healthy || weight == 0) continue;
+    const double u = (static_cast<double>(Mix(key ^ dir.seed) >> 11) + 0.5) * 0x1.0p-53;
+    const double score = static_cast<double>(weight) / -std::log(u);
+    if (best < 0 || score > best_score) {
+      best = static_cast<int>(i);
+      best_score = score;
+    }
+  }
+  return best;
+}
+
+Result<PageHandle> PageStoreImpl::Get(const PageId& id, std::uint64_t offset,
+                                      std::uint64_t length) {
+  const std::uint64_t key = PageKey(id);
+  std::string path;
+  std::uint64_t generation = 0;
+  std::size_t d = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto it = index_.find(key);
+    if (it == index_.end() || !it->second.ready || it->second.id != id) {
+      ++misses_;
+      return Status::NotFound("page " + id.file_key + "." + std::to_string(id.index) +
+                              " is not cached");
+    }
+    d = it->second.dir;
+    generation = it->second.generation;
+    path = PagePath(dirs_[d], id);
+    dirs_[d].policy->OnHit(key);
+  }
+
+  int err = 0;
+  Result<PageHandle> handle = OpenVerifiedPage(path, id, page_size_, offset, length, &err);
+  if (handle.ok()) {
+    ++hits_;
+    return handle;
+  }
+  Status status = handle.status();
+  if (status.code() == StatusCode::kInvalidArgument) return status;  // the page itself is fine
+
+  // The file vanished, is corrupt, or the disk failed: forget the page so it is refetched.
+  const bool dir_gone =
+      status.code() == StatusCode::kNotFound && ::access(dirs_[d].pages.c_str(), F_OK) != 0;
+  std::vector<Doomed> doomed;
+  {
+    std::lock_guard lock(mu_);
+    DropLocked(key, generation, &doomed);
+    if (status.code() == StatusCode::kChecksumError) {
+      ++checksum_failures_;
+      spdlog::warn("page store: dropping corrupt page: {}", status.message());
+    } else if (status.code() == StatusCode::kIoError) {
+      RecordDirErrorLocked(d, err);
+    } else if (dir_gone) {
+      RecordDirErrorLocked(d, ENOENT);
+    }
+  }
+  Unlink(doomed);
+  ++misses_;
+  return Status::NotFound(status.message());
+}
+
+Status PageStoreImpl::Put(const PageId& id, std::span<const std::byte> data) {
+  if (!IsValidFileKey(id.file_key)) {
+    return Status::InvalidArgument("page file key '" + id.file_key + "' is not 32 hex chars");
+  }
+  if (data.empty() || data.size() > page_size_) {
+    return Status::InvalidArgument("page of " + std::to_string(data.size()) + " bytes (page size " +
+                                   std::to_string(page_size_) + ")");
+  }
+  const std::uint64_t key = PageKey(id);
+  // A write error that takes a dir out of service is retried on the next dir.
+  for (std::size_t attempt = 0; attempt <= dirs_.size(); ++attempt) {
+    auto [outcome, status] = PutOnce(id, key, data);
+    if (outcome == PutOutcome::kDone) return status;
+  }
+  ++rejected_puts_;
+  return Status::Rejected("no cache dir could take the page");
+}
+
+std::pair<PageStoreImpl::PutOutcome, Status> PageStoreImpl::PutOnce(
+    const PageId& id, std::uint64_t key, std::span<const std::byte> data) {
+  const std::uint64_t file_bytes = HeaderSizeFor(data.size()) + data.size();
+  std::vector<Doomed> doomed;
+  std::size_t d = 0;
+  std::uint64_t generation = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = index_.find(key); it != index_.end()) {
+      if (it->second.id == id) return {PutOutcome::kDone, Status::Ok()};  // present or pending
+      ++rejected_puts_;
+      return {PutOutcome::kDone, Status::Rejected("another cached page has the same key")};
+    }
+    if (unlinking_.contains(key)) {
+      ++rejected_puts_;
+      return {PutOutcome::kDone, Status::Rejected("the page is being removed")};
+    }
+    const int chosen = ChooseDir(key);
+    if (chosen < 0) {
+      ++rejected_puts_;
+      return {PutOutcome::kDone, Status::Rejected("no healthy cache dir")};
+    }
+    d = static_cast<std::size_t>(chosen);
+    std::vector<std::uint64_t> victims;
+    if (!dirs_[d].policy->Admit(key, file_bytes, &victims)) {
+      ++rejected_puts_;
+      return {PutOutcome::kDone, Status::Rejected("not admitted by the cache policy")};
+    }
+    for (std::uint64_t v : victims) {
+      auto it = index_.find(v);
+      doomed.emplace_back(v, PagePath(dirs_[it->second.dir], it->second.id));
+      unlinking_.insert(v);
+      index_.erase(it);
+      ++evictions_;
+    }
+    generation = ++next_generation_;
+    index_.emplace(key, Entry{id, d, generation, false});
+  }
+  Unlink(doomed);
+
+  const std::string final_path = PagePath(dirs_[d], id);
+  const std::string temp_path =
+      fmt::format("{}.{}-{}{}", final_path, ::getpid(), temp_counter_.fetch_add(1), kTempSuffix);
+  std::string error;
+  const int err = WritePageFile(temp_path, final_path, id, page_size_, data, &error);
+
+  std::lock_guard lock(mu_);
+  auto it = index_.find(key);
+  const bool current = it != index_.end() && it->second.generation == generation;
+  if (err == 0) {
+    if (!current) {  // the dir was taken out of service while we wrote
+      ++rejected_puts_;
+      return {PutOutcome::kDone, Status::Rejected("cache dir " + dirs_[d].root + " failed")};
+    }
+    it->second.ready = true;
+    RecordDirSuccessLocked(d);
+    ++puts_;
+    return {PutOutcome::kDone, Status::Ok()};
+  }
+  if (current) {
+    index_.erase(it);
+    dirs_[d].policy->Remove(key);
+  }
+  if (err == ENOSPC || err == EDQUOT) {
+    // The disk holds less than configured (shared with others, or capacity set too high):
+    // lower this dir's capacity to what it uses now, so later pages evict instead of failing.
+    Dir& dir = dirs_[d];
+    std::vector<std::uint64_t> none;
+    dir.policy->SetCapacity(dir.policy->used_bytes(), &none);
+    spdlog::warn("page store: cache dir {} is out of space ({}); capacity lowered to {}", dir.root,
+                 ErrnoText(err), FormatSize(dir.policy->capacity_bytes()));
+    ++rejected_puts_;
+    return {PutOutcome::kDone, Status::Rejected(error)};
+  }
+  if (RecordDirErrorLocked(d, err)) return {PutOutcome::kRetryOtherDir, Status::IoError(error)};
+  ++rejected_puts_;
+  return {PutOutcome::kDone, Status::IoError(error)};
+}
+
+void PageStoreImpl::DropLocked(std::uint64_t key, std::uint64_t generation,
+                               std::vector<Doomed>* doomed) {
+  auto it = index_.find(key);
+  if (it == index_.end() || it->second.generation != generation) return;
+  Dir& dir = dirs_[it->second.dir];
+  doomed->emplace_back(key, PagePath(dir, it->second.id));
+  unlinking_.insert(key);
+  dir.policy->Remove(key);
+  index_.erase(it);
+}
+
+bool PageStoreImpl::RecordDirErrorLocked(std::size_t d, int err) {
+  Dir& dir = dirs_[d];
+  ++dir.errors;
+  ++dir_errors_;
+  ++dir.consecutive_errors;
+  if (!dir.healthy) return true;
+  if (!MeansDirIsGone(err) && dir.consecutive_errors < kMaxConsecutiveErrors) return false;
+  dir.healthy = false;
+  // Its pages can no longer be trusted to be there; they are refetched into other dirs.
+  for (auto it = index_.begin(); it != index_.end();) {
+    if (it->second.dir == d) {
+      dir.policy->Remove(it->first);
+      it = index_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  spdlog::error("page store: cache dir {} taken out of service after {} errors (last: {})",
+                dir.root, dir.errors, ErrnoText(err));
+  return true;
+}
+
+void PageStoreImpl::Unlink(const std::vector<Doomed>& doomed) {
+  if (doomed.empty()) return;
+  for (const auto& [key, path] : doomed) ::unlink(path.c_str());  // ENOENT is fine
+  std::lock_guard lock(mu_);
+  for (const auto& [key, path] : doomed) unlinking_.erase(key);
+}
+
+PageStoreStats PageStoreImpl::Stats() const {
+  PageStoreStats s;
+  s.hits = hits_.load();
+  s.misses = misses_.load();
+  s.puts = puts_.load();
+  s.rejected_puts = rejected_puts_.load();
+  s.evictions = evictions_.load();
+  s.checksum_failures = checksum_failures_.load();
+  s.dir_errors = dir_errors_.load();
+  s.recovered_pages = recovered_pages_;
+  s.discarded_files = discarded_files_;
+  s.recovery_seconds = recovery_seconds_;
+  std::lock_guard lock(mu_);
+  for (const Dir& dir : dirs_) {
+    s.dirs.push_back(CacheDirStats{dir.root, dir.policy->capacity_bytes(), dir.policy->used_bytes(),
+                                   dir.policy->resident_count(), dir.errors, dir.healthy});
+  }
+  return s;
+}
+
+}  // namespace pagestore
+
+Result<std::unique_ptr<PageStore>> PageStore::Open(const PageStoreOptions& options) {
+  if (options.page_size == 0 || options.page_size > pagestore::kMaxPageSize) {
+    return Status::InvalidArgument("page size " + std::to_string(options.page_size) +
+                                   " is outside 1 B .. 1 GiB");
+  }
+  std::set<std::string> seen;
+  for (const CacheDirOptions& dir : options.dirs) {
+    if (dir.path.empty()) return Status::InvalidArgument("empty cache dir path");
+    std::filesystem::path normal = std::filesystem::path(dir.path).lexically_normal();
+    if (!normal.has_filename() && normal != normal.root_path()) normal = normal.parent_path();
+    if (!seen.insert(normal.string()).second) {
+      return Status::InvalidArgument("cache dir " + dir.path + " is listed twice");
+    }
+  }
+  auto store = std::make_unique<pagestore::PageStoreImpl>(options);
+  store->Recover();
+  return std::unique_ptr<PageStore>(std::move(store));
+}
+
+}  // namespace epochcache

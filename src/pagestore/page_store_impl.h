@@ -1,0 +1,103 @@
+// The PageStore implementation: an in-memory index over page files in several cache dirs.
+//
+// Locking: one mutex guards the index, the per-dir policies and health. It is held only for
+// map and policy updates, never across disk I/O. A page being written is in the index as
+// "pending" (reads miss it; a second Put of it is a no-op) until its file is renamed into
+// place. A page being deleted is out of the index and in `unlinking_` until its file is gone,
+// so a concurrent Put cannot recreate the file just before the delayed unlink removes it.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "epochcache/page_store.h"
+#include "pagestore/replacement_policy.h"
+
+namespace epochcache::pagestore {
+
+class PageStoreImpl final : public PageStore {
+ public:
+  // Use PageStore::Open.
+  explicit PageStoreImpl(const PageStoreOptions& options);
+  // Creates the directory skeletons and rebuilds the index from the page files on disk.
+  void Recover();
+
+  [[nodiscard]] std::uint64_t page_size() const override { return page_size_; }
+  Result<PageHandle> Get(const PageId& id, std::uint64_t offset, std::uint64_t length) override;
+  Status Put(const PageId& id, std::span<const std::byte> data) override;
+  [[nodiscard]] PageStoreStats Stats() const override;
+
+ private:
+  struct Dir {
+    std::string root;
+    std::string pages;  // root + "/pages"
+    std::uint64_t configured_capacity = 0;
+    std::uint64_t seed = 0;  // for placement; from the path so it survives reordering
+    // Guarded by mu_:
+    std::unique_ptr<ReplacementPolicy> policy;
+    bool healthy = true;
+    std::uint64_t errors = 0;
+    int consecutive_errors = 0;
+  };
+
+  struct Entry {
+    PageId id;
+    std::size_t dir = 0;
+    std::uint64_t generation = 0;  // tells a re-added page from the one a reader looked up
+    bool ready = false;
+  };
+
+  // A file to delete after the lock is released.
+  using Doomed = std::pair<std::uint64_t, std::string>;  // policy key, path
+
+  enum class PutOutcome { kDone, kRetryOtherDir };
+
+  [[nodiscard]] std::string PagePath(const Dir& dir, const PageId& id) const;
+  std::pair<PutOutcome, Status> PutOnce(const PageId& id, std::uint64_t key,
+                                        std::span<const std::byte> data);
+  // Placement: weighted rendezvous hashing over healthy dirs; -1 when there are none.
+  [[nodiscard]] int ChooseDir(std::uint64_t key) const;  // REQUIRES: mu_ held
+
+  // Removes `key` from the index and its dir's policy if it is still `generation`, queuing
+  // its file for deletion. REQUIRES: mu_ held.
+  void DropLocked(std::uint64_t key, std::uint64_t generation, std::vector<Doomed>* doomed);
+  // Counts an I/O error in `dir`; takes the dir out of service if the error says it is gone
+  // or read-only, or after repeated errors. Returns true if it did. REQUIRES: mu_ held.
+  bool RecordDirErrorLocked(std::size_t dir, int err);
+  void RecordDirSuccessLocked(std::size_t dir) { dirs_[dir].consecutive_errors = 0; }
+  // Deletes queued files, then lets their pages be written again.
+  void Unlink(const std::vector<Doomed>& doomed);
+
+  const std::uint64_t page_size_;
+  const EvictionPolicy eviction_policy_;
+
+  mutable std::mutex mu_;
+  std::vector<Dir> dirs_;  // the vector's shape is fixed after construction
+  std::unordered_map<std::uint64_t, Entry> index_;
+  std::unordered_set<std::uint64_t> unlinking_;
+  std::uint64_t next_generation_ = 0;
+
+  std::atomic<std::uint64_t> temp_counter_{0};
+  std::atomic<std::uint64_t> hits_{0};
+  std::atomic<std::uint64_t> misses_{0};
+  std::atomic<std::uint64_t> puts_{0};
+  std::atomic<std::uint64_t> rejected_puts_{0};
+  std::atomic<std::uint64_t> evictions_{0};
+  std::atomic<std::uint64_t> checksum_failures_{0};
+  std::atomic<std::uint64_t> dir_errors_{0};
+  std::uint64_t recovered_pages_ = 0;  // written once, in Recover
+  std::uint64_t discarded_files_ = 0;
+  double recovery_seconds_ = 0;
+};
+
+// The index and policy key of a page: 64 bits of XXH3 over its identity.
+std::uint64_t PageKey(const PageId& id);
+
+}  // namespace epochcache::pagestore
