@@ -1,0 +1,83 @@
+// HTTP/1.1 GETs to workers over keep-alive connections, run on a small background io_context.
+//
+// This header is free of Boost so that only http_pool.cc pays for compiling Beast.
+//
+// Each request has two deadlines: connecting (connect_timeout) and the request itself, from
+// sending it to its last body byte (request_timeout). Idle connections are kept per worker and
+// reused; a request that fails on a connection before any response byte arrived (typically a
+// keep-alive connection the worker had closed) is retried once on a fresh connection.
+//
+// Thread-safety: safe to use from many threads at once.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "epochcache/status.h"
+
+namespace epochcache::client {
+
+struct HttpPoolOptions {
+  std::chrono::milliseconds connect_timeout{3000};
+  std::chrono::milliseconds request_timeout{60000};
+  // Requests in flight at once across all workers; more are queued.
+  std::size_t max_parallel_requests = 16;
+  std::size_t io_threads = 2;
+  // Largest body accepted into HttpResponse::body (JSON answers, error bodies).
+  std::size_t max_body = std::size_t{256} << 20;
+};
+
+struct HttpRequest {
+  std::string target;  // "/v1/read?path=..."
+  // Inclusive byte range for a Range header, when set.
+  std::optional<std::pair<std::uint64_t, std::uint64_t>> range;
+};
+
+struct HttpResponse {
+  unsigned status = 0;
+  std::string content_range;   // the Content-Range header, if any
+  std::string version;         // the X-Epochcache-Version header, if any
+  std::string body;            // the body, unless it went to the caller's sink
+  std::size_t sink_bytes = 0;  // bytes written to the sink
+};
+
+using HttpCallback = std::function<void(Result<HttpResponse>)>;
+
+struct HostPort {
+  std::string host;
+  std::string port;
+};
+// Splits "host:port", "[v6]:port" (an "http://" prefix is tolerated).
+Result<HostPort> SplitHostPort(std::string_view address);
+
+class HttpPool {
+ public:
+  explicit HttpPool(HttpPoolOptions options);
+  ~HttpPool();
+  HttpPool(const HttpPool&) = delete;
+  HttpPool& operator=(const HttpPool&) = delete;
+
+  // Sends GET `request` to worker `host` ("host:port") and calls `done` on an I/O thread.
+  // When `sink` is non-null and the answer is 2xx, the body must be exactly sink.size() bytes
+  // long and is read straight into `sink`; any other body goes to HttpResponse::body.
+  // REQUIRES: `sink` stays valid until `done` runs.
+  void AsyncGet(std::string host, HttpRequest request, std::span<std::byte> sink,
+                HttpCallback done);
+
+  // Blocking form without a sink. Must not be called from an I/O thread.
+  Result<HttpResponse> Get(std::string host, HttpRequest request);
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace epochcache::client

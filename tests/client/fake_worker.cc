@@ -1,0 +1,228 @@
+#include "fake_worker.h"
+
+#include <fmt/format.h>
+#include <sys/socket.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <charconv>
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+namespace epochcache::testing {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+std::string QueryParam(std::string_view target, std::string_view name) {
+  const auto q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const auto amp = rest.find('&');
+    std::string_view kv = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    const auto eq = kv.find('=');
+    if (kv.substr(0, eq) != name) continue;
+    std::string_view v = eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1);
+    std::string out;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (v[i] == '%' && i + 2 < v.size()) {
+        int value = 0;
+        std::from_chars(v.data() + i + 1, v.data() + i + 3, value, 16);
+        out.push_back(static_cast<char>(value));
+        i += 2;
+      } else {
+        out.push_back(v[i]);
+      }
+    }
+    return out;
+  }
+  return {};
+}
+
+std::string_view PathOf(std::string_view target) { return target.substr(0, target.find('?')); }
+
+http::response<http::string_body> JsonError(unsigned status, const std::string& code,
+                                            const std::string& message) {
+  http::response<http::string_body> res{static_cast<http::status>(status), 11};
+  res.set(http::field::content_type, "application/json");
+  res.body() = nlohmann::json{{"error", code}, {"message", message}}.dump();
+  return res;
+}
+
+}  // namespace
+
+struct FakeWorker::Impl {
+  asio::io_context ioc;
+  tcp::acceptor acceptor{ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
+};
+
+FakeWorker::FakeWorker() : impl_(std::make_unique<Impl>()) {
+  acceptor_ = std::thread([this] {
+    for (;;) {
+      beast::error_code ec;
+      tcp::socket socket(impl_->ioc);
+      impl_->acceptor.accept(socket, ec);
+      std::lock_guard lock(mu_);
+      if (ec || stopping_) return;
+      ++accepted;
+      const int fd = socket.release();
+      fds_.push_back(fd);
+      workers_.emplace_back([this, fd] { Serve(fd); });
+    }
+  });
+}
+
+FakeWorker::~FakeWorker() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+  }
+  stop_cv_.notify_all();
+  // Wake a blocking accept() by shutting its socket down.
+  ::shutdown(impl_->acceptor.native_handle(), SHUT_RDWR);
+  acceptor_.join();
+  for (auto& t : workers_) t.join();
+}
+
+std::string FakeWorker::address() const {
+  return fmt::format("127.0.0.1:{}", impl_->acceptor.local_endpoint().port());
+}
+
+void FakeWorker::PutFile(const std::string& path, std::string data) {
+  std::lock_guard lock(mu_);
+  files_[path] = File{std::move(data), fmt::format("v{}", ++generation_)};
+}
+
+void FakeWorker::Sleep(int ms) {
+  std::unique_lock lock(mu_);
+  stop_cv_.wait_for(lock, std::chrono::milliseconds(ms), [this] { return stopping_; });
+}
+
+void FakeWorker::Serve(int fd) {
+  asio::io_context ioc;
+  tcp::socket socket(ioc, tcp::v4(), fd);
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request<http::string_body> req;
+    beast::error_code ec;
+    http::read(socket, buffer, req, ec);
+    if (ec) break;
+    const std::string target(req.target());
+    const std::string_view endpoint = PathOf(target);
+    const std::string path = QueryParam(target, "path");
+    std::optional<File> file;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = files_.find(path); it != files_.end()) file = it->second;
+    }
+    http::response<http::string_body> res;
+    bool half_body = false;
+    if (endpoint == "/v1/stat") {
+      ++stats;
+      if (stat_delay_ms > 0) Sleep(stat_delay_ms);
+      if (!file) {
+        res = JsonError(404, "not_found", path + " does not exist");
+      } else {
+        res.result(http::status::ok);
+        res.body() = nlohmann::json{{"path", path},
+                                    {"type", "file"},
+                                    {"size", file->data.size()},
+                                    {"mtime_ns", 1700000000000000000LL},
+                                    {"version", file->version}}
+                         .dump();
+      }
+    } else if (endpoint == "/v1/list") {
+      nlohmann::json entries = nlohmann::json::array();
+      std::lock_guard lock(mu_);
+      for (const auto& [p, f] : files_) {
+        if (p.starts_with(path + "/")) {
+          entries.push_back({{"path", p},
+                             {"type", "file"},
+                             {"size", f.data.size()},
+                             {"mtime_ns", 0},
+                             {"version", f.version}});
+        }
+      }
+      res.result(http::status::ok);
+      res.body() = nlohmann::json{{"path", path}, {"entries", entries}}.dump();
+    } else if (endpoint == "/v1/stats") {
+      res.result(http::status::ok);
+      res.body() = R"({"requests": 1})";
+    } else if (endpoint == "/v1/read") {
+      ++reads;
+      const int now = ++reads_in_flight;
+      for (int seen = max_reads_in_flight; now > seen;) {
+        if (max_reads_in_flight.compare_exchange_weak(seen, now)) break;
+      }
+      if (read_delay_ms > 0) Sleep(read_delay_ms);
+      --reads_in_flight;
+      const std::string version = QueryParam(target, "version");
+      if (!file) {
+        res = JsonError(404, "not_found", path + " does not exist");
+      } else if (fail_reads_with_500 > 0) {
+        --fail_reads_with_500;
+        res = JsonError(500, "internal", "injected failure reading " + path);
+      } else if (!version.empty() && version != file->version) {
+        ++conflicts;
+        res = JsonError(409, "changed", path + " changed");
+      } else {
+        // Only "bytes=A-B" is needed by the client.
+        std::string_view range = req[http::field::range];
+        std::uint64_t a = 0;
+        std::uint64_t b = 0;
+        range.remove_prefix(6);
+        const auto dash = range.find('-');
+        std::from_chars(range.data(), range.data() + dash, a);
+        std::from_chars(range.data() + dash + 1, range.data() + range.size(), b);
+        const std::uint64_t size = file->data.size();
+        if (a >= size) {
+          res.result(http::status::range_not_satisfiable);
+          res.set(http::field::content_range, fmt::format("bytes */{}", size));
+        } else {
+          b = std::min(b, size - 1);
+          res.result(http::status::partial_content);
+          res.set(http::field::content_range, fmt::format("bytes {}-{}/{}", a, b, size));
+          res.set("X-Epochcache-Version", file->version);
+          res.body() = file->data.substr(a, b - a + 1);
+          if (close_mid_body > 0) {
+            --close_mid_body;
+            half_body = true;
+          }
+        }
+      }
+    } else {
+      res = JsonError(404, "not_found", "no endpoint " + std::string(endpoint));
+    }
+    res.version(11);
+    res.keep_alive(req.keep_alive());
+    res.prepare_payload();
+    if (half_body) {
+      // Announce the whole body, send half of it, hang up.
+      http::response<http::string_body> partial = res;
+      partial.body().resize(res.body().size() / 2);
+      http::serializer<false, http::string_body> sr{partial};
+      sr.split(true);
+      http::write_header(socket, sr, ec);
+      asio::write(socket, asio::buffer(partial.body()), ec);
+      break;
+    }
+    http::write(socket, res, ec);
+    if (ec || !req.keep_alive() || close_after_response) break;
+  }
+  beast::error_code ignored;
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  // Forget the fd before closing it, so that the destructor never shuts down a reused number.
+  std::lock_guard lock(mu_);
+  std::erase(fds_, fd);
+  socket.close(ignored);
+}
+
+}  // namespace epochcache::testing

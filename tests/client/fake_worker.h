@@ -1,0 +1,65 @@
+// A scripted stand-in for a worker, for client tests: serves /v1/stat, /v1/list and /v1/read
+// from in-memory files over real loopback HTTP, and misbehaves on request.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace epochcache::testing {
+
+class FakeWorker {
+ public:
+  FakeWorker();  // listens on 127.0.0.1, an ephemeral port
+  ~FakeWorker();
+  FakeWorker(const FakeWorker&) = delete;
+  FakeWorker& operator=(const FakeWorker&) = delete;
+
+  std::string address() const;  // "127.0.0.1:PORT"
+
+  // Adds or replaces a file; its version becomes "v<generation>".
+  void PutFile(const std::string& path, std::string data);
+
+  // Misbehaviour knobs (all take effect on the next request).
+  std::atomic<int> read_delay_ms{0};              // sleep before answering a read
+  std::atomic<int> stat_delay_ms{0};              // sleep before answering a stat
+  std::atomic<int> fail_reads_with_500{0};        // answer this many reads with 500 internal
+  std::atomic<int> close_mid_body{0};             // this many reads send half the body then close
+  std::atomic<bool> close_after_response{false};  // keep-alive announced, then closed anyway
+
+  // Counters.
+  std::atomic<int> accepted{0};
+  std::atomic<int> reads{0};
+  std::atomic<int> stats{0};
+  std::atomic<int> conflicts{0};  // 409 answers sent
+  std::atomic<int> reads_in_flight{0};
+  std::atomic<int> max_reads_in_flight{0};
+
+ private:
+  struct File {
+    std::string data;
+    std::string version;
+  };
+  struct Impl;
+
+  void Serve(int fd);
+  void Sleep(int ms);
+
+  std::unique_ptr<Impl> impl_;
+  std::mutex mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::map<std::string, File> files_;
+  int generation_ = 0;
+  std::thread acceptor_;
+  std::vector<std::thread> workers_;
+  std::vector<int> fds_;
+};
+
+}  // namespace epochcache::testing
