@@ -1,0 +1,174 @@
+#include "cli/worker_command.h"
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "cli/flag_parsing.h"
+#include "common/sizes.h"
+#include "epochcache/page_store.h"
+#include "epochcache/under_store.h"
+#include "worker/http_server.h"
+#include "worker/read_service.h"
+
+namespace epochcache::cli {
+namespace {
+
+// Writes `port` to `path` atomically (temp file + rename), so a reader polling the file never
+// sees it half written.
+Status WritePortFile(const std::string& path, std::uint16_t port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << "\n";
+    if (!out.flush()) return Status::IoError("--port-file: cannot write " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Status::IoError("--port-file: cannot rename " + tmp + ": " + ec.message());
+  return Status::Ok();
+}
+
+int Fail(const Status& status) {
+  std::cerr << "epochcache worker: " << status.ToString() << "\n";
+  return 1;
+}
+
+}  // namespace
+
+WorkerCommand::WorkerCommand(CLI::App& app)
+    : threads_(std::max(1U, std::thread::hardware_concurrency())) {
+  command_ = app.add_subcommand("worker", "Serve this node's cache over HTTP (docs/api.md)");
+  command_->footer(
+      "The worker reads through to the under store on a miss and keeps pages in the cache "
+      "dirs, which survive restarts. It stops on SIGINT/SIGTERM. Every flag can also be set "
+      "with the environment variable EPOCHCACHE_<FLAG>, e.g. EPOCHCACHE_CACHE_DIR.");
+  command_
+      ->add_option("--cache-dir", cache_dirs_,
+                   "Local directory for cached pages (created if missing); repeat for "
+                   "several disks, each gets --capacity")
+      ->required()
+      ->envname("EPOCHCACHE_CACHE_DIR");
+  command_
+      ->add_option("--capacity", capacity_,
+                   "Most bytes to keep in each cache dir, e.g. 500MiB, 10GiB, 2TB")
+      ->capture_default_str()
+      ->envname("EPOCHCACHE_CAPACITY");
+  command_
+      ->add_option("--under", under_,
+                   "Root of the under store the worker may read: file:///data or /data for "
+                   "a local directory. Paths outside it are refused")
+      ->required()
+      ->envname("EPOCHCACHE_UNDER");
+  command_->add_option("--host", host_, "IP address to listen on")
+      ->capture_default_str()
+      ->envname("EPOCHCACHE_HOST");
+  command_->add_option("--port", port_, "TCP port to listen on; 0 picks a free one")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535))
+      ->envname("EPOCHCACHE_PORT");
+  command_
+      ->add_option("--port-file", port_file_,
+                   "Write the bound port to this file once listening (use with --port 0)")
+      ->envname("EPOCHCACHE_PORT_FILE");
+  command_
+      ->add_option("--page-size", page_size_,
+                   "Size of a cached page; must match the pages already in the cache dirs")
+      ->capture_default_str()
+      ->envname("EPOCHCACHE_PAGE_SIZE");
+  command_
+      ->add_option("--eviction-policy", eviction_policy_,
+                   "How a full cache chooses what to keep: lru or scan-resistant (keeps a "
+                   "stable subset when the dataset is larger than the cache)")
+      ->capture_default_str()
+      ->envname("EPOCHCACHE_EVICTION_POLICY");
+  command_->add_option("--threads", threads_, "Network I/O threads (default: the number of CPUs)")
+      ->check(CLI::Range(1U, 1024U))
+      ->envname("EPOCHCACHE_THREADS");
+  command_
+      ->add_option("--metadata-ttl", metadata_ttl_,
+                   "How long a file's status is reused before asking the under store "
+                   "again, e.g. 10s, 500ms; 0 disables")
+      ->capture_default_str()
+      ->envname("EPOCHCACHE_METADATA_TTL");
+  command_
+      ->add_option("--idle-timeout", idle_timeout_,
+                   "Close a connection that sends no complete request for this long")
+      ->capture_default_str()
+      ->envname("EPOCHCACHE_IDLE_TIMEOUT");
+  command_
+      ->add_option("--log-level", log_level_, "trace, debug, info, warn, error, critical or off")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->envname("EPOCHCACHE_LOG_LEVEL");
+}
+
+int WorkerCommand::Run() {
+  spdlog::set_level(spdlog::level::from_str(log_level_));
+
+  auto capacity = ParseSizeFlag("--capacity", capacity_);
+  if (!capacity.ok()) return Fail(capacity.status());
+  auto page_size = ParseSizeFlag("--page-size", page_size_);
+  if (!page_size.ok()) return Fail(page_size.status());
+  if (*page_size == 0) return Fail(Status::InvalidArgument("--page-size: must be positive"));
+  auto ttl = ParseDurationFlag("--metadata-ttl", metadata_ttl_);
+  if (!ttl.ok()) return Fail(ttl.status());
+  auto idle = ParseDurationFlag("--idle-timeout", idle_timeout_);
+  if (!idle.ok()) return Fail(idle.status());
+  auto policy = ParseEvictionPolicy(eviction_policy_);
+  if (!policy.ok()) return Fail(policy.status().WithContext("--eviction-policy"));
+
+  // Block the stop signals before any thread starts, so every thread inherits the mask and
+  // only sigwait below sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto under = OpenUnderStore(under_);
+  if (!under.ok()) return Fail(under.status().WithContext("--under"));
+
+  PageStoreOptions store_options;
+  store_options.page_size = *page_size;
+  store_options.eviction_policy = *policy;
+  for (const auto& dir : cache_dirs_) store_options.dirs.push_back({dir, *capacity});
+  auto pages = PageStore::Open(store_options);
+  if (!pages.ok()) return Fail(pages.status().WithContext("--cache-dir"));
+
+  worker::ReadServiceOptions read_options;
+  read_options.metadata_ttl = *ttl;
+  worker::ReadService service(**under, **pages, read_options);
+
+  worker::HttpServerOptions server_options;
+  server_options.host = host_;
+  server_options.port = static_cast<std::uint16_t>(port_);
+  server_options.io_threads = threads_;
+  server_options.idle_timeout = *idle;
+  auto server = worker::HttpServer::Start(service, server_options);
+  if (!server.ok()) return Fail(server.status());
+  const std::uint16_t port = (*server)->port();
+
+  std::string dirs;
+  for (const auto& dir : cache_dirs_) dirs += (dirs.empty() ? "" : ", ") + dir;
+  spdlog::info("worker serving {} on {}:{}; cache dirs [{}] of {} each, {} pages; {} threads",
+               under_, host_, port, dirs, FormatSize(*capacity), FormatSize(*page_size), threads_);
+  if (!port_file_.empty()) {
+    Status written = WritePortFile(port_file_, port);
+    if (!written.ok()) return Fail(written);
+  }
+  std::cout << "listening on " << host_ << ":" << port << std::endl;
+
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  spdlog::info("received {}, shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
+  (*server)->Stop();
+  return 0;
+}
+
+}  // namespace epochcache::cli

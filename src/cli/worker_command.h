@@ -1,0 +1,35 @@
+// `epochcache worker`: serves this node's cache over HTTP until SIGINT or SIGTERM.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+namespace epochcache::cli {
+
+class WorkerCommand {
+ public:
+  // Registers the subcommand and its flags (each also read from EPOCHCACHE_<FLAG>).
+  explicit WorkerCommand(CLI::App& app);
+
+  [[nodiscard]] bool selected() const { return command_->parsed(); }
+  // Runs the worker; returns the process exit code.
+  int Run();
+
+ private:
+  CLI::App* command_;
+  std::vector<std::string> cache_dirs_;
+  std::string capacity_ = "10GiB";
+  std::string under_;
+  std::string host_ = "0.0.0.0";
+  int port_ = 7411;
+  std::string port_file_;
+  std::string page_size_ = "1MiB";
+  std::string eviction_policy_ = "scan-resistant";
+  unsigned threads_;
+  std::string metadata_ttl_ = "10s";
+  std::string idle_timeout_ = "60s";
+  std::string log_level_ = "info";
+};
+
+}  // namespace epochcache::cli

@@ -1,0 +1,117 @@
+// The worker's read path, independent of any transport: metadata with a TTL cache, and reads
+// planned page by page from the page store, reading through to the under store on a miss.
+//
+// A read is answered as a plan: an ordered list of segments that together are exactly the
+// requested bytes of one version of the file. A hit segment is an open page file (for
+// sendfile(2)); a miss segment is a slice of a page fetched into memory (and offered to the page
+// store, which may decline it). Bytes of two versions are never mixed: every under-store read
+// names the version from the status the plan was made for, and a replaced object makes the
+// whole read fail with kChanged.
+//
+// Thread-safety: a ReadService is safe to use from many threads at once. The under store and
+// page store must outlive it.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "epochcache/page_store.h"
+#include "epochcache/status.h"
+#include "epochcache/under_store.h"
+#include "worker/metadata_cache.h"
+#include "worker/single_flight.h"
+#include "worker/worker_counters.h"
+
+namespace epochcache::worker {
+
+struct ReadServiceOptions {
+  // How long a file status is reused before the under store is asked again. Zero disables.
+  std::chrono::milliseconds metadata_ttl{10000};
+  // How long a miss waits for a concurrent fetch of the same page before giving up (Timeout).
+  std::chrono::milliseconds fetch_wait_bound{120000};
+};
+
+// A page fetched from the under store, shared by every reader that missed it.
+using PageBuffer = std::vector<std::byte>;
+
+// One piece of a read: either `page` (an open, verified page file slice) or `length` bytes of
+// `buffer` starting at `buffer_offset`.
+struct ReadSegment {
+  PageHandle page;                           // valid when page.fd() >= 0
+  std::shared_ptr<const PageBuffer> buffer;  // set for a miss
+  std::uint64_t buffer_offset = 0;
+  std::uint64_t length = 0;
+
+  [[nodiscard]] bool is_page() const { return page.fd() >= 0; }
+};
+
+struct ReadPlan {
+  FileStatus status;         // the version every segment belongs to
+  std::uint64_t offset = 0;  // first byte served
+  std::uint64_t length = 0;  // bytes served: the sum of the segments' lengths
+  std::vector<ReadSegment> segments;
+};
+
+class ReadService {
+ public:
+  ReadService(UnderStore& under, PageStore& pages, ReadServiceOptions options = {});
+
+  // Status of a file or directory, from the metadata cache when fresh.
+  Result<FileStatus> Stat(std::string_view path);
+
+  // Status of `path` for a read. When `version` is not empty and the status differs, the
+  // under store is asked again (the cached status may be the stale one) and a still different
+  // version is kChanged. A directory is InvalidArgument.
+  Result<FileStatus> StatForRead(std::string_view path, std::string_view version);
+
+  // Drops the cached status of `path` (after a read of it failed with kChanged).
+  void ForgetStatus(std::string_view path);
+
+  // Directory listing, straight from the under store; file entries refresh the metadata cache
+  // (a reader typically lists, then reads every file listed).
+  Result<std::vector<FileStatus>> List(std::string_view path, bool recursive);
+
+  // Plans the bytes [offset, offset + length) of `path`, clipped to the end of the file (a
+  // range starting at or past the end gives an empty plan). `length` may be UINT64_MAX for
+  // "to the end". When `version` is not empty and the file now has another version: kChanged.
+  // A directory is InvalidArgument.
+  Result<ReadPlan> Read(std::string_view path, std::string_view version, std::uint64_t offset,
+                        std::uint64_t length);
+
+  // Like Read, for the exact version described by `status` (as returned by Stat).
+  Result<ReadPlan> ReadVersion(const FileStatus& status, std::uint64_t offset,
+                               std::uint64_t length);
+
+  [[nodiscard]] std::uint64_t page_size() const { return page_size_; }
+  [[nodiscard]] WorkerCounters& counters() { return counters_; }
+  [[nodiscard]] const WorkerCounters& counters() const { return counters_; }
+  [[nodiscard]] PageStore& page_store() { return pages_; }
+  [[nodiscard]] UnderStore& under_store() { return under_; }
+
+ private:
+  // The slice [begin, begin + length) of page `index`, from the page store or fetched.
+  Result<ReadSegment> ReadPageSlice(const FileStatus& status, const std::string& file_key,
+                                    std::uint64_t index, std::uint64_t begin, std::uint64_t length);
+  // Reads page `index` from the under store and offers it to the page store.
+  Result<std::shared_ptr<const PageBuffer>> FetchPage(const FileStatus& status,
+                                                      const std::string& file_key,
+                                                      std::uint64_t index);
+  // Forgets the cached status of a file found to have changed.
+  void OnChanged(std::string_view path);
+
+  UnderStore& under_;
+  PageStore& pages_;
+  const ReadServiceOptions options_;
+  const std::uint64_t page_size_;
+  MetadataCache metadata_;
+  // A null buffer means "the page is now in the page store: Get it again".
+  SingleFlight<std::shared_ptr<const PageBuffer>> flights_;
+  WorkerCounters counters_;
+};
+
+}  // namespace epochcache::worker

@@ -1,0 +1,66 @@
+// Maps a parsed HTTP request onto the read service and builds the reply, per docs/api.md.
+// Transport-free: the Beast server (http_server.cc) parses and writes; this decides.
+//
+// A file reply is produced window by window so that a large range is never held in memory
+// whole: the reply carries the first window's plan, and the sender asks NextWindow for the rest
+// after the header is on the wire (a failure then can only abort the connection, which the
+// client sees as a short body).
+//
+// Thread-safety: safe to use from many threads at once.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "worker/http_util.h"
+#include "worker/read_service.h"
+
+namespace epochcache::worker {
+
+struct HttpRequest {
+  std::string method;                // "GET", ...
+  std::string target;                // "/v1/read?path=..."
+  std::optional<std::string> range;  // the Range header, if present
+};
+
+struct FileBody {
+  ReadPlan first;         // the first window; its status is the version served
+  std::uint64_t end = 0;  // one past the last byte of the whole reply
+};
+
+struct HttpReply {
+  unsigned status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;  // besides Content-Type/Length
+  std::string content_type = "application/json";
+  std::string body;              // unless `file` is set
+  std::optional<FileBody> file;  // the body is these file bytes
+};
+
+class RequestRouter {
+ public:
+  // `window_bytes`: how many bytes of a read are planned (and, on a miss, held in memory)
+  // at a time; rounded up to whole pages.
+  RequestRouter(ReadService& service, std::uint64_t window_bytes);
+
+  HttpReply Handle(const HttpRequest& request);
+
+  // The plan of the file bytes [offset, min(end, offset + window)) of the version `status`.
+  Result<ReadPlan> NextWindow(const FileStatus& status, std::uint64_t offset, std::uint64_t end);
+
+  [[nodiscard]] ReadService& service() { return service_; }
+
+ private:
+  HttpReply Route(const HttpRequest& request);
+  HttpReply Read(const RequestTarget& target, const HttpRequest& request);
+  HttpReply Stat(const RequestTarget& target);
+  HttpReply List(const RequestTarget& target);
+  HttpReply Error(const Status& status);
+
+  ReadService& service_;
+  std::uint64_t window_bytes_;
+};
+
+}  // namespace epochcache::worker

@@ -1,0 +1,32 @@
+// Counters a worker keeps since start, shared by the read service and the HTTP front end.
+//
+// Thread-safety: every field is an atomic, updated with relaxed ordering; a snapshot read while
+// requests run is approximate field by field, which is all stats need.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace epochcache::worker {
+
+struct WorkerCounters {
+  std::atomic<std::uint64_t> requests{0};           // HTTP requests parsed, any endpoint
+  std::atomic<std::uint64_t> bytes_served{0};       // file bytes written to clients
+  std::atomic<std::uint64_t> under_store_reads{0};  // ReadRange calls made on misses
+  std::atomic<std::uint64_t> under_store_bytes{0};  // bytes those calls returned
+  std::atomic<std::uint64_t> under_store_errors{0};
+  std::atomic<std::uint64_t> page_hits{0};            // page slices served from the page store
+  std::atomic<std::uint64_t> page_misses{0};          // page slices fetched (or joined) on a miss
+  std::atomic<std::uint64_t> single_flight_joins{0};  // misses that waited on another fetch
+  std::atomic<std::uint64_t> metadata_hits{0};
+  std::atomic<std::uint64_t> metadata_misses{0};
+  std::atomic<std::uint64_t> version_changes{0};  // reads refused because the object changed
+  std::atomic<std::uint64_t> errors{0};           // requests answered with a 4xx/5xx
+};
+
+// Adds `n` to `counter` (relaxed): the counters order nothing.
+inline void Bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) {
+  counter.fetch_add(n, std::memory_order_relaxed);
+}
+
+}  // namespace epochcache::worker
