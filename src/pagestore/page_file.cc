@@ -26,6 +26,14 @@ class Fd {
   explicit Fd(int fd) : fd_(fd) {}
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
+  Fd(Fd&& other) noexcept : fd_(other.release()) {}
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      if (fd_ >= 0) ::close(fd_);
+      fd_ = other.release();
+    }
+    return *this;
+  }
   ~Fd() {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -123,7 +131,16 @@ Result<PageHeader> ReadHeader(int fd, const PageId& id, std::uint64_t page_size,
 int WritePageFile(const std::string& temp_path, const std::string& final_path, const PageId& id,
                   std::uint64_t page_size, std::span<const std::byte> data, std::string* error) {
   const std::vector<std::byte> header = EncodeHeader(id, page_size, data);
-  Fd fd(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  constexpr int kFlags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
+  Fd fd(::open(temp_path.c_str(), kFlags, 0644));
+  if (fd.get() < 0 && errno == ENOENT) {
+    // Prefix dirs are made on first use. If the cache dir itself is gone, mkdir fails with
+    // ENOENT too, which the store reads as "take this dir out of service".
+    const std::string prefix = temp_path.substr(0, temp_path.rfind('/'));
+    if (::mkdir(prefix.c_str(), 0755) == 0 || errno == EEXIST) {
+      fd = Fd(::open(temp_path.c_str(), kFlags, 0644));
+    }
+  }
   if (fd.get() < 0) {
     const int err = errno;
     *error = "creating " + temp_path + ": " + ErrnoText(err);

@@ -15,9 +15,9 @@ namespace epochcache::pagestore {
 
 // Writes `data` with its header to `temp_path`, then renames it to `final_path` (both in the
 // same directory, so the rename is atomic: a reader or a restart sees the whole page or none
-// of it). No fsync: a page torn by a crash fails its checksum and is refetched. On failure
-// the temp file is removed, `*error` describes what failed, and the errno is returned;
-// 0 on success.
+// of it); the directory is created if missing. No fsync: a page torn by a crash fails its checksum
+// and is refetched. On failure the temp file is removed, `*error` describes what failed, and the
+// errno is returned; 0 on success.
 int WritePageFile(const std::string& temp_path, const std::string& final_path, const PageId& id,
                   std::uint64_t page_size, std::span<const std::byte> data, std::string* error);
 

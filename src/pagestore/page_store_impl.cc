@@ -69,22 +69,27 @@ void PageStoreImpl::Recover() {
   const auto start = std::chrono::steady_clock::now();
   std::lock_guard lock(mu_);  // uncontended: nobody else has the store yet
 
-  // The directory skeleton: pages/00 … pages/ff, created up front so Put never has to.
+  // Prefix dirs (pages/00 … pages/ff) are made by Put on first use; scan the ones present.
   struct Job {
     std::size_t dir;
     std::string path;
   };
   std::vector<Job> jobs;
+  std::uint64_t ignored = 0;
   for (std::size_t d = 0; d < dirs_.size(); ++d) {
     std::error_code ec;
     std::filesystem::create_directories(dirs_[d].pages, ec);
-    for (int p = 0; p < 256 && !ec; ++p) {
-      std::string path = fmt::format("{}/{:02x}", dirs_[d].pages, p);
-      std::filesystem::create_directory(path, ec);
-      jobs.push_back(Job{d, std::move(path)});
+    for (std::filesystem::directory_iterator it(dirs_[d].pages, ec), end; !ec && it != end;
+         it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (name.size() == 2 && IsValidFileKey(name + std::string(30, '0')) && it->is_directory(ec)) {
+        jobs.push_back(Job{d, it->path().string()});
+      } else {
+        ++ignored;
+      }
     }
     if (ec) {
-      spdlog::error("cache dir {} is unusable: {}", dirs_[d].root, ec.message());
+      spdlog::error("page store: cache dir {} is unusable: {}", dirs_[d].root, ec.message());
       dirs_[d].healthy = false;
       ++dirs_[d].errors;
       ++dir_errors_;
@@ -113,7 +118,6 @@ void PageStoreImpl::Recover() {
     FoundPage page;
   };
   std::vector<Found> found;
-  std::uint64_t ignored = 0;
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     discarded_files_ += results[i].discarded;
     ignored += results[i].ignored;
@@ -130,7 +134,7 @@ void PageStoreImpl::Recover() {
       continue;
     }
     dirs_[f.dir].policy->Restore(key, f.page.file_bytes);
-    index_.emplace(key, Entry{std::move(f.page.id), f.dir, ++next_generation_, true});
+    index_.emplace(key, Entry{std::move(f.page.id), f.dir, ++next_generation_, State::kReady});
   }
   // A dir whose capacity was lowered since the pages were written.
   for (Dir& dir : dirs_) {
@@ -185,7 +189,7 @@ Result<PageHandle> PageStoreImpl::Get(const PageId& id, std::uint64_t offset,
   {
     std::lock_guard lock(mu_);
     auto it = index_.find(key);
-    if (it == index_.end() || !it->second.ready || it->second.id != id) {
+    if (it == index_.end() || it->second.state != State::kReady || it->second.id != id) {
       ++misses_;
       return Status::NotFound("page " + id.file_key + "." + std::to_string(id.index) +
                               " is not cached");
@@ -273,14 +277,19 @@ std::pair<PageStoreImpl::PutOutcome, Status> PageStoreImpl::PutOnce(
       return {PutOutcome::kDone, Status::Rejected("not admitted by the cache policy")};
     }
     for (std::uint64_t v : victims) {
+      ++evictions_;
       auto it = index_.find(v);
+      if (it == index_.end()) continue;
+      if (it->second.state == State::kPending) {
+        it->second.state = State::kDoomed;  // its writer deletes it when done
+        continue;
+      }
       doomed.emplace_back(v, PagePath(dirs_[it->second.dir], it->second.id));
       unlinking_.insert(v);
       index_.erase(it);
-      ++evictions_;
     }
     generation = ++next_generation_;
-    index_.emplace(key, Entry{id, d, generation, false});
+    index_.emplace(key, Entry{id, d, generation, State::kPending});
   }
   Unlink(doomed);
 
@@ -290,7 +299,7 @@ std::pair<PageStoreImpl::PutOutcome, Status> PageStoreImpl::PutOnce(
   std::string error;
   const int err = WritePageFile(temp_path, final_path, id, page_size_, data, &error);
 
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   auto it = index_.find(key);
   const bool current = it != index_.end() && it->second.generation == generation;
   if (err == 0) {
@@ -298,14 +307,22 @@ std::pair<PageStoreImpl::PutOutcome, Status> PageStoreImpl::PutOnce(
       ++rejected_puts_;
       return {PutOutcome::kDone, Status::Rejected("cache dir " + dirs_[d].root + " failed")};
     }
-    it->second.ready = true;
-    RecordDirSuccessLocked(d);
     ++puts_;
+    RecordDirSuccessLocked(d);
+    if (it->second.state == State::kPending) {
+      it->second.state = State::kReady;
+      return {PutOutcome::kDone, Status::Ok()};
+    }
+    // Evicted by another Put while being written: the file is ours to delete.
+    index_.erase(it);
+    unlinking_.insert(key);
+    lock.unlock();
+    Unlink({{key, final_path}});
     return {PutOutcome::kDone, Status::Ok()};
   }
   if (current) {
+    if (it->second.state == State::kPending) dirs_[d].policy->Remove(key);
     index_.erase(it);
-    dirs_[d].policy->Remove(key);
   }
   if (err == ENOSPC || err == EDQUOT) {
     // The disk holds less than configured (shared with others, or capacity set too high):

@@ -47,11 +47,17 @@ class PageStoreImpl final : public PageStore {
     int consecutive_errors = 0;
   };
 
+  enum class State : std::uint8_t {
+    kPending,  // admitted, being written; reads miss it
+    kReady,    // on disk, readable
+    kDoomed,   // evicted while being written: its writer deletes the file when done
+  };
+
   struct Entry {
     PageId id;
     std::size_t dir = 0;
     std::uint64_t generation = 0;  // tells a re-added page from the one a reader looked up
-    bool ready = false;
+    State state = State::kPending;
   };
 
   // A file to delete after the lock is released.
