@@ -1,0 +1,12 @@
+"""epochcache: a distributed read-through cache for remote datasets.
+
+``EpochCacheFileSystem`` is the fsspec filesystem users pass to Ray Data or PyArrow; it is also
+registered as the fsspec protocol ``epochcache``.
+"""
+
+from __future__ import annotations
+
+from epochcache.filesystem import EpochCacheFile, EpochCacheFileSystem
+
+__all__ = ["EpochCacheFile", "EpochCacheFileSystem", "__version__"]
+__version__ = "0.1.0"

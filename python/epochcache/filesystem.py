@@ -1,0 +1,452 @@
+"""The fsspec filesystem over the native client.
+
+Paths are the under store's own paths, with or without a scheme: for ``target_protocol="file"``
+``/data/x``, ``file:///data/x`` and ``epochcache:///data/x`` name the same file; for ``"s3"``
+``s3://bucket/k``, ``bucket/k`` (what Ray passes after stripping the scheme) and
+``epochcache://bucket/k``. Names returned by ``info``/``ls``/``find`` use the scheme-less form,
+like the target filesystem's own fsspec implementation does.
+
+All reads are exact: a file object reads precisely the range asked for, with no read-ahead,
+and the native client fetches its pieces in parallel with the GIL released.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from hashlib import sha256
+from typing import Any, Iterable, Optional, Sequence, Union
+
+from fsspec.spec import AbstractFileSystem
+from fsspec.utils import stringify_path
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+# Reads of unknown length ask for "everything"; the native client clips to the file size.
+_TO_END = 1 << 62
+_PROTOCOL_ALIASES = {"local": "file", "s3a": "s3", "gcs": "gs"}
+
+
+def _parse_hosts(hosts: Union[None, str, Iterable[str]]) -> list[str]:
+    if hosts is None:
+        return []
+    if isinstance(hosts, str):
+        hosts = hosts.split(",")
+    return [h.strip() for h in hosts if h and h.strip()]
+
+
+class EpochCacheFileSystem(AbstractFileSystem):
+    """Read-only fsspec filesystem that reads ``target_protocol`` storage through epochcache.
+
+    Options:
+        target_protocol: the under store's scheme ("file", "s3", ...).
+        target_options: options of the target storage (kept for the connectors).
+        worker_hosts: workers as a list or comma-separated string of "host:port"
+            (default: $EPOCHCACHE_WORKER_HOSTS).
+        etcd_hosts: cluster membership through etcd (not available yet; needs worker_hosts).
+        connect_timeout, request_timeout, metadata_ttl: seconds.
+        piece_size, max_parallel_requests: how reads are split and how many pieces fly at once.
+    """
+
+    protocol = "epochcache"
+    root_marker = ""
+
+    def __init__(
+        self,
+        target_protocol: str = "file",
+        target_options: Optional[dict[str, Any]] = None,
+        worker_hosts: Union[None, str, Sequence[str]] = None,
+        etcd_hosts: Union[None, str, Sequence[str]] = None,
+        connect_timeout: float = 3.0,
+        request_timeout: float = 60.0,
+        piece_size: int = 1 << 20,
+        max_parallel_requests: int = 16,
+        metadata_ttl: float = 10.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        proto = (target_protocol or "file").lower()
+        self.target_protocol: str = _PROTOCOL_ALIASES.get(proto, proto)
+        self.target_options: dict[str, Any] = dict(target_options or {})
+        self.etcd_hosts: list[str] = _parse_hosts(etcd_hosts)
+        hosts = _parse_hosts(worker_hosts) or _parse_hosts(os.environ.get("EPOCHCACHE_WORKER_HOSTS"))
+        if not hosts:
+            if self.etcd_hosts:
+                raise ValueError(
+                    "epochcache: discovering workers through etcd_hosts is not implemented yet; "
+                    "pass worker_hosts=['host:port', ...] as well"
+                )
+            raise ValueError(
+                "epochcache: no workers given; pass worker_hosts=['host:port', ...] "
+                "or set EPOCHCACHE_WORKER_HOSTS"
+            )
+        self.worker_hosts: list[str] = hosts
+        self._client_options: dict[str, Any] = dict(
+            connect_timeout=float(connect_timeout),
+            request_timeout=float(request_timeout),
+            piece_size=int(piece_size),
+            max_parallel_requests=int(max_parallel_requests),
+            metadata_ttl=float(metadata_ttl),
+        )
+        self._native: Any = None
+        self._native_pid: Optional[int] = None
+        # Fail on bad options now rather than at the first read.
+        _ = self._client
+
+    # ----------------------------------------------------------------------------------------
+    # The native client: created lazily, once per process (a forked child makes its own).
+
+    @property
+    def _client(self) -> Any:
+        """The native client of this process."""
+        client = self._native
+        if client is None or self._native_pid != os.getpid():
+            from epochcache import _native
+
+            client = _native.Client(self.worker_hosts, **self._client_options)
+            self._native, self._native_pid = client, os.getpid()
+        return client
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Only the options travel; the receiving process builds its own client on first use.
+        return _rebuild, (type(self), self.storage_args, self.storage_options)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_native"] = None
+        state["_native_pid"] = None
+        return state
+
+    # ----------------------------------------------------------------------------------------
+    # Paths.
+
+    @classmethod
+    def _strip_protocol(cls, path: Any) -> Any:
+        """Drop "epochcache://" and the under store's own scheme; no trailing slash."""
+        if isinstance(path, (list, tuple)):
+            return [cls._strip_protocol(p) for p in path]
+        path = stringify_path(path)
+        for prefix in ("epochcache::", "epochcache://"):
+            if path.startswith(prefix):
+                path = path[len(prefix) :]
+        match = _SCHEME.match(path)
+        if match:
+            path = path[match.end() :]
+        if len(path) > 1:
+            path = path.rstrip("/") or "/"
+        return path
+
+    def unstrip_protocol(self, name: str) -> str:
+        """The fully qualified form of a name: ``epochcache://`` + the scheme-less path."""
+        return f"{self.protocol}://{self._strip_protocol(name)}"
+
+    def _name(self, path: Any) -> str:
+        """The scheme-less form used for every returned name."""
+        p = self._strip_protocol(path)
+        if self.target_protocol == "file" and not p.startswith("/"):
+            p = "/" + p
+        return p
+
+    def _uri(self, path: Any) -> str:
+        """The under store's URI for `path`, as the native client and workers expect it."""
+        p = self._name(path)
+        if self.target_protocol == "file":
+            return p
+        return f"{self.target_protocol}://{p}"
+
+    def _entry(self, st: dict[str, Any], fallback_name: str = "") -> dict[str, Any]:
+        name = self._name(st["name"]) if st.get("name") else fallback_name
+        return {
+            "name": name,
+            "size": st["size"],
+            "type": st["type"],
+            "mtime": st["mtime"],
+            "version": st["version"],
+        }
+
+    # ----------------------------------------------------------------------------------------
+    # Metadata.
+
+    def info(self, path: Any, **kwargs: Any) -> dict[str, Any]:
+        """Status of a file or directory: name, size, type, mtime (seconds), version."""
+        return self._entry(self._client.stat(self._uri(path)), self._name(path))
+
+    def ls(self, path: Any, detail: bool = True, **kwargs: Any) -> list[Any]:
+        """Entries directly inside a directory (a file lists as itself)."""
+        uri = self._uri(path)
+        try:
+            entries = [self._entry(e) for e in self._client.list(uri, False)]
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            info = self.info(path)  # raises FileNotFoundError when nothing is there
+            if info["type"] == "directory":
+                raise
+            entries = [info]
+        return entries if detail else [e["name"] for e in entries]
+
+    def find(
+        self,
+        path: Any,
+        maxdepth: Optional[int] = None,
+        withdirs: bool = False,
+        detail: bool = False,
+        **kwargs: Any,
+    ) -> Union[list[str], dict[str, dict[str, Any]]]:
+        """Every file below `path` (and directories too when `withdirs`), in one request."""
+        if maxdepth is not None and maxdepth < 1:
+            raise ValueError("maxdepth must be at least 1")
+        base = self._name(path)
+        out: dict[str, dict[str, Any]] = {}
+        try:
+            entries = self._client.list(self._uri(path), True)
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            try:
+                info = self.info(path)
+            except FileNotFoundError:
+                info = None
+            if info is not None and info["type"] == "directory":
+                raise
+            if info is not None:
+                out[info["name"]] = info
+            entries = []
+        prefix = base.rstrip("/") + "/"
+        if entries and withdirs:
+            out[base] = self.info(path)
+        for st in entries:
+            entry = self._entry(st)
+            name = entry["name"]
+            rel = name[len(prefix) :] if name.startswith(prefix) else name.rsplit("/", 1)[-1]
+            parts = rel.split("/")
+            if withdirs:
+                # A recursive listing names files only; their parent directories are implied.
+                for depth in range(1, len(parts)):
+                    if maxdepth is not None and depth > maxdepth:
+                        break
+                    dname = prefix + "/".join(parts[:depth])
+                    out.setdefault(
+                        dname,
+                        {"name": dname, "size": 0, "type": "directory", "mtime": 0.0,
+                         "version": ""},
+                    )
+            if entry["type"] == "directory" and not withdirs:
+                continue
+            if maxdepth is None or len(parts) <= maxdepth:
+                out[name] = entry
+        names = sorted(out)
+        if detail:
+            return {n: out[n] for n in names}
+        return names
+
+    def exists(self, path: Any, **kwargs: Any) -> bool:
+        """True if `path` exists; worker and permission errors are raised, not hidden."""
+        try:
+            self.info(path)
+            return True
+        except FileNotFoundError:
+            return False
+
+    def isdir(self, path: Any) -> bool:
+        try:
+            return self.info(path)["type"] == "directory"
+        except FileNotFoundError:
+            return False
+
+    def isfile(self, path: Any) -> bool:
+        try:
+            return self.info(path)["type"] == "file"
+        except FileNotFoundError:
+            return False
+
+    def modified(self, path: Any) -> datetime:
+        return datetime.fromtimestamp(self.info(path)["mtime"], tz=timezone.utc)
+
+    def ukey(self, path: Any) -> str:
+        info = self.info(path)
+        return sha256(f"{info['name']}\0{info['size']}\0{info['version']}".encode()).hexdigest()
+
+    # ----------------------------------------------------------------------------------------
+    # Data.
+
+    def cat_file(
+        self, path: Any, start: Optional[int] = None, end: Optional[int] = None, **kwargs: Any
+    ) -> bytes:
+        """Bytes [start, end) of a file; negative values count from the end, like slices."""
+        uri = self._uri(path)
+        if start is None:
+            start = 0
+        if start >= 0 and end is None:
+            return self._client.read(uri, start, _TO_END)
+        if start < 0 or end is None or end < 0:
+            size = int(self._client.stat(uri)["size"])
+            if start < 0:
+                start = max(0, size + start)
+            if end is None:
+                end = size
+            elif end < 0:
+                end = size + end
+        if end <= start:
+            self._client.stat(uri)  # a missing file still raises FileNotFoundError
+            return b""
+        return self._client.read(uri, start, end - start)
+
+    def cat_ranges(
+        self,
+        paths: list[Any],
+        starts: Union[int, None, list[Optional[int]]],
+        ends: Union[int, None, list[Optional[int]]],
+        max_gap: Optional[int] = None,
+        on_error: str = "return",
+        **kwargs: Any,
+    ) -> list[Any]:
+        """Many ranges at once, read concurrently (the GIL is released during each read)."""
+        if not isinstance(paths, list):
+            raise TypeError("paths must be a list")
+        if not isinstance(starts, list):
+            starts = [starts] * len(paths)
+        if not isinstance(ends, list):
+            ends = [ends] * len(paths)
+        if len(starts) != len(paths) or len(ends) != len(paths):
+            raise ValueError("paths, starts and ends must have the same length")
+
+        def one(args: tuple[Any, Optional[int], Optional[int]]) -> Any:
+            try:
+                return self.cat_file(*args)
+            except Exception as e:  # noqa: BLE001 - returned to the caller by contract
+                if on_error == "return":
+                    return e
+                raise
+
+        jobs = list(zip(paths, starts, ends))
+        if len(jobs) <= 1:
+            return [one(j) for j in jobs]
+        return list(_executor().map(one, jobs))
+
+    def _open(
+        self,
+        path: Any,
+        mode: str = "rb",
+        block_size: Optional[int] = None,
+        autocommit: bool = True,
+        cache_options: Optional[dict[str, Any]] = None,
+        **kwargs: Any,
+    ) -> "EpochCacheFile":
+        if mode != "rb":
+            raise ValueError(f"epochcache is read-only: mode {mode!r} is not supported, use 'rb'")
+        info = self.info(path)
+        if info["type"] == "directory":
+            raise IsADirectoryError(f"{self._uri(path)} is a directory")
+        return EpochCacheFile(self, info["name"], self._uri(path), int(info["size"]))
+
+    # Everything that would modify storage: epochcache never writes to the under store.
+    def _read_only(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("epochcache is a read-only filesystem")
+
+    mkdir = makedirs = rm = rm_file = rmdir = _rm = mv = cp_file = put_file = pipe_file = touch = (
+        _read_only
+    )
+
+
+class EpochCacheFile(io.RawIOBase):
+    """A seekable read-only file; every read fetches exactly the bytes asked for."""
+
+    def __init__(self, fs: EpochCacheFileSystem, path: str, uri: str, size: int) -> None:
+        super().__init__()
+        self.fs = fs
+        self.path = path
+        self.name = path
+        self.uri = uri
+        self.size = size
+        self.mode = "rb"
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        self._checkClosed()
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._checkClosed()
+        offset = int(offset)
+        if whence == io.SEEK_SET:
+            target = offset
+        elif whence == io.SEEK_CUR:
+            target = self._pos + offset
+        elif whence == io.SEEK_END:
+            target = self.size + offset
+        else:
+            raise ValueError(f"invalid whence ({whence}, should be 0, 1 or 2)")
+        if target < 0:
+            raise ValueError(f"negative seek position {target}")
+        self._pos = target
+        return target
+
+    def read(self, size: Optional[int] = -1) -> bytes:
+        """Up to `size` bytes from the current position; all of the rest if size < 0 or None."""
+        self._checkClosed()
+        remaining = self.size - self._pos
+        if size is None or size < 0 or size > remaining:
+            size = remaining
+        if size <= 0:
+            return b""
+        data = self.fs._client.read(self.uri, self._pos, size)
+        self._pos += len(data)
+        return data
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, b: Any) -> int:
+        """Reads straight into a writable buffer; returns the number of bytes read."""
+        self._checkClosed()
+        view = memoryview(b)
+        if view.nbytes == 0 or self._pos >= self.size:
+            return 0
+        if view.nbytes > self.size - self._pos:
+            view = view.cast("B")[: self.size - self._pos]
+        n = int(self.fs._client.readinto(self.uri, self._pos, view))
+        self._pos += n
+        return n
+
+    def info(self) -> dict[str, Any]:
+        return self.fs.info(self.path)
+
+    def __repr__(self) -> str:
+        return f"<EpochCacheFile {self.uri} size={self.size} pos={self._pos}>"
+
+
+def _rebuild(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> EpochCacheFileSystem:
+    return cls(*args, **kwargs)
+
+
+_pool: Optional[ThreadPoolExecutor] = None
+_pool_pid: Optional[int] = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """Threads for cat_ranges, one pool per process."""
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid():
+        with _pool_lock:
+            if _pool is None or _pool_pid != os.getpid():
+                _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="epochcache")
+                _pool_pid = os.getpid()
+    return _pool
+
+
+def _forget_pool_in_child() -> None:
+    global _pool, _pool_pid, _pool_lock
+    _pool, _pool_pid, _pool_lock = None, None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)
