@@ -8,6 +8,7 @@
 // Thread-safety: every implementation is safe to call from many threads at once.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -54,9 +55,35 @@ class UnderStore {
                                         std::uint64_t offset, std::span<std::byte> out) = 0;
 };
 
+// How to reach S3 or an S3-compatible store. Empty fields fall back to the standard AWS
+// environment variables, then the ~/.aws/credentials and ~/.aws/config profiles.
+struct S3Options {
+  std::string endpoint_url;  // "http://127.0.0.1:9000"; empty = AWS's endpoint for the region
+  std::string region;        // empty = AWS_REGION / AWS_DEFAULT_REGION / profile / us-east-1
+  std::string access_key_id;
+  std::string secret_access_key;
+  std::string session_token;
+  std::string profile;     // empty = AWS_PROFILE, else "default"
+  bool anonymous = false;  // unsigned requests, for public buckets
+  // "path" (http://endpoint/bucket/key), "virtual" (http://bucket.endpoint/key) or "auto":
+  // path-style for a custom endpoint, virtual-hosted for AWS.
+  std::string addressing = "auto";
+};
+
+struct UnderStoreOptions {
+  S3Options s3;
+  std::chrono::milliseconds connect_timeout{3000};
+  // Deadline of one request, and of all the attempts of one operation together.
+  std::chrono::milliseconds request_timeout{30000};
+  std::chrono::milliseconds operation_deadline{60000};
+  int max_attempts = 5;
+};
+
 // Opens the under store named by `root_uri`: "file:///data" (or a plain absolute path) for a
-// local directory, "memory://" for the in-memory twin. Only paths inside the root are served;
-// anything else (including "../" escapes and symlinks out of the root) is PermissionDenied.
-Result<std::unique_ptr<UnderStore>> OpenUnderStore(std::string_view root_uri);
+// local directory, "s3://bucket[/prefix]" for S3, "http(s)://host[/prefix]" for plain HTTP,
+// "memory://" for the in-memory twin. Only paths inside the root are served; anything else
+// (including "../" escapes and symlinks out of the root) is PermissionDenied.
+Result<std::unique_ptr<UnderStore>> OpenUnderStore(std::string_view root_uri,
+                                                   const UnderStoreOptions& options = {});
 
 }  // namespace epochcache

@@ -5,18 +5,27 @@
 #include "epochcache/under_store.h"
 #include "understore/local_under_store.h"
 #include "understore/memory_under_store.h"
+#include "understore/s3_under_store.h"
 
 namespace epochcache {
 
-Result<std::unique_ptr<UnderStore>> OpenUnderStore(std::string_view root_uri) {
-  if (root_uri.starts_with("memory://"))
+Result<std::unique_ptr<UnderStore>> OpenUnderStore(std::string_view root_uri,
+                                                   const UnderStoreOptions& options) {
+  if (root_uri.starts_with("memory://")) {
     return std::unique_ptr<UnderStore>(std::make_unique<MemoryUnderStore>());
+  }
   if (root_uri.starts_with("file://") || root_uri.starts_with("/")) {
     EC_ASSIGN_OR_RETURN(auto local, LocalUnderStore::Open(root_uri));
     return std::unique_ptr<UnderStore>(std::move(local));
   }
-  return Status::InvalidArgument(fmt::format(
-      "unsupported under-store URI '{}': expected file:///path or an absolute path", root_uri));
+  if (root_uri.starts_with("s3://") || root_uri.starts_with("s3a://")) {
+    EC_ASSIGN_OR_RETURN(auto s3, S3UnderStore::Open(root_uri, options));
+    return std::unique_ptr<UnderStore>(std::move(s3));
+  }
+  return Status::InvalidArgument(
+      fmt::format("unsupported under-store URI '{}': expected file:///path, an absolute path or "
+                  "s3://bucket[/prefix]",
+                  root_uri));
 }
 
 }  // namespace epochcache

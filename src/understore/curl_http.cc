@@ -1,0 +1,213 @@
+#include "understore/curl_http.h"
+
+#include <curl/curl.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
+namespace epochcache {
+namespace {
+
+// curl_global_init must run once before any thread uses curl.
+struct CurlGlobal {
+  CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
+};
+
+void EnsureCurlGlobal() { static const CurlGlobal kOnce; }
+
+struct Sink {
+  CURL* curl;
+  HttpResponse* response;
+  std::span<std::byte> out;
+  bool overflow = false;
+};
+
+std::size_t OnBody(char* data, std::size_t size, std::size_t nmemb, void* user) {
+  auto* sink = static_cast<Sink*>(user);
+  const std::size_t n = size * nmemb;
+  long status = 0;  // NOLINT(google-runtime-int): curl's type
+  curl_easy_getinfo(sink->curl, CURLINFO_RESPONSE_CODE, &status);
+  // Only a success body lands in the caller's buffer; an error document is kept for parsing.
+  if (sink->out.empty() || status < 200 || status >= 300) {
+    sink->response->body.append(data, n);
+  } else {
+    const std::size_t at = sink->response->body_bytes;
+    if (at + n > sink->out.size()) {
+      sink->overflow = true;
+      return 0;  // aborts the transfer with CURLE_WRITE_ERROR
+    }
+    std::memcpy(sink->out.data() + at, data, n);
+  }
+  sink->response->body_bytes += n;
+  return n;
+}
+
+std::size_t OnHeader(char* data, std::size_t size, std::size_t nitems, void* user) {
+  auto* response = static_cast<HttpResponse*>(user);
+  const std::size_t n = size * nitems;
+  const std::string_view line(data, n);
+  const auto colon = line.find(':');
+  if (line.starts_with("HTTP/")) {
+    response->headers.clear();  // a new response (after a redirect or 100-continue)
+  } else if (colon != std::string_view::npos) {
+    std::string name(line.substr(0, colon));
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+      value.remove_prefix(1);
+    }
+    while (!value.empty() &&
+           (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) {
+      value.remove_suffix(1);
+    }
+    response->headers[name] = std::string(value);
+  }
+  return n;
+}
+
+// "https://user@host:9000/path?q" → "host:9000", for messages that must not leak secrets.
+std::string HostOf(const std::string& url) {
+  std::string_view u = url;
+  if (auto p = u.find("://"); p != std::string_view::npos) u.remove_prefix(p + 3);
+  u = u.substr(0, u.find_first_of("/?#"));
+  if (auto at = u.rfind('@'); at != std::string_view::npos) u.remove_prefix(at + 1);
+  return std::string(u);
+}
+
+TransportError Classify(CURLcode code) {
+  switch (code) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      return TransportError::kConnect;
+    case CURLE_OPERATION_TIMEDOUT:
+      return TransportError::kTimeout;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR:
+      return TransportError::kReset;
+    default:
+      return TransportError::kOther;
+  }
+}
+
+}  // namespace
+
+CurlHttp::CurlHttp() { EnsureCurlGlobal(); }
+
+CurlHttp::~CurlHttp() {
+  for (void* h : idle_) curl_easy_cleanup(static_cast<CURL*>(h));
+}
+
+void* CurlHttp::Borrow() {
+  {
+    std::lock_guard lock(mu_);
+    if (!idle_.empty()) {
+      void* h = idle_.back();
+      idle_.pop_back();
+      return h;
+    }
+  }
+  return curl_easy_init();
+}
+
+void CurlHttp::Return(void* handle) {
+  // A reset handle keeps its connection cache: the next request reuses the connection.
+  curl_easy_reset(static_cast<CURL*>(handle));
+  std::lock_guard lock(mu_);
+  idle_.push_back(handle);
+}
+
+Result<HttpResponse> CurlHttp::Perform(const HttpRequest& request, TransportError* transport) {
+  if (transport != nullptr) *transport = TransportError::kNone;
+  CURL* curl = static_cast<CURL*>(Borrow());
+  if (curl == nullptr) return Status::Internal("curl_easy_init failed");
+  HttpResponse response;
+  Sink sink{curl, &response, request.body_out};
+  curl_slist* headers = nullptr;
+  for (const auto& h : request.headers) headers = curl_slist_append(headers, h.c_str());
+  // No "Expect: 100-continue" round trip, and no Accept header curl would add on its own.
+  headers = curl_slist_append(headers, "Expect:");
+  char error_buffer[CURL_ERROR_SIZE] = {};
+
+  curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  if (request.method == "HEAD") curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &OnBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &OnHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 5L);
+  curl_easy_setopt(
+      curl, CURLOPT_CONNECTTIMEOUT_MS,
+      static_cast<long>(request.connect_timeout.count()));  // NOLINT(google-runtime-int)
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(request.timeout.count()));  // NOLINT(google-runtime-int)
+  if (!request.aws_sigv4.empty()) {
+    curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, request.aws_sigv4.c_str());
+    curl_easy_setopt(curl, CURLOPT_USERPWD, request.aws_credentials.c_str());
+  }
+
+  const CURLcode code = curl_easy_perform(curl);
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
+  curl_slist_free_all(headers);
+  Return(curl);
+
+  if (sink.overflow) {
+    if (transport != nullptr) *transport = TransportError::kOverflow;
+    return Status::IoError(fmt::format("{} sent more bytes than were asked for (status {})",
+                                       HostOf(request.url), response.status));
+  }
+  if (code != CURLE_OK) {
+    const TransportError kind = Classify(code);
+    if (transport != nullptr) *transport = kind;
+    const std::string what = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code);
+    const std::string msg = fmt::format("{}: {}", HostOf(request.url), what);
+    if (kind == TransportError::kTimeout) return Status::Timeout(msg);
+    return Status::Unavailable(msg);
+  }
+  return response;
+}
+
+std::string AwsUriEncode(std::string_view s, bool keep_slash) {
+  std::string out;
+  out.reserve(s.size() * 3);
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((std::isalnum(c) != 0) || c == '-' || c == '_' || c == '.' || c == '~' ||
+        (keep_slash && c == '/')) {
+      out.push_back(ch);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
+Result<std::string> PercentDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out.push_back(s[i]);
+      continue;
+    }
+    if (i + 2 >= s.size() || (std::isxdigit(static_cast<unsigned char>(s[i + 1])) == 0) ||
+        (std::isxdigit(static_cast<unsigned char>(s[i + 2])) == 0)) {
+      return Status::InvalidArgument(fmt::format("malformed %-escape in '{}'", s));
+    }
+    out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+    i += 2;
+  }
+  return out;
+}
+
+}  // namespace epochcache

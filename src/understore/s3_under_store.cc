@@ -1,0 +1,273 @@
+#include "understore/s3_under_store.h"
+
+#include <curl/curl.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "understore/s3_xml.h"
+
+namespace epochcache {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// SigV4 needs the payload hash; a GET or HEAD has an empty payload.
+constexpr std::string_view kEmptyPayloadSha256 =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+std::string TrimTrailingSlashes(std::string key) {
+  while (!key.empty() && key.back() == '/') key.pop_back();
+  return key;
+}
+
+bool Retryable(long status) {  // NOLINT(google-runtime-int): curl's type
+  return status == 429 || status >= 500;
+}
+
+std::int64_t HttpDateNs(const std::string& text) {
+  const time_t t = curl_getdate(text.c_str(), nullptr);
+  constexpr std::int64_t kNsPerSec = 1'000'000'000;
+  return t < 0 ? 0 : static_cast<std::int64_t>(t) * kNsPerSec;
+}
+
+std::string Header(const HttpResponse& r, const std::string& name) {
+  auto it = r.headers.find(name);
+  return it == r.headers.end() ? std::string() : it->second;
+}
+
+}  // namespace
+
+S3UnderStore::S3UnderStore(S3Location root, AwsCredentials credentials, std::string endpoint,
+                           bool path_style, const UnderStoreOptions& options)
+    : root_(std::move(root)),
+      credentials_(std::move(credentials)),
+      endpoint_(endpoint),
+      urls_(std::move(endpoint), path_style),
+      options_(options) {}
+
+Result<std::unique_ptr<S3UnderStore>> S3UnderStore::Open(std::string_view root_uri,
+                                                         const UnderStoreOptions& options) {
+  EC_ASSIGN_OR_RETURN(S3Location root, ParseS3Uri(root_uri));
+  root.key = TrimTrailingSlashes(root.key);
+  EC_ASSIGN_OR_RETURN(AwsCredentials creds, ResolveAwsCredentials(options.s3));
+  std::string endpoint = options.s3.endpoint_url;
+  if (endpoint.empty()) endpoint = fmt::format("https://s3.{}.amazonaws.com", creds.region);
+  if (!endpoint.starts_with("http://") && !endpoint.starts_with("https://")) {
+    return Status::InvalidArgument(fmt::format(
+        "S3 endpoint '{}' must start with http:// or https://", options.s3.endpoint_url));
+  }
+  while (endpoint.ends_with('/')) endpoint.pop_back();
+  bool path_style = false;
+  if (options.s3.addressing == "path") {
+    path_style = true;
+  } else if (options.s3.addressing == "auto") {
+    // Custom endpoints rarely have wildcard DNS for buckets; dotted buckets break TLS names.
+    path_style = !options.s3.endpoint_url.empty() || root.bucket.find('.') != std::string::npos;
+  } else if (options.s3.addressing != "virtual") {
+    return Status::InvalidArgument(
+        fmt::format("S3 addressing '{}' is not one of auto, path, virtual", options.s3.addressing));
+  }
+  return std::unique_ptr<S3UnderStore>(new S3UnderStore(std::move(root), std::move(creds),
+                                                        std::move(endpoint), path_style, options));
+}
+
+Result<S3Location> S3UnderStore::Resolve(std::string_view path) const {
+  EC_ASSIGN_OR_RETURN(S3Location loc, ParseS3Uri(path));
+  const bool inside = loc.bucket == root_.bucket &&
+                      (root_.key.empty() || TrimTrailingSlashes(loc.key) == root_.key ||
+                       loc.key.starts_with(root_.key + "/"));
+  if (!inside) {
+    return Status::PermissionDenied(
+        fmt::format("{} is outside the under-store root {}", path, S3Uri(root_)));
+  }
+  return loc;
+}
+
+Result<HttpResponse> S3UnderStore::Execute(HttpRequest request, const std::string& uri) {
+  request.connect_timeout = options_.connect_timeout;
+  request.timeout = options_.request_timeout;
+  request.headers.push_back(fmt::format("x-amz-content-sha256: {}", kEmptyPayloadSha256));
+  if (!credentials_.anonymous()) {
+    request.aws_sigv4 = fmt::format("aws:amz:{}:s3", credentials_.region);
+    request.aws_credentials = credentials_.access_key_id + ":" + credentials_.secret_access_key;
+    if (!credentials_.session_token.empty()) {
+      request.headers.push_back("x-amz-security-token: " + credentials_.session_token);
+    }
+  }
+  RetryPolicy policy(RetryOptions{options_.max_attempts, std::chrono::milliseconds(100),
+                                  std::chrono::milliseconds(5000), options_.operation_deadline});
+  const auto start = Clock::now();
+  for (int attempt = 1;; ++attempt) {
+    TransportError transport = TransportError::kNone;
+    auto response = http_.Perform(request, &transport);
+    Status failure;
+    if (!response.ok()) {
+      if (transport == TransportError::kOverflow) return response.status().WithContext(uri);
+      failure = response.status().WithContext(uri);
+    } else if (Retryable(response->status)) {
+      failure = ErrorStatus(*response, uri);
+    } else {
+      return response;
+    }
+    const auto elapsed =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+    const auto delay = policy.NextDelay(attempt, elapsed);
+    if (!delay) {
+      return Status(failure.code(), fmt::format("{} (after {} attempt{})", failure.message(),
+                                                attempt, attempt == 1 ? "" : "s"));
+    }
+    retries_.fetch_add(1);
+    std::this_thread::sleep_for(*delay);
+  }
+}
+
+Status S3UnderStore::ErrorStatus(const HttpResponse& response, const std::string& uri) const {
+  const S3Error err = ParseS3Error(response.body);
+  const std::string detail =
+      err.code.empty() ? fmt::format("HTTP {}", response.status)
+                       : fmt::format("HTTP {} {}: {}", response.status, err.code, err.message);
+  switch (response.status) {
+    case 404:
+      if (err.code == "NoSuchBucket") {
+        return Status::NotFound(fmt::format("{}: bucket {} does not exist", uri, root_.bucket));
+      }
+      return Status::NotFound(fmt::format("{} does not exist", uri));
+    case 401:
+    case 403:
+      return Status::PermissionDenied(
+          fmt::format("{}: access denied by {} with {} credentials ({})", uri, endpoint_,
+                      credentials_.source, detail));
+    case 400:
+      return Status::InvalidArgument(fmt::format("{}: {}", uri, detail));
+    case 412:
+      return Status::Changed(fmt::format("{} changed while being read", uri));
+    default:
+      if (response.status >= 500 || response.status == 429) {
+        return Status::Unavailable(fmt::format("{}: {} answered {}", uri, endpoint_, detail));
+      }
+      return Status::IoError(
+          fmt::format("{}: unexpected answer from {}: {}", uri, endpoint_, detail));
+  }
+}
+
+Result<S3ListPage> S3UnderStore::ListPage(const S3Location& prefix, bool recursive,
+                                          const std::string& continuation, int max_keys) {
+  std::vector<std::pair<std::string, std::string>> query = {
+      {"list-type", "2"}, {"prefix", prefix.key}, {"encoding-type", "url"}};
+  if (!recursive) query.emplace_back("delimiter", "/");
+  if (!continuation.empty()) query.emplace_back("continuation-token", continuation);
+  if (max_keys > 0) query.emplace_back("max-keys", std::to_string(max_keys));
+  HttpRequest request;
+  request.url = urls_.Url(S3Location{prefix.bucket, ""}, std::move(query));
+  const std::string uri = S3Uri(prefix);
+  EC_ASSIGN_OR_RETURN(HttpResponse response, Execute(std::move(request), uri));
+  if (response.status != 200) return ErrorStatus(response, uri);
+  auto page = ParseListObjectsV2(response.body, true);
+  if (!page.ok()) return page.status().WithContext(uri);
+  return page;
+}
+
+Result<FileStatus> S3UnderStore::Stat(std::string_view path) {
+  EC_ASSIGN_OR_RETURN(S3Location loc, Resolve(path));
+  loc.key = TrimTrailingSlashes(loc.key);
+  const std::string uri = S3Uri(loc);
+  if (loc.key.empty()) {
+    HttpRequest request;
+    request.method = "HEAD";
+    request.url = urls_.Url(loc);
+    EC_ASSIGN_OR_RETURN(HttpResponse response, Execute(std::move(request), uri));
+    if (response.status == 404) {
+      return Status::NotFound(fmt::format("{}: bucket {} does not exist", uri, loc.bucket));
+    }
+    if (response.status != 200) return ErrorStatus(response, uri);
+    return FileStatus{uri, true, 0, 0, ""};
+  }
+  HttpRequest head;
+  head.method = "HEAD";
+  head.url = urls_.Url(loc);
+  EC_ASSIGN_OR_RETURN(HttpResponse response, Execute(std::move(head), uri));
+  if (response.status == 200) {
+    FileStatus st;
+    st.path = uri;
+    st.size = std::stoull(
+        Header(response, "content-length").empty() ? "0" : Header(response, "content-length"));
+    st.version = StripQuotes(Header(response, "etag"));
+    st.mtime_ns = HttpDateNs(Header(response, "last-modified"));
+    return st;
+  }
+  if (response.status != 404) return ErrorStatus(response, uri);
+  // No such object: it may be a "directory", a prefix other keys share.
+  EC_ASSIGN_OR_RETURN(S3ListPage page,
+                      ListPage(S3Location{loc.bucket, loc.key + "/"}, false, "", 1));
+  if (page.objects.empty() && page.common_prefixes.empty()) {
+    return Status::NotFound(fmt::format("{} does not exist", uri));
+  }
+  return FileStatus{uri, true, 0, 0, ""};
+}
+
+Result<std::vector<FileStatus>> S3UnderStore::List(std::string_view path, bool recursive) {
+  EC_ASSIGN_OR_RETURN(S3Location loc, Resolve(path));
+  loc.key = TrimTrailingSlashes(loc.key);
+  const std::string prefix = loc.key.empty() ? "" : loc.key + "/";
+  std::vector<FileStatus> out;
+  std::string token;
+  do {
+    EC_ASSIGN_OR_RETURN(S3ListPage page,
+                        ListPage(S3Location{loc.bucket, prefix}, recursive, token, 0));
+    for (auto& obj : page.objects) {
+      if (obj.key == prefix || obj.key.ends_with('/')) continue;  // "directory" marker objects
+      out.push_back(FileStatus{S3Uri({loc.bucket, obj.key}), false, obj.size, obj.mtime_ns,
+                               std::move(obj.etag)});
+    }
+    for (auto& p : page.common_prefixes) {
+      out.push_back(FileStatus{S3Uri({loc.bucket, TrimTrailingSlashes(p)}), true, 0, 0, ""});
+    }
+    token = page.truncated ? page.next_continuation_token : "";
+  } while (!token.empty());
+  if (out.empty() && !loc.key.empty()) {
+    // An empty prefix: a file, or nothing at all.
+    EC_ASSIGN_OR_RETURN(FileStatus st, Stat(path));
+    if (!st.is_directory) {
+      return Status::NotFound(fmt::format("{} is a file, not a directory", S3Uri(loc)));
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const FileStatus& a, const FileStatus& b) { return a.path < b.path; });
+  return out;
+}
+
+Result<std::size_t> S3UnderStore::ReadRange(std::string_view path, std::string_view version,
+                                            std::uint64_t offset, std::span<std::byte> out) {
+  EC_ASSIGN_OR_RETURN(S3Location loc, Resolve(path));
+  if (out.empty()) return std::size_t{0};
+  const std::string uri = S3Uri(loc);
+  HttpRequest request;
+  request.url = urls_.Url(loc);
+  request.headers.push_back(fmt::format("Range: bytes={}-{}", offset, offset + out.size() - 1));
+  if (!version.empty()) request.headers.push_back(fmt::format("If-Match: \"{}\"", version));
+  request.body_out = out;
+  auto response = Execute(std::move(request), uri);
+  if (!response.ok()) {
+    if (response.status().message().find("more bytes than") != std::string::npos) {
+      return Status::IoError(fmt::format("{}: the server ignored the Range header", uri));
+    }
+    return response.status();
+  }
+  switch (response->status) {
+    case 206:
+      return response->body_bytes;
+    case 200:
+      // A whole-object answer is right only for a read from 0 that covers the object.
+      if (offset == 0) return response->body_bytes;
+      return Status::IoError(fmt::format("{}: the server ignored the Range header", uri));
+    case 416:
+      return std::size_t{0};
+    default:
+      return ErrorStatus(*response, uri);
+  }
+}
+
+}  // namespace epochcache

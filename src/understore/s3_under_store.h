@@ -1,0 +1,64 @@
+// The S3 under store: S3 and S3-compatible servers (MinIO, Ceph RGW, R2, ...), over libcurl
+// with its built-in SigV4 signing.
+//
+// Stat is a HEAD (size, ETag, Last-Modified), or a one-key listing for a "directory" (a common
+// prefix). List is ListObjectsV2 with pagination, and with "/" as delimiter unless recursive.
+// ReadRange is a ranged GET with If-Match on the ETag, so a replaced object is reported as
+// changed instead of mixing versions. Transient failures (5xx, 503 SlowDown, 429, connection
+// resets, timeouts) are retried with exponential backoff and jitter within a deadline.
+// Credentials never appear in logs or messages.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "epochcache/under_store.h"
+#include "understore/aws_credentials.h"
+#include "understore/curl_http.h"
+#include "understore/retry_policy.h"
+#include "understore/s3_request.h"
+#include "understore/s3_xml.h"
+
+namespace epochcache {
+
+class S3UnderStore final : public UnderStore {
+ public:
+  // `root_uri` is "s3://bucket" or "s3://bucket/prefix": only keys below it are served.
+  static Result<std::unique_ptr<S3UnderStore>> Open(std::string_view root_uri,
+                                                    const UnderStoreOptions& options);
+
+  [[nodiscard]] std::string_view Scheme() const override { return "s3"; }
+  Result<FileStatus> Stat(std::string_view path) override;
+  Result<std::vector<FileStatus>> List(std::string_view path, bool recursive) override;
+  Result<std::size_t> ReadRange(std::string_view path, std::string_view version,
+                                std::uint64_t offset, std::span<std::byte> out) override;
+
+  // Requests retried so far (for tests and stats).
+  [[nodiscard]] std::uint64_t retries() const { return retries_.load(); }
+  [[nodiscard]] const std::string& credential_source() const { return credentials_.source; }
+  [[nodiscard]] const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  S3UnderStore(S3Location root, AwsCredentials credentials, std::string endpoint, bool path_style,
+               const UnderStoreOptions& options);
+
+  Result<S3Location> Resolve(std::string_view path) const;
+  // Sends `request` (signed), retrying transient failures. Any HTTP answer that is not
+  // retryable is returned as is, for the caller to interpret.
+  Result<HttpResponse> Execute(HttpRequest request, const std::string& uri);
+  // Lists one page; `max_keys` 0 = the server's default (1000).
+  Result<S3ListPage> ListPage(const S3Location& prefix, bool recursive,
+                              const std::string& continuation, int max_keys);
+  Status ErrorStatus(const HttpResponse& response, const std::string& uri) const;
+
+  S3Location root_;
+  AwsCredentials credentials_;
+  std::string endpoint_;
+  S3UrlBuilder urls_;
+  UnderStoreOptions options_;
+  CurlHttp http_;
+  std::atomic<std::uint64_t> retries_{0};
+};
+
+}  // namespace epochcache
