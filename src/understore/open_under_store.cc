@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "epochcache/under_store.h"
+#include "understore/http_under_store.h"
 #include "understore/local_under_store.h"
 #include "understore/memory_under_store.h"
 #include "understore/s3_under_store.h"
@@ -22,9 +23,13 @@ Result<std::unique_ptr<UnderStore>> OpenUnderStore(std::string_view root_uri,
     EC_ASSIGN_OR_RETURN(auto s3, S3UnderStore::Open(root_uri, options));
     return std::unique_ptr<UnderStore>(std::move(s3));
   }
+  if (root_uri.starts_with("http://") || root_uri.starts_with("https://")) {
+    EC_ASSIGN_OR_RETURN(auto http, HttpUnderStore::Open(root_uri, options));
+    return std::unique_ptr<UnderStore>(std::move(http));
+  }
   return Status::InvalidArgument(
-      fmt::format("unsupported under-store URI '{}': expected file:///path, an absolute path or "
-                  "s3://bucket[/prefix]",
+      fmt::format("unsupported under-store URI '{}': expected file:///path, an absolute path, "
+                  "s3://bucket[/prefix] or http(s)://host[/prefix]",
                   root_uri));
 }
 

@@ -5,14 +5,12 @@
 
 #include <algorithm>
 #include <chrono>
-#include <thread>
 
+#include "understore/retrying_http.h"
 #include "understore/s3_xml.h"
 
 namespace epochcache {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 // SigV4 needs the payload hash; a GET or HEAD has an empty payload.
 constexpr std::string_view kEmptyPayloadSha256 =
@@ -21,10 +19,6 @@ constexpr std::string_view kEmptyPayloadSha256 =
 std::string TrimTrailingSlashes(std::string key) {
   while (!key.empty() && key.back() == '/') key.pop_back();
   return key;
-}
-
-bool Retryable(long status) {  // NOLINT(google-runtime-int): curl's type
-  return status == 429 || status >= 500;
 }
 
 std::int64_t HttpDateNs(const std::string& text) {
@@ -97,31 +91,9 @@ Result<HttpResponse> S3UnderStore::Execute(HttpRequest request, const std::strin
       request.headers.push_back("x-amz-security-token: " + credentials_.session_token);
     }
   }
-  RetryPolicy policy(RetryOptions{options_.max_attempts, std::chrono::milliseconds(100),
-                                  std::chrono::milliseconds(5000), options_.operation_deadline});
-  const auto start = Clock::now();
-  for (int attempt = 1;; ++attempt) {
-    TransportError transport = TransportError::kNone;
-    auto response = http_.Perform(request, &transport);
-    Status failure;
-    if (!response.ok()) {
-      if (transport == TransportError::kOverflow) return response.status().WithContext(uri);
-      failure = response.status().WithContext(uri);
-    } else if (Retryable(response->status)) {
-      failure = ErrorStatus(*response, uri);
-    } else {
-      return response;
-    }
-    const auto elapsed =
-        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
-    const auto delay = policy.NextDelay(attempt, elapsed);
-    if (!delay) {
-      return Status(failure.code(), fmt::format("{} (after {} attempt{})", failure.message(),
-                                                attempt, attempt == 1 ? "" : "s"));
-    }
-    retries_.fetch_add(1);
-    std::this_thread::sleep_for(*delay);
-  }
+  return PerformWithRetries(
+      http_, request, options_, uri,
+      [&](const HttpResponse& response) { return ErrorStatus(response, uri); }, &retries_);
 }
 
 Status S3UnderStore::ErrorStatus(const HttpResponse& response, const std::string& uri) const {
