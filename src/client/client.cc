@@ -279,7 +279,7 @@ class ClientImpl final : public Client {
           out.subspan(static_cast<std::size_t>(a - offset), static_cast<std::size_t>(b - a));
       pool_->AsyncGet(host, HttpRequest{.target = target, .range = std::make_pair(a, b - 1)}, sink,
                       [batch, host, path = std::string(path), a, b, size = st.size,
-                       version = st.version](Result<HttpResponse> r) {
+                       version = st.version](const Result<HttpResponse>& r) {
                         batch->Done(CheckPiece(r, host, path, a, b, size, version));
                       });
     }

@@ -30,7 +30,7 @@ using Clock = std::chrono::steady_clock;
 
 // Response headers are read through a small buffer; the body goes straight to its destination
 // (a few bytes of it may arrive together with the headers and are copied once from here).
-constexpr std::size_t kHeaderBufferLimit = 16 * 1024;
+constexpr std::size_t kHeaderBufferLimit = std::size_t{16} * 1024;
 constexpr std::size_t kMaxIdlePerHost = 64;
 constexpr std::size_t kInitialChunkedBody = 4096;
 
@@ -40,7 +40,7 @@ struct Connection {
   beast::flat_buffer buffer{kHeaderBufferLimit};
 };
 
-long long Millis(Clock::duration d) {
+std::int64_t Millis(Clock::duration d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
@@ -185,11 +185,11 @@ class Op : public std::enable_shared_from_this<Op> {
   void Connect() {
     conn_ = std::make_unique<Connection>(pool_.ioc());
     resolver_ = std::make_unique<tcp::resolver>(pool_.ioc());
-    resolver_->async_resolve(
-        host_port_.host, host_port_.port,
-        [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
-          self->OnResolve(ec, std::move(results));
-        });
+    resolver_->async_resolve(host_port_.host, host_port_.port,
+                             [self = shared_from_this()](
+                                 beast::error_code ec, const tcp::resolver::results_type& results) {
+                               self->OnResolve(ec, results);
+                             });
   }
 
   void OnResolve(beast::error_code ec, const tcp::resolver::results_type& results) {

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -61,7 +62,7 @@ std::chrono::milliseconds Seconds(double seconds, const char* name) {
   if (!(seconds > 0)) {
     throw nb::value_error((std::string(name) + " must be a positive number of seconds").c_str());
   }
-  return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0 + 0.5));
+  return std::chrono::milliseconds(std::llround(seconds * 1000.0));
 }
 
 nb::dict ToDict(const FileStatus& st) {
@@ -206,6 +207,8 @@ class PyClient {
 }  // namespace
 }  // namespace epochcache
 
+// The macro expands to C-style casts and a by-value module handle.
+// NOLINTNEXTLINE(cppcoreguidelines-pro-type-cstyle-cast,performance-unnecessary-value-param)
 NB_MODULE(_native, m) {
   using epochcache::PyClient;
   m.doc() = "The epochcache native client: parallel reads through cache workers.";

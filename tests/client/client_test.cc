@@ -291,6 +291,7 @@ TEST(ClientTest, ConcurrentCallersShareTheClient) {
   worker.PutFile("/f", data);
   auto client = MakeClient({worker.address()}, 4096, 8);
   std::vector<std::thread> threads;
+  threads.reserve(8);
   std::atomic<int> failures{0};
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
