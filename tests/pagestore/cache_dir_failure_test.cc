@@ -19,7 +19,7 @@ using testing_util::PageFiles;
 using testing_util::ReadHandle;
 using testing_util::TempDir;
 
-constexpr std::uint64_t kPageSize = 16 * 1024;
+constexpr std::uint64_t kPageSize = std::uint64_t{16} * 1024;
 constexpr std::uint64_t kPageFile = kPageSize + 4096;
 
 std::unique_ptr<PageStore> OpenDirs(const std::vector<CacheDirOptions>& dirs) {

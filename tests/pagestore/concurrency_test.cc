@@ -17,7 +17,7 @@ using testing_util::PageFiles;
 using testing_util::ReadHandle;
 using testing_util::TempDir;
 
-constexpr std::uint64_t kPageSize = 8 * 1024;
+constexpr std::uint64_t kPageSize = std::uint64_t{8} * 1024;
 constexpr std::uint64_t kPageFile = kPageSize + 4096;
 
 void Hammer(EvictionPolicy policy) {
@@ -36,6 +36,7 @@ void Hammer(EvictionPolicy policy) {
   std::atomic<std::uint64_t> wrong_bytes{0};
   std::atomic<std::uint64_t> hits{0};
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       std::mt19937_64 rng(static_cast<std::uint64_t>(t) + 1);

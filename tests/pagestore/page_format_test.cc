@@ -29,7 +29,7 @@ TEST(PageFormatTest, HeaderRoundTrip) {
   EXPECT_EQ(decoded->header_size, 4096U);
   ASSERT_EQ(decoded->chunk_checksums.size(), 4U);
   EXPECT_EQ(decoded->chunk_checksums[3],
-            ChunkChecksum(std::span<const std::byte>(data).subspan(3 * kChunkSize)));
+            ChunkChecksum(std::span<const std::byte>(data).subspan(std::size_t{3} * kChunkSize)));
 }
 
 TEST(PageFormatTest, AnyFlippedHeaderByteIsDetected) {
