@@ -1,0 +1,366 @@
+"""Unit tests of EpochCacheFileSystem and the native module against an in-process fake worker.
+
+The fake speaks the worker HTTP contract (docs/api.md) for /v1/stat, /v1/list and /v1/read from
+an in-memory dict, counts what it serves and can be told to stall or fail, so these tests need
+no worker binary and no under store.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import multiprocessing
+import os
+import pickle
+import re
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Optional
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+_native = pytest.importorskip("epochcache._native")
+
+from epochcache import EpochCacheFileSystem  # noqa: E402
+
+
+class FakeWorker:
+    """A worker stand-in over a dict of {uri: bytes}; directories are implied by the paths."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = dict(files)
+        self.bytes_served = 0
+        self.requests: list[str] = []
+        self.delay = 0.0
+        self.status_override: Optional[tuple[int, str]] = None
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                fake.handle(self)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _is_dir(self, path: str) -> bool:
+        prefix = path.rstrip("/") + "/"
+        return any(p.startswith(prefix) for p in self.files)
+
+    def _stat(self, path: str) -> dict[str, Any]:
+        if path in self.files:
+            data = self.files[path]
+            return {"path": path, "type": "file", "size": len(data), "mtime_ns": 1_700_000_000 * 10**9,
+                    "version": f"v{hash(data) & 0xFFFF}"}
+        return {"path": path, "type": "directory", "size": 0, "mtime_ns": 0, "version": ""}
+
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
+        url = urlparse(h.path)
+        query = parse_qs(url.query)
+        path = query.get("path", [""])[0]
+        self.requests.append(f"{url.path} {path} {h.headers.get('Range', '')}")
+        if self.delay:
+            time.sleep(self.delay)
+        if self.status_override:
+            status, code = self.status_override
+            return self._json(h, status, {"error": code, "message": f"{path}: injected {code}"})
+        exists = path in self.files or self._is_dir(path)
+        if url.path == "/v1/stats":
+            return self._json(h, 200, {"bytes_served": self.bytes_served})
+        if not exists:
+            return self._json(h, 404, {"error": "not_found", "message": f"{path} does not exist"})
+        if url.path == "/v1/stat":
+            return self._json(h, 200, self._stat(path))
+        if url.path == "/v1/list":
+            if path in self.files:
+                return self._json(h, 404, {"error": "not_found",
+                                           "message": f"{path} is not a directory"})
+            prefix = path.rstrip("/") + "/"
+            below = sorted(p for p in self.files if p.startswith(prefix))
+            if query.get("recursive") == ["1"]:
+                entries = [self._stat(p) for p in below]
+            else:
+                children = sorted({prefix + p[len(prefix):].split("/", 1)[0] for p in below})
+                entries = [self._stat(c) for c in children]
+            return self._json(h, 200, {"path": path, "entries": entries})
+        if url.path == "/v1/read":
+            data = self.files[path]
+            first, last = (int(x) for x in h.headers["Range"].split("=")[1].split("-"))
+            if first >= len(data):
+                h.send_response(416)
+                h.send_header("Content-Range", f"bytes */{len(data)}")
+                h.send_header("Content-Length", "0")
+                h.end_headers()
+                return None
+            last = min(last, len(data) - 1)
+            body = data[first : last + 1]
+            self.bytes_served += len(body)
+            h.send_response(206)
+            h.send_header("Content-Range", f"bytes {first}-{last}/{len(data)}")
+            h.send_header("Content-Length", str(len(body)))
+            h.end_headers()
+            h.wfile.write(body)
+            return None
+        return self._json(h, 400, {"error": "invalid_argument", "message": "unknown endpoint"})
+
+    @staticmethod
+    def _json(h: BaseHTTPRequestHandler, status: int, doc: dict[str, Any]) -> None:
+        body = json.dumps(doc).encode()
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+
+BIG = os.urandom(3 * 65536 + 123)
+
+
+@pytest.fixture()
+def worker():
+    w = FakeWorker({
+        "/data/a.bin": BIG,
+        "/data/sub/b.txt": b"hello",
+        "/data/sub/deep/c.txt": b"deep",
+        "s3://bucket/train/x.bin": b"0123456789",
+    })
+    yield w
+    w.close()
+
+
+@pytest.fixture()
+def fs(worker):
+    return EpochCacheFileSystem(worker_hosts=[worker.address], piece_size=65536,
+                                skip_instance_cache=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_paths_with_and_without_scheme(fs):
+    for p in ["/data/a.bin", "file:///data/a.bin", "epochcache:///data/a.bin", "data/a.bin",
+              "/data/a.bin/"]:
+        assert fs._uri(p) == "/data/a.bin", p
+    assert fs._strip_protocol("s3://bucket/k/") == "bucket/k"
+    assert fs.unstrip_protocol("/data/a.bin") == "epochcache:///data/a.bin"
+    assert fs._strip_protocol(fs.unstrip_protocol("/data/a.bin")) == "/data/a.bin"
+
+
+def test_s3_target_readds_the_scheme(worker):
+    fs = EpochCacheFileSystem(target_protocol="s3", worker_hosts=worker.address,
+                              skip_instance_cache=True)
+    assert fs._uri("bucket/train/x.bin") == "s3://bucket/train/x.bin"
+    assert fs.cat_file("bucket/train/x.bin", 2, 5) == b"234"
+    assert fs.cat_file("s3://bucket/train/x.bin") == b"0123456789"
+    assert fs.info("bucket/train/x.bin")["name"] == "bucket/train/x.bin"
+    assert fs.ls("s3://bucket/train", detail=False) == ["bucket/train/x.bin"]
+
+
+def test_options_are_validated(worker):
+    with pytest.raises(ValueError, match="etcd_hosts"):
+        EpochCacheFileSystem(etcd_hosts="10.0.0.5:2379", skip_instance_cache=True)
+    with pytest.raises(ValueError, match="worker_hosts"):
+        EpochCacheFileSystem(skip_instance_cache=True)
+    with pytest.raises(ValueError, match="not host:port"):
+        EpochCacheFileSystem(worker_hosts="nohost", skip_instance_cache=True)
+    fs = EpochCacheFileSystem(worker_hosts=f" {worker.address}, {worker.address}",
+                              skip_instance_cache=True)
+    assert fs.worker_hosts == [worker.address, worker.address]
+
+
+def test_info_ls_find(fs):
+    info = fs.info("/data/a.bin")
+    assert info["name"] == "/data/a.bin" and info["size"] == len(BIG) and info["type"] == "file"
+    assert fs.info("/data/sub")["type"] == "directory"
+    assert fs.ls("/data", detail=False) == ["/data/a.bin", "/data/sub"]
+    assert fs.ls("/data/a.bin", detail=False) == ["/data/a.bin"]
+    assert fs.find("/data") == ["/data/a.bin", "/data/sub/b.txt", "/data/sub/deep/c.txt"]
+    assert fs.find("/data", maxdepth=2) == ["/data/a.bin", "/data/sub/b.txt"]
+    assert sorted(fs.find("/data", withdirs=True)) == [
+        "/data", "/data/a.bin", "/data/sub", "/data/sub/b.txt", "/data/sub/deep",
+        "/data/sub/deep/c.txt"]
+    assert fs.find("/data/a.bin") == ["/data/a.bin"]
+    assert fs.find("/nothing") == []
+    assert fs.isdir("/data/sub") and not fs.isfile("/data/sub")
+    assert fs.isfile("/data/a.bin") and fs.exists("/data/a.bin") and not fs.exists("/data/zz")
+    with pytest.raises(FileNotFoundError, match="/data/zz"):
+        fs.info("/data/zz")
+    with pytest.raises(FileNotFoundError):
+        fs.ls("/data/zz")
+
+
+def test_cat_file_slices_like_fsspec(fs):
+    n = len(BIG)
+    cases = [(None, None), (10, 20), (-100, None), (5, -5), (-10, -2), (n - 3, n + 100),
+             (n + 1, n + 100), (20, 10), (65530, 65536 * 2 + 7)]
+    for start, end in cases:
+        assert fs.cat_file("/data/a.bin", start, end) == BIG[start:end], (start, end)
+    with pytest.raises(FileNotFoundError):
+        fs.cat_file("/data/zz", 5, 1)
+
+
+def test_cat_ranges_in_parallel_and_errors_returned(fs):
+    got = fs.cat_ranges(["/data/a.bin", "/data/sub/b.txt", "/data/zz"], [0, 1, 0], [100, 3, 1])
+    assert got[0] == BIG[:100] and got[1] == b"el"
+    assert isinstance(got[2], FileNotFoundError)
+    with pytest.raises(FileNotFoundError):
+        fs.cat_ranges(["/data/zz"] * 2, 0, 1, on_error="raise")
+
+
+def test_file_object_reads_exact_ranges(fs, worker):
+    with fs.open("/data/a.bin") as f:
+        assert f.size == len(BIG) and f.readable() and f.seekable() and not f.writable()
+        worker.bytes_served = 0
+        f.seek(70000)
+        assert f.read(1000) == BIG[70000:71000]
+        assert f.tell() == 71000
+        assert worker.bytes_served == 1000  # no read-ahead
+        f.seek(-10, io.SEEK_END)
+        assert f.read(-1) == BIG[-10:]
+        assert f.read(5) == b""
+        f.seek(5, io.SEEK_SET)
+        f.seek(5, io.SEEK_CUR)
+        assert f.read(None)[:5] == BIG[10:15]
+        f.seek(len(BIG) + 10)
+        assert f.read(3) == b"" and f.readinto(bytearray(3)) == 0
+        with pytest.raises(ValueError):
+            f.seek(-1)
+    with pytest.raises(ValueError):
+        f.read(1)
+
+
+def test_readinto_is_zero_copy_into_any_writable_buffer(fs):
+    np = pytest.importorskip("numpy")
+    with fs.open("/data/a.bin") as f:
+        buf = bytearray(70000)
+        f.seek(100)
+        assert f.readinto(buf) == 70000 and bytes(buf) == BIG[100:70100]
+        arr = np.zeros(50, dtype=np.uint8)
+        assert f.readinto(arr) == 50 and arr.tobytes() == BIG[70100:70150]
+        big = bytearray(len(BIG))
+        assert f.readinto(memoryview(big)[10:]) == len(BIG) - 70150
+    client = fs._client
+    out = bytearray(10)
+    assert client.readinto("/data/a.bin", 5, out) == 10 and bytes(out) == BIG[5:15]
+    with pytest.raises(BufferError):
+        client.readinto("/data/a.bin", 0, b"read-only")
+    with pytest.raises(ValueError):
+        client.read("/data/a.bin", 0, -1)
+    with pytest.raises(ValueError):
+        client.read("/data/a.bin", -1, 1)
+
+
+def test_open_modes(fs):
+    # fsspec turns text modes into binary ones before they reach the filesystem.
+    for mode, seen in [("wb", "wb"), ("ab", "ab"), ("w", "wb"), ("r+b", "r+b"), ("xb", "xb")]:
+        with pytest.raises(ValueError, match=re.escape(f"mode {seen!r} is not supported")):
+            fs.open("/data/sub/b.txt", mode)
+    with fs.open("/data/sub/b.txt", "r") as f:  # text read is wrapped by fsspec
+        assert f.read() == "hello"
+    with pytest.raises(FileNotFoundError):
+        fs.open("/data/zz")
+    with pytest.raises(IsADirectoryError):
+        fs.open("/data/sub")
+    with pytest.raises(NotImplementedError):
+        fs.rm("/data/a.bin")
+
+
+@pytest.mark.parametrize("status,code,exc", [
+    (403, "permission_denied", PermissionError),
+    (400, "invalid_argument", ValueError),
+    (504, "timeout", TimeoutError),
+    (503, "unavailable", ConnectionError),
+    (502, "io_error", OSError),
+    (500, "internal", OSError),
+])
+def test_worker_errors_map_to_python_exceptions(fs, worker, status, code, exc):
+    worker.status_override = (status, code)
+    with pytest.raises(exc, match="/data/a.bin: injected"):
+        fs.cat_file("/data/a.bin", 0, 10)
+
+
+def test_unreachable_and_stalled_workers(worker):
+    address = f"127.0.0.1:{_free_port()}"
+    fs = EpochCacheFileSystem(worker_hosts=[address], connect_timeout=1.0,
+                              skip_instance_cache=True)
+    with pytest.raises(ConnectionError, match=f"worker {address} unreachable"):
+        fs.info("/data/a.bin")
+    assert not isinstance(ConnectionError(), FileNotFoundError)
+    with pytest.raises(ConnectionError):
+        fs.exists("/data/a.bin")  # a dead worker is not a missing file
+    slow = EpochCacheFileSystem(worker_hosts=[worker.address], request_timeout=0.3,
+                                skip_instance_cache=True)
+    worker.delay = 2.0
+    start = time.monotonic()
+    with pytest.raises(TimeoutError, match=worker.address):
+        slow.info("/data/a.bin")
+    assert time.monotonic() - start < 1.5
+
+
+def test_gil_is_released_during_reads(fs, worker):
+    fs.info("/data/a.bin")  # warm the metadata cache
+    worker.delay = 0.3
+    threads = [threading.Thread(target=fs.cat_file, args=("/data/a.bin", i * 10, i * 10 + 5))
+               for i in range(6)]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert time.monotonic() - start < 1.2  # 6 x 0.3 s one after another would be 1.8 s
+
+
+def test_pickles_cheaply(fs):
+    blob = pickle.dumps(fs)
+    assert len(blob) < 1000
+    clone = pickle.loads(blob)
+    assert clone.cat_file("/data/sub/b.txt") == b"hello"
+
+
+def _child_reads(fs: EpochCacheFileSystem, queue: Any) -> None:
+    queue.put(fs.cat_file("/data/sub/b.txt"))
+
+
+def test_works_in_forked_and_spawned_children(fs):
+    fs.cat_file("/data/sub/b.txt")  # the parent's client exists and has threads
+    for method in ["fork", "spawn"]:
+        ctx = multiprocessing.get_context(method)
+        queue = ctx.Queue()
+        p = ctx.Process(target=_child_reads, args=(fs, queue))
+        p.start()
+        assert queue.get(timeout=60) == b"hello", method
+        p.join(timeout=60)
+        assert p.exitcode == 0, method
+
+
+def test_pyarrow_reads_through_the_filesystem(worker):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    table = pa.table({"id": list(range(1000)), "x": [float(i) / 3 for i in range(1000)]})
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, row_group_size=100)
+    worker.files["/data/t.parquet"] = sink.getvalue().to_pybytes()
+    fs = EpochCacheFileSystem(worker_hosts=[worker.address], skip_instance_cache=True)
+    assert pq.read_table("/data/t.parquet", filesystem=fs).equals(table)
+    assert pq.read_table("/data/t.parquet", filesystem=fs, columns=["x"]).equals(
+        table.select(["x"]))
