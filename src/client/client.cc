@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <condition_variable>
 #include <mutex>
@@ -133,14 +134,19 @@ class Batch {
  public:
   explicit Batch(std::size_t n) : pending_(n) {}
 
+  // Set once a piece has failed: the pieces still waiting for a slot are not sent at all.
+  [[nodiscard]] std::shared_ptr<const std::atomic<bool>> cancelled() const { return cancelled_; }
+
   void Done(Status s) {
     std::lock_guard lock(mu_);
-    if (!s.ok()) {
+    const bool dropped = s.code() == StatusCode::kRejected && cancelled_->load();
+    if (!s.ok() && !dropped) {
       // A real error outranks "changed": retrying would not fix it.
       if (first_error_.ok() ||
           (first_error_.code() == StatusCode::kChanged && s.code() != StatusCode::kChanged)) {
         first_error_ = std::move(s);
       }
+      cancelled_->store(true);
     }
     if (--pending_ == 0) cv_.notify_all();
   }
@@ -156,6 +162,7 @@ class Batch {
   std::condition_variable cv_;
   std::size_t pending_;
   Status first_error_;
+  const std::shared_ptr<std::atomic<bool>> cancelled_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 class ClientImpl final : public Client {
@@ -185,7 +192,8 @@ class ClientImpl final : public Client {
     if (auto cached = cache_.Get(path)) return *std::move(cached);
     const std::string& host = placement_.PickForMetadata(path);
     HttpRequest req{.target = "/v1/stat?path=" + client::PercentEncodeQueryComponent(path),
-                    .range = std::nullopt};
+                    .range = std::nullopt,
+                    .cancelled = nullptr};
     EC_ASSIGN_OR_RETURN(HttpResponse r, Call(host, std::move(req), path));
     if (r.status != 200) return ErrorFromResponse(r, host, path);
     const json doc = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
@@ -199,7 +207,8 @@ class ClientImpl final : public Client {
     const std::string& host = placement_.PickForMetadata(path);
     HttpRequest req{.target = "/v1/list?path=" + client::PercentEncodeQueryComponent(path) +
                               (recursive ? "&recursive=1" : ""),
-                    .range = std::nullopt};
+                    .range = std::nullopt,
+                    .cancelled = nullptr};
     EC_ASSIGN_OR_RETURN(HttpResponse r, Call(host, std::move(req), path));
     if (r.status != 200) return ErrorFromResponse(r, host, path);
     const json doc = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
@@ -242,7 +251,8 @@ class ClientImpl final : public Client {
   Result<std::string> WorkerStats(std::string_view worker_host) override {
     const std::string host(worker_host);
     EC_ASSIGN_OR_RETURN(HttpResponse r, pool_->Get(host, HttpRequest{.target = "/v1/stats",
-                                                                     .range = std::nullopt}));
+                                                                     .range = std::nullopt,
+                                                                     .cancelled = nullptr}));
     if (r.status != 200) return ErrorFromResponse(r, host, "/v1/stats");
     return std::move(r.body);
   }
@@ -277,11 +287,15 @@ class ClientImpl final : public Client {
       const std::string& host = placement_.Pick(path, piece);
       auto sink =
           out.subspan(static_cast<std::size_t>(a - offset), static_cast<std::size_t>(b - a));
-      pool_->AsyncGet(host, HttpRequest{.target = target, .range = std::make_pair(a, b - 1)}, sink,
-                      [batch, host, path = std::string(path), a, b, size = st.size,
-                       version = st.version](const Result<HttpResponse>& r) {
-                        batch->Done(CheckPiece(r, host, path, a, b, size, version));
-                      });
+      pool_->AsyncGet(
+          host,
+          HttpRequest{
+              .target = target, .range = std::make_pair(a, b - 1), .cancelled = batch->cancelled()},
+          sink,
+          [batch, host, path = std::string(path), a, b, size = st.size,
+           version = st.version](const Result<HttpResponse>& r) {
+            batch->Done(CheckPiece(r, host, path, a, b, size, version));
+          });
     }
     return batch->Wait();
   }

@@ -170,6 +170,9 @@ class Op : public std::enable_shared_from_this<Op> {
         done_(std::move(done)) {}
 
   void Start() {
+    if (request_.cancelled && request_.cancelled->load()) {
+      return Finish(Status::Rejected("request cancelled"));
+    }
     auto hp = SplitHostPort(host_);
     if (!hp.ok()) return Finish(hp.status());
     host_port_ = std::move(hp).value();

@@ -10,6 +10,7 @@
 // Thread-safety: safe to use from many threads at once.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -38,6 +39,10 @@ struct HttpRequest {
   std::string target;  // "/v1/read?path=..."
   // Inclusive byte range for a Range header, when set.
   std::optional<std::pair<std::uint64_t, std::uint64_t>> range;
+  // When set and true by the time the request would start (it may wait behind
+  // max_parallel_requests), it is not sent and fails with kRejected. Lets a read drop the
+  // rest of its pieces once one has failed.
+  std::shared_ptr<const std::atomic<bool>> cancelled;
 };
 
 struct HttpResponse {

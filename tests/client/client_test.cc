@@ -204,6 +204,20 @@ TEST(ClientTest, StalledWorkerTimesOut) {
   EXPECT_EQ(*ReadString(*client, "/f", 2, 3), "234");
 }
 
+TEST(ClientTest, FailedPieceDropsThePiecesStillQueued) {
+  FakeWorker worker;
+  worker.PutFile("/f", RandomBytes(20'000));
+  auto client = MakeClient({worker.address()}, 1000, /*parallel=*/2, /*request_timeout=*/300ms);
+  ASSERT_TRUE(client->Stat("/f").ok());
+  worker.read_delay_ms = 10'000;
+  const auto start = std::chrono::steady_clock::now();
+  auto got = ReadString(*client, "/f", 0, 20'000);
+  // Twenty pieces two at a time would take ten timeouts (3 s) if the queue were not dropped.
+  EXPECT_EQ(got.status().code(), StatusCode::kTimeout) << got.status().ToString();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1500ms);
+  EXPECT_LE(worker.reads.load(), 4);
+}
+
 TEST(ClientTest, StalledStatTimesOut) {
   FakeWorker worker;
   worker.PutFile("/f", "0123456789");
