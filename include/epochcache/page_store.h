@@ -118,11 +118,14 @@ class PageStore {
   // The bytes [offset, offset + length) of a cached page, verified against their checksums.
   // NotFound on a miss. A page that fails verification is removed, counted, and reported as
   // NotFound, so the caller refetches it; wrong bytes are never returned.
-  // REQUIRES: offset + length <= the page's data length.
+  // REQUIRES: offset + length <= the page's data length (InvalidArgument otherwise; the page
+  // stays cached).
   virtual Result<PageHandle> Get(const PageId& id, std::uint64_t offset, std::uint64_t length) = 0;
 
   // Admits a page (data.size() <= page_size(); only a file's last page may be shorter).
-  // Rejected when the policy or capacity declines it; never fails a read.
+  // OK if the page is now cached (or already was, or is being written by another caller).
+  // Rejected when the policy or capacity declines it (including a full disk); IoError when a
+  // cache dir failed to write it. Either way the caller just serves the bytes uncached.
   virtual Status Put(const PageId& id, std::span<const std::byte> data) = 0;
 
   [[nodiscard]] virtual PageStoreStats Stats() const = 0;
