@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -299,7 +300,28 @@ class Op : public std::enable_shared_from_this<Op> {
       cap_ = body_.size();
     }
     if (parser_->is_done()) return Complete();
+    if (length && !parser_->chunked()) return ReadRawBody();
     ReadBody();
+  }
+
+  // With a known length the body is read from the socket straight into its destination in
+  // large reads, bypassing the parser (which would stage every byte through the small header
+  // buffer). Only the body bytes that arrived together with the headers are copied.
+  void ReadRawBody() {
+    const std::size_t early = std::min(conn_->buffer.size(), cap_);
+    asio::buffer_copy(asio::buffer(dst_, early), conn_->buffer.data());
+    conn_->buffer.consume(early);
+    filled_ = early;
+    if (filled_ == cap_) return Complete();
+    asio::async_read(
+        conn_->stream, asio::buffer(dst_ + filled_, cap_ - filled_),
+        [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+          self->filled_ += n;
+          if (ec) {
+            return self->Finish(self->TransportError(ec, "in the middle of a response body"));
+          }
+          self->Complete();
+        });
   }
 
   void ReadBody() {
@@ -335,7 +357,10 @@ class Op : public std::enable_shared_from_this<Op> {
     } else {
       response_.sink_bytes = filled_;
     }
-    if (parser_->keep_alive()) pool_.PutIdle(host_, std::move(conn_));
+    // Bytes beyond the message mean the connection is out of step: do not reuse it.
+    if (parser_->keep_alive() && conn_->buffer.size() == 0) {
+      pool_.PutIdle(host_, std::move(conn_));
+    }
     Finish(std::move(response_));
   }
 
