@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -27,12 +28,24 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=3, help="epochs per reader (default 3)")
     p.add_argument("--workdir", default=".demo", help="dataset, cache and logs (default .demo)")
     p.add_argument("--json", metavar="FILE", help="also write the table as JSON to FILE")
-    p.add_argument("--fresh-cache", action="store_true",
-                   help="empty the cache first, so epoch 1 reads from the under store")
+    p.add_argument("--keep-cache", action="store_true",
+                   help="keep the cache of an earlier run (by default it is emptied first, "
+                        "so epoch 1 reads from the under store)")
     args = p.parse_args(argv)
     if args.epochs < 1:
         p.error("--epochs must be at least 1")
     return args
+
+
+def _quiet_ray_data() -> None:
+    """Keeps the table readable: no per-dataset progress bars or execution logs."""
+    import ray
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _run_epoch(reader: str, data_dir: Path, fs) -> int:
@@ -60,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         "read_images": make_image_dataset(data / "images"),
     }
     cache_dir = workdir / "cache"
-    if args.fresh_cache and cache_dir.exists():
+    if not args.keep_cache and cache_dir.exists():
         import shutil
 
         shutil.rmtree(cache_dir)
@@ -69,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"worker on {worker.address}, cache {cache_dir}, under store file://{data}")
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             configure_logging=False, ignore_reinit_error=True)
+             logging_level=logging.WARNING, ignore_reinit_error=True)
+    _quiet_ray_data()
     rows_out = []
     try:
         fs = fsspec.filesystem("epochcache", target_protocol="file",

@@ -60,7 +60,10 @@ std::string S3UrlBuilder::Url(const S3Location& loc,
     const std::string host = endpoint_.substr(scheme_end + 3);
     url = fmt::format("{}{}.{}/{}", scheme, loc.bucket, host, key);
   }
-  if (!query.empty()) url += "?" + CanonicalQuery(std::move(query));
+  if (!query.empty()) {
+    url += '?';
+    url += CanonicalQuery(std::move(query));
+  }
   return url;
 }
 

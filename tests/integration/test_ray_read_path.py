@@ -56,14 +56,14 @@ def test_restarted_worker_serves_from_its_cache(ray_session, data_root, tmp_path
     cache = tmp_path / "cache"
     first = LocalWorker(cache, under=f"file://{data_root}").start()
     fs1 = EpochCacheFileSystem(worker_hosts=[first.address], skip_instance_cache=True)
-    expected = _frame(_parquet(ray_session, data_root, fs1)).sort_values("id")
+    expected = _frame(_parquet(ray_session, data_root, fs1)).sort_values("id").reset_index(drop=True)
     assert first.stats()["under_store_bytes"] > 0
     first.stop()
 
     second = LocalWorker(cache, under=f"file://{data_root}").start()
     try:
         fs2 = EpochCacheFileSystem(worker_hosts=[second.address], skip_instance_cache=True)
-        again = _frame(_parquet(ray_session, data_root, fs2)).sort_values("id")
+        again = _frame(_parquet(ray_session, data_root, fs2)).sort_values("id").reset_index(drop=True)
         pd.testing.assert_frame_equal(expected, again)
         assert second.stats()["under_store_bytes"] == 0
     finally:

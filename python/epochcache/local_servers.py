@@ -1,0 +1,130 @@
+"""Real servers on 127.0.0.1 for the demo, tests and benchmarks: an S3-compatible server
+(MinIO) with a fresh data dir. Each is a child process that is stopped with its object.
+
+The binaries are installed by ``scripts/install_test_servers.sh`` into ``tools/bin``
+(MinIO is built with ``go install``); ``$EPOCHCACHE_TOOLS`` overrides that directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+def tool_path(name: str) -> str:
+    """Path of a server binary: $EPOCHCACHE_TOOLS/name, ./tools/bin/name, or PATH."""
+    for directory in filter(None, [os.environ.get("EPOCHCACHE_TOOLS"), "tools/bin"]):
+        candidate = Path(directory) / name
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise FileNotFoundError(
+        f"{name} is not installed: run scripts/install_test_servers.sh (it builds it into tools/bin)"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: server exited ({proc.returncode}); log:\n"
+                               + log.read_text(errors="replace")[-2000:])
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise TimeoutError(f"{url} did not answer within {timeout}s; see {log}")
+
+
+class MinioServer:
+    """A MinIO server on 127.0.0.1 with a fresh data dir and known root credentials."""
+
+    access_key = "epochcache-test"
+    secret_key = "epochcache-test-secret"
+
+    def __init__(self, data_dir: str | os.PathLike | None = None) -> None:
+        self._own_dir = data_dir is None
+        self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="ec-minio-"))
+        self.port = free_port()
+        self._proc: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> "MinioServer":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.data_dir.parent / f"{self.data_dir.name}.log"
+        env = dict(os.environ, MINIO_ROOT_USER=self.access_key,
+                   MINIO_ROOT_PASSWORD=self.secret_key, MINIO_BROWSER="off",
+                   MINIO_UPDATE="off", CI="true")
+        with open(log, "ab") as out:
+            self._proc = subprocess.Popen(
+                [tool_path("minio"), "server", "--quiet", "--address", f"127.0.0.1:{self.port}",
+                 "--console-address", f"127.0.0.1:{free_port()}", str(self.data_dir / "data")],
+                stdout=out, stderr=subprocess.STDOUT, env=env)
+        _wait_http(f"{self.endpoint}/minio/health/live", self._proc, timeout, log)
+        return self
+
+    def client(self):
+        """A boto3 S3 client for this server (used to create buckets and objects)."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key,
+                            aws_secret_access_key=self.secret_key, region_name="us-east-1",
+                            config=Config(s3={"addressing_style": "path"}))
+
+    def worker_env(self) -> dict[str, str]:
+        """Environment for a worker that reads this server (credentials never go on a command line)."""
+        return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key,
+                "AWS_REGION": "us-east-1"}
+
+    def s3fs_options(self) -> dict:
+        """s3fs-style options (the same names epochcache's target_options take)."""
+        return {"endpoint_url": self.endpoint, "key": self.access_key,
+                "secret": self.secret_key, "client_kwargs": {"region_name": "us-east-1"}}
+
+    def stop(self) -> None:
+        if self._proc and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> "MinioServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def upload_tree(client, bucket: str, local_root: str | os.PathLike, prefix: str = "") -> int:
+    """Uploads every file below ``local_root`` to ``bucket/prefix`` with boto3; returns the count."""
+    local_root = Path(local_root)
+    count = 0
+    for path in sorted(p for p in local_root.rglob("*") if p.is_file()):
+        key = (prefix.rstrip("/") + "/" if prefix else "") + path.relative_to(local_root).as_posix()
+        client.upload_file(str(path), bucket, key)
+        count += 1
+    return count

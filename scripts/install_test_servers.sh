@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds the servers the tests, demo and benchmarks run on loopback into tools/bin, with the Go
+# toolchain from the Go module proxy. Pinned, so every machine builds the same servers.
+# Skips a server whose binary was already built at the pinned version.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN="$PWD/tools/bin"
+mkdir -p "$BIN"
+
+# MinIO: the S3-compatible server (see docs/testing.md for why this one).
+MINIO_MODULE=github.com/minio/minio
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+
+build() {  # name module version
+  local name=$1 module=$2 version=$3
+  if [ -x "$BIN/$name" ] && [ "$(cat "$BIN/.$name.version" 2>/dev/null)" = "$version" ]; then
+    return 0
+  fi
+  if ! command -v go >/dev/null; then
+    echo "[servers] go is needed to build $name; install Go 1.24 or newer" >&2
+    exit 1
+  fi
+  echo "[servers] building $name $version with go install (first time only; takes minutes)"
+  GOBIN="$BIN" GOFLAGS=-mod=mod nice go install "$module@$version"
+  echo "$version" > "$BIN/.$name.version"
+}
+
+build minio "$MINIO_MODULE" "$MINIO_VERSION"
+echo "[servers] ready in $BIN"
