@@ -7,6 +7,11 @@ void ScanResistantPolicy::OnHit(std::uint64_t key) {
   LruPolicy::OnHit(key);
 }
 
+void ScanResistantPolicy::Restore(std::uint64_t key, std::uint64_t bytes) {
+  sketch_.Increment(key);
+  LruPolicy::Restore(key, bytes);
+}
+
 bool ScanResistantPolicy::Admit(std::uint64_t key, std::uint64_t bytes,
                                 std::vector<std::uint64_t>* victims) {
   // Compare the count from before this access: the access that missed would otherwise give

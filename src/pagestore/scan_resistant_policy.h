@@ -22,6 +22,9 @@ class ScanResistantPolicy : public LruPolicy {
 
   void OnHit(std::uint64_t key) override;
   bool Admit(std::uint64_t key, std::uint64_t bytes, std::vector<std::uint64_t>* victims) override;
+  // A page that survived a restart counts as seen once, so the first epoch after a restart
+  // does not trade the recovered subset for pages it has not seen more often.
+  void Restore(std::uint64_t key, std::uint64_t bytes) override;
 
  private:
   FrequencySketch sketch_;

@@ -28,7 +28,10 @@ struct EpochHits {
 
 // Reads `dataset_pages` pages per epoch in a random permutation: a hit when resident, else
 // the page is offered to the policy as the store's read-through would.
-EpochHits Simulate(EvictionPolicy kind, std::uint64_t dataset_pages, int epochs) {
+// With `restart_after_epoch` > 0 the policy is replaced by a fresh one after that epoch, given
+// only the resident pages, as PageStore::Open does after a restart.
+EpochHits Simulate(EvictionPolicy kind, std::uint64_t dataset_pages, int epochs,
+                   int restart_after_epoch = 0) {
   auto policy = MakeReplacementPolicy(kind, kCachePages * kPageBytes, kCachePages);
   std::unordered_set<std::uint64_t> resident;
   std::vector<std::uint64_t> order(dataset_pages);
@@ -57,6 +60,10 @@ EpochHits Simulate(EvictionPolicy kind, std::uint64_t dataset_pages, int epochs)
       EXPECT_LE(policy->used_bytes(), policy->capacity_bytes());
     }
     EXPECT_EQ(resident.size(), policy->resident_count());
+    if (epoch + 1 == restart_after_epoch) {
+      policy = MakeReplacementPolicy(kind, kCachePages * kPageBytes, kCachePages);
+      for (std::uint64_t key : resident) policy->Restore(key, kPageBytes);
+    }
     out.hit_rate.push_back(static_cast<double>(hits) / static_cast<double>(dataset_pages));
   }
   return out;
@@ -85,6 +92,11 @@ TEST(PolicySimulationTest, DatasetThatFitsIsAllHitsFromEpochTwo) {
       EXPECT_EQ(sim.hit_rate[e], 1.0) << EvictionPolicyName(kind) << " epoch " << e + 1;
     }
   }
+}
+
+TEST(PolicySimulationTest, StableSubsetSurvivesARestart) {
+  const EpochHits scan = Simulate(EvictionPolicy::kScanResistant, 2 * kCachePages, 6, 3);
+  for (std::size_t e = 2; e <= 6; ++e) EXPECT_GE(scan.hit_rate[e - 1], 0.45) << "epoch " << e;
 }
 
 TEST(PolicySimulationTest, DatasetFourTimesTheCacheStillKeepsASubset) {
