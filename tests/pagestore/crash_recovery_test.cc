@@ -17,7 +17,7 @@ using testing_util::PageFiles;
 using testing_util::ReadHandle;
 using testing_util::TempDir;
 
-constexpr std::uint64_t kPageSize = 512 * 1024;
+constexpr std::uint64_t kPageSize = std::uint64_t{512} * 1024;
 
 PageStoreOptions Options(const std::string& dir) {
   PageStoreOptions options;
