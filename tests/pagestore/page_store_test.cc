@@ -7,6 +7,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <numeric>
+#include <random>
 
 #include "pagestore/page_format.h"
 #include "test_util.h"
@@ -314,6 +316,48 @@ TEST(PageStoreTest, OpenValidatesOptions) {
   options.page_size = kPageSize;
   options.dirs = {{tmp.path(), 100}, {tmp.path() + "/", 100}};
   EXPECT_EQ(PageStore::Open(options).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace epochcache::pagestore
+
+namespace epochcache::pagestore {
+namespace {
+
+// The policy simulation, through the real store: read-through epochs over a dataset twice
+// the cache, each epoch in a new random order.
+double EpochHitRate(EvictionPolicy policy) {
+  TempDir tmp;
+  constexpr std::uint64_t kSmallPage = 1024;
+  constexpr std::uint64_t kCachePages = 100;
+  PageStoreOptions options;
+  options.dirs = {{tmp.path(), kCachePages * (kSmallPage + 4096)}};
+  options.page_size = kSmallPage;
+  options.eviction_policy = policy;
+  auto store = PageStore::Open(options);
+  EXPECT_TRUE(store.ok());
+  std::vector<std::uint64_t> order(2 * kCachePages);
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(7);
+  std::uint64_t hits = 0;
+  std::uint64_t reads = 0;
+  for (int epoch = 1; epoch <= 5; ++epoch) {
+    std::shuffle(order.begin(), order.end(), rng);
+    for (std::uint64_t page : order) {
+      if ((*store)->Get(Page("data", page), 0, kSmallPage).ok()) {
+        hits += epoch >= 2 ? 1 : 0;
+      } else {
+        (void)(*store)->Put(Page("data", page), PageBytes(kSmallPage, page));
+      }
+      reads += epoch >= 2 ? 1 : 0;
+    }
+  }
+  return static_cast<double>(hits) / static_cast<double>(reads);
+}
+
+TEST(PageStoreTest, EpochsThroughTheStoreKeepAStableSubset) {
+  EXPECT_GE(EpochHitRate(EvictionPolicy::kScanResistant), 0.40);
+  EXPECT_LT(EpochHitRate(EvictionPolicy::kLru), 0.25);
 }
 
 }  // namespace
