@@ -114,14 +114,7 @@ class PyClient {
     client_ = ValueOrRaise(Client::Create(std::move(options)));
   }
 
-  nb::dict Stat(const std::string& path) {
-    Result<FileStatus> st = Status::Internal("unset");
-    {
-      nb::gil_scoped_release release;
-      st = client_->Stat(path);
-    }
-    return ToDict(ValueOrRaise(std::move(st)));
-  }
+  nb::dict Stat(const std::string& path) { return ToDict(StatNoGil(path)); }
 
   nb::list List(const std::string& path, bool recursive) {
     Result<std::vector<FileStatus>> entries = Status::Internal("unset");
@@ -136,34 +129,20 @@ class PyClient {
 
   nb::bytes Read(const std::string& path, std::int64_t offset, std::int64_t length) {
     CheckRange(path, offset, length);
-    std::int64_t n = length;
-    if (n > kPreallocateLimit) {
-      Result<FileStatus> st = Status::Internal("unset");
-      {
-        nb::gil_scoped_release release;
-        st = client_->Stat(path);
+    for (int attempt = 1;; ++attempt) {
+      std::int64_t n = length;
+      std::string clipped_by;  // the version whose size bounded n, if any
+      if (n > kPreallocateLimit) {
+        const FileStatus file = StatNoGil(path);
+        const auto size = static_cast<std::int64_t>(file.size);
+        n = offset >= size ? 0 : std::min(n, size - offset);
+        clipped_by = file.version;
       }
-      const FileStatus file = ValueOrRaise(std::move(st));
-      const auto size = static_cast<std::int64_t>(file.size);
-      n = offset >= size ? 0 : std::min(n, size - offset);
+      nb::bytes out = ReadExactly(path, offset, n);
+      // The read may have found the file changed (and re-stat'ed it): a size taken from the
+      // old version must not cut the new one short.
+      if (clipped_by.empty() || attempt >= 3 || StatNoGil(path).version == clipped_by) return out;
     }
-    PyObject* bytes = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(n));
-    if (bytes == nullptr) throw nb::python_error();
-    nb::object owner = nb::steal(bytes);
-    Result<std::size_t> got = Status::Internal("unset");
-    {
-      nb::gil_scoped_release release;
-      got = client_->Read(
-          path, static_cast<std::uint64_t>(offset),
-          {reinterpret_cast<std::byte*>(PyBytes_AS_STRING(bytes)), static_cast<std::size_t>(n)});
-    }
-    const std::size_t read = ValueOrRaise(std::move(got));
-    if (static_cast<std::int64_t>(read) != n) {
-      owner.release();
-      if (_PyBytes_Resize(&bytes, static_cast<Py_ssize_t>(read)) != 0) throw nb::python_error();
-      owner = nb::steal(bytes);
-    }
-    return nb::borrow<nb::bytes>(owner);
   }
 
   std::size_t ReadInto(const std::string& path, std::int64_t offset, nb::handle buffer) {
@@ -189,6 +168,36 @@ class PyClient {
   const std::vector<std::string>& hosts() const { return hosts_; }
 
  private:
+  FileStatus StatNoGil(const std::string& path) {
+    Result<FileStatus> st = Status::Internal("unset");
+    {
+      nb::gil_scoped_release release;
+      st = client_->Stat(path);
+    }
+    return ValueOrRaise(std::move(st));
+  }
+
+  // Reads up to n bytes into a new bytes object, shrunk to what was read.
+  nb::bytes ReadExactly(const std::string& path, std::int64_t offset, std::int64_t n) {
+    PyObject* bytes = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(n));
+    if (bytes == nullptr) throw nb::python_error();
+    nb::object owner = nb::steal(bytes);
+    Result<std::size_t> got = Status::Internal("unset");
+    {
+      nb::gil_scoped_release release;
+      got = client_->Read(
+          path, static_cast<std::uint64_t>(offset),
+          {reinterpret_cast<std::byte*>(PyBytes_AS_STRING(bytes)), static_cast<std::size_t>(n)});
+    }
+    const std::size_t read = ValueOrRaise(std::move(got));
+    if (static_cast<std::int64_t>(read) != n) {
+      owner.release();
+      if (_PyBytes_Resize(&bytes, static_cast<Py_ssize_t>(read)) != 0) throw nb::python_error();
+      owner = nb::steal(bytes);
+    }
+    return nb::borrow<nb::bytes>(owner);
+  }
+
   static void CheckRange(const std::string& path, std::int64_t offset, std::int64_t length) {
     if (offset < 0) {
       throw nb::value_error(

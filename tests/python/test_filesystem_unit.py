@@ -68,7 +68,7 @@ class FakeWorker:
         if path in self.files:
             data = self.files[path]
             return {"path": path, "type": "file", "size": len(data), "mtime_ns": 1_700_000_000 * 10**9,
-                    "version": f"v{hash(data) & 0xFFFF}"}
+                    "version": f"{len(data)}-{hash(data) & 0xFFFF}"}
         return {"path": path, "type": "directory", "size": 0, "mtime_ns": 0, "version": ""}
 
     def handle(self, h: BaseHTTPRequestHandler) -> None:
@@ -102,6 +102,9 @@ class FakeWorker:
             return self._json(h, 200, {"path": path, "entries": entries})
         if url.path == "/v1/read":
             data = self.files[path]
+            version = query.get("version", [""])[0]
+            if version and version != self._stat(path)["version"]:
+                return self._json(h, 409, {"error": "changed", "message": f"{path} changed"})
             first, last = (int(x) for x in h.headers["Range"].split("=")[1].split("-"))
             if first >= len(data):
                 h.send_response(416)
@@ -217,6 +220,17 @@ def test_cat_file_slices_like_fsspec(fs):
         assert fs.cat_file("/data/a.bin", start, end) == BIG[start:end], (start, end)
     with pytest.raises(FileNotFoundError):
         fs.cat_file("/data/zz", 5, 1)
+
+
+def test_changed_file_is_read_whole_not_cut_to_the_old_size(worker):
+    fs = EpochCacheFileSystem(worker_hosts=[worker.address], metadata_ttl=60.0,
+                              skip_instance_cache=True)
+    worker.files["/data/changing"] = b"version one"
+    assert fs.cat_file("/data/changing") == b"version one"
+    worker.files["/data/changing"] = b"version two, longer"
+    assert fs.cat_file("/data/changing") == b"version two, longer"
+    worker.files["/data/changing"] = b"v3"
+    assert fs.cat_file("/data/changing", 0, 100) == b"v3"
 
 
 def test_cat_ranges_in_parallel_and_errors_returned(fs):
