@@ -97,16 +97,15 @@ class EpochCacheFileSystem(AbstractFileSystem):
         _ = self._client
 
     # ----------------------------------------------------------------------------------------
-    # The native client: created lazily, once per process (a forked child makes its own).
+    # The native client: one per process and set of options, shared by every filesystem
+    # instance (fsspec makes one instance per thread); a forked child makes its own.
 
     @property
     def _client(self) -> Any:
         """The native client of this process."""
         client = self._native
         if client is None or self._native_pid != os.getpid():
-            from epochcache import _native
-
-            client = _native.Client(self.worker_hosts, **self._client_options)
+            client = _shared_client(self.worker_hosts, self._client_options)
             self._native, self._native_pid = client, os.getpid()
         return client
 
@@ -428,6 +427,27 @@ def _rebuild(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> EpochC
     return cls(*args, **kwargs)
 
 
+_clients: dict[tuple[Any, ...], Any] = {}
+_clients_pid: Optional[int] = None
+_clients_lock = threading.Lock()
+
+
+def _shared_client(hosts: list[str], options: dict[str, Any]) -> Any:
+    """The process's native client for these workers and options."""
+    global _clients_pid
+    from epochcache import _native
+
+    key = (tuple(hosts), tuple(sorted(options.items())))
+    with _clients_lock:
+        if _clients_pid != os.getpid():
+            _clients.clear()
+            _clients_pid = os.getpid()
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = _native.Client(hosts, **options)
+        return client
+
+
 _pool: Optional[ThreadPoolExecutor] = None
 _pool_pid: Optional[int] = None
 _pool_lock = threading.Lock()
@@ -445,8 +465,10 @@ def _executor() -> ThreadPoolExecutor:
 
 
 def _forget_pool_in_child() -> None:
-    global _pool, _pool_pid, _pool_lock
+    # Locks may have been held by threads that do not exist in the child.
+    global _pool, _pool_pid, _pool_lock, _clients_lock
     _pool, _pool_pid, _pool_lock = None, None, threading.Lock()
+    _clients_lock = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forget_pool_in_child)
