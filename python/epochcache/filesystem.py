@@ -373,6 +373,11 @@ class EpochCacheFile(io.RawIOBase):
         self._checkClosed()
         return self._pos
 
+    @property
+    def loc(self) -> int:
+        """The current position (fsspec's name for tell())."""
+        return self._pos
+
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._checkClosed()
         offset = int(offset)
