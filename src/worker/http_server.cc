@@ -288,28 +288,36 @@ struct HttpServer::Impl {
   Impl(ReadService& service, const HttpServerOptions& opts)
       : options(opts),
         router(service, opts.read_window_bytes),
-        io(static_cast<int>(opts.io_threads)),
-        acceptor(asio::make_strand(io)),
-        handlers(opts.handler_threads),
-        context{router, handlers, options} {}
+        io(std::make_unique<asio::io_context>(static_cast<int>(opts.io_threads))),
+        acceptor(std::make_unique<tcp::acceptor>(asio::make_strand(*io))),
+        handlers(std::make_unique<asio::thread_pool>(opts.handler_threads)),
+        context{router, *handlers, options} {}
+
+  ~Impl() { Stop(); }
 
   void Accept() {
-    acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
-      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-      if (ec) {
-        // Out of descriptors and the like: keep the listener alive, the condition may pass.
-        spdlog::warn("accept failed: {}", ec.message());
-      } else {
-        std::make_shared<Session>(std::move(socket), context)->Start();
-      }
-      Accept();
-    });
+    acceptor->async_accept(asio::make_strand(*io),
+                           [this](beast::error_code ec, tcp::socket socket) {
+                             if (ec == asio::error::operation_aborted || !acceptor->is_open())
+                               return;
+                             if (ec) {
+                               // Out of descriptors and the like: keep listening, the condition may
+                               // pass.
+                               spdlog::warn("accept failed: {}", ec.message());
+                             } else {
+                               // Small JSON answers and response heads must not wait for Nagle's
+                               // algorithm.
+                               socket.set_option(tcp::no_delay(true), ec);
+                               std::make_shared<Session>(std::move(socket), context)->Start();
+                             }
+                             Accept();
+                           });
   }
 
   void Run() {
     for (;;) {
       try {
-        io.run();
+        io->run();
         return;
       } catch (const std::exception& e) {
         spdlog::error("worker I/O thread caught: {}", e.what());
@@ -317,16 +325,31 @@ struct HttpServer::Impl {
     }
   }
 
+  // Teardown order matters: sessions live in pending handlers (in the io_context and the
+  // handler pool) and own sockets of the io_context, so the pool goes first, then the
+  // acceptor, then the io_context, whose destruction destroys every session and so closes
+  // every connection.
+  void Stop() {
+    if (io == nullptr) return;
+    io->stop();
+    for (auto& thread : threads) thread.join();
+    threads.clear();
+    handlers->stop();
+    handlers->join();
+    handlers.reset();
+    acceptor.reset();
+    io.reset();
+  }
+
   HttpServerOptions options;
   RequestRouter router;
-  asio::io_context io;
-  tcp::acceptor acceptor;
-  asio::thread_pool handlers;
+  std::unique_ptr<asio::io_context> io;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<asio::thread_pool> handlers;
   ServerContext context;
   std::vector<std::thread> threads;
   std::string host;
   std::uint16_t port = 0;
-  bool stopped = false;
 };
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Start(ReadService& service,
@@ -346,16 +369,16 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(ReadService& service,
     const auto address = asio::ip::make_address(opts.host, ec);
     if (ec) return Status::InvalidArgument("--host: '" + opts.host + "' is not an IP address");
     const tcp::endpoint endpoint(address, opts.port);
-    impl->acceptor.open(endpoint.protocol(), ec);
-    if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec) impl->acceptor.bind(endpoint, ec);
-    if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    impl->acceptor->open(endpoint.protocol(), ec);
+    if (!ec) impl->acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) impl->acceptor->bind(endpoint, ec);
+    if (!ec) impl->acceptor->listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
       return Status::Unavailable("cannot listen on " + opts.host + ":" + std::to_string(opts.port) +
                                  ": " + ec.message());
     }
     impl->host = opts.host;
-    impl->port = impl->acceptor.local_endpoint().port();
+    impl->port = impl->acceptor->local_endpoint().port();
     impl->Accept();
     for (unsigned i = 0; i < opts.io_threads; ++i) {
       impl->threads.emplace_back([raw = impl.get()] { raw->Run(); });
@@ -374,19 +397,7 @@ const std::string& HttpServer::host() const { return impl_->host; }
 std::uint16_t HttpServer::port() const { return impl_->port; }
 
 void HttpServer::Stop() {
-  if (impl_ == nullptr || impl_->stopped) return;
-  impl_->stopped = true;
-  asio::post(impl_->acceptor.get_executor(), [impl = impl_.get()] {
-    beast::error_code ec;
-    impl->acceptor.close(ec);
-  });
-  // Pending reads, writes and handlers are dropped: their sessions are destroyed with the
-  // io_context, after the handler pool has finished what it was running.
-  impl_->io.stop();
-  for (auto& thread : impl_->threads) thread.join();
-  impl_->threads.clear();
-  impl_->handlers.stop();
-  impl_->handlers.join();
+  if (impl_ != nullptr) impl_->Stop();
 }
 
 }  // namespace epochcache::worker

@@ -1,0 +1,393 @@
+#include "worker/http_server.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "temp_dir.h"
+
+namespace epochcache::worker {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using nlohmann::json;
+using testing::PatternBytes;
+using testing::TempDir;
+
+constexpr std::uint64_t kPageSize = 4096;
+
+struct Response {
+  unsigned status = 0;
+  std::map<std::string, std::string> headers;
+  std::string body;
+
+  [[nodiscard]] std::string header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? "" : it->second;
+  }
+  [[nodiscard]] json Json() const { return json::parse(body); }
+};
+
+// A keep-alive HTTP/1.1 connection to the server under test.
+class Connection {
+ public:
+  explicit Connection(std::uint16_t port) : stream_(io_) {
+    stream_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  }
+
+  Response Get(const std::string& target, const std::map<std::string, std::string>& headers = {},
+               http::verb method = http::verb::get) {
+    http::request<http::empty_body> req{method, target, 11};
+    req.set(http::field::host, "127.0.0.1");
+    for (const auto& [name, value] : headers) req.set(name, value);
+    stream_.expires_after(std::chrono::seconds(30));
+    http::write(stream_, req);
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(boost::none);
+    http::read(stream_, buffer_, parser);
+    const auto& res = parser.get();
+    Response out;
+    out.status = res.result_int();
+    for (const auto& field : res) {
+      out.headers[std::string(field.name_string())] = std::string(field.value());
+    }
+    out.body = res.body();
+    return out;
+  }
+
+ private:
+  asio::io_context io_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+};
+
+// Sends raw bytes, half-closes, and returns whatever the server answers before closing.
+std::string RawExchange(std::uint16_t port, const std::string& payload) {
+  asio::io_context io;
+  tcp::socket socket(io);
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  boost::system::error_code ec;
+  asio::write(socket, asio::buffer(payload), ec);
+  socket.shutdown(tcp::socket::shutdown_send, ec);
+  std::string answer;
+  std::array<char, 4096> chunk{};
+  for (;;) {
+    const std::size_t n = socket.read_some(asio::buffer(chunk), ec);
+    if (ec) break;
+    answer.append(chunk.data(), n);
+  }
+  return answer;
+}
+
+unsigned StatusOf(const std::string& raw_answer) {
+  if (raw_answer.size() < 12) return 0;
+  return static_cast<unsigned>(std::stoi(raw_answer.substr(9, 3)));
+}
+
+std::string Encode(const std::string& path) {
+  std::string out;
+  for (unsigned char c : path) {
+    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      constexpr std::string_view kHex = "0123456789ABCDEF";
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    data_ = root_.str() + "/data";
+    std::filesystem::create_directories(data_ + "/sub");
+    WriteFile("/hello.txt", "hello, epochcache\n");
+    WriteFile("/sub/big.bin", PatternBytes(10 * kPageSize + 321, 11));
+    WriteFile("/sub/pages.bin", PatternBytes(3 * kPageSize, 12));
+    WriteFile("/empty", "");
+    WriteFile("/name with space", "spaced");
+    std::ofstream(root_.str() + "/secret.txt") << "outside the root";
+
+    auto under = OpenUnderStore("file://" + data_);
+    ASSERT_TRUE(under.ok()) << under.status().ToString();
+    under_ = std::move(under).value();
+    PageStoreOptions store;
+    store.dirs.push_back({root_.str() + "/cache", 64 << 20});
+    store.page_size = kPageSize;
+    auto pages = PageStore::Open(store);
+    ASSERT_TRUE(pages.ok()) << pages.status().ToString();
+    pages_ = std::move(pages).value();
+    service_ = std::make_unique<ReadService>(*under_, *pages_);
+    HttpServerOptions options;
+    options.host = "127.0.0.1";
+    options.port = 0;
+    options.io_threads = 2;
+    options.handler_threads = 4;
+    options.idle_timeout = std::chrono::milliseconds(500);
+    options.read_window_bytes = 3 * kPageSize;  // several windows per large read
+    auto server = HttpServer::Start(*service_, options);
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(server).value();
+    ASSERT_NE(server_->port(), 0);
+  }
+
+  void WriteFile(const std::string& rel, const std::string& contents) {
+    std::ofstream(data_ + rel, std::ios::binary) << contents;
+    files_[rel] = contents;
+  }
+
+  std::string ReadTarget(const std::string& rel) { return "/v1/read?path=" + Encode(data_ + rel); }
+
+  Response Get(const std::string& target, const std::map<std::string, std::string>& headers = {}) {
+    Connection conn(server_->port());
+    return conn.Get(target, headers);
+  }
+
+  json Stats() { return Get("/v1/stats").Json(); }
+
+  TempDir root_;
+  std::string data_;
+  std::map<std::string, std::string> files_;
+  std::unique_ptr<UnderStore> under_;
+  std::unique_ptr<PageStore> pages_;
+  std::unique_ptr<ReadService> service_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+TEST_F(HttpServerTest, HealthAndStats) {
+  auto health = Get("/v1/health");
+  EXPECT_EQ(health.status, 200U);
+  EXPECT_EQ(health.header("Content-Type"), "application/json");
+  EXPECT_EQ(health.Json()["status"], "ok");
+  auto stats = Stats();
+  for (const char* key : {"under_store_bytes", "under_store_reads", "requests", "bytes_served"}) {
+    EXPECT_TRUE(stats[key].is_number_unsigned()) << key;
+  }
+  ASSERT_TRUE(stats["page_store"]["dirs"].is_array());
+  EXPECT_EQ(stats["page_store"]["dirs"].size(), 1U);
+  EXPECT_GE(stats["requests"].get<int>(), 2);
+}
+
+TEST_F(HttpServerTest, StatAndList) {
+  auto stat = Get("/v1/stat?path=" + Encode(data_ + "/hello.txt"));
+  ASSERT_EQ(stat.status, 200U) << stat.body;
+  auto body = stat.Json();
+  EXPECT_EQ(body["type"], "file");
+  EXPECT_EQ(body["size"], files_["/hello.txt"].size());
+  EXPECT_FALSE(body["version"].get<std::string>().empty());
+  EXPECT_TRUE(body.contains("mtime_ns"));
+  EXPECT_TRUE(body.contains("path"));
+  EXPECT_EQ(Get("/v1/stat?path=" + Encode(data_ + "/sub")).Json()["type"], "directory");
+  EXPECT_EQ(Get("/v1/stat?path=" + Encode(data_ + "/name with space")).Json()["size"], 6);
+
+  auto missing = Get("/v1/stat?path=" + Encode(data_ + "/nope"));
+  EXPECT_EQ(missing.status, 404U);
+  EXPECT_EQ(missing.Json()["error"], "not_found");
+  EXPECT_EQ(Get("/v1/stat").status, 400U);
+  EXPECT_EQ(Get("/v1/stat").Json()["error"], "invalid_argument");
+
+  auto list = Get("/v1/list?path=" + Encode(data_));
+  ASSERT_EQ(list.status, 200U) << list.body;
+  auto entries = list.Json()["entries"];
+  ASSERT_EQ(entries.size(), 4U);  // three files and sub/
+  for (std::size_t i = 1; i < entries.size(); ++i) {
+    EXPECT_LT(entries[i - 1]["path"].get<std::string>(), entries[i]["path"].get<std::string>());
+  }
+  auto deep = Get("/v1/list?path=" + Encode(data_) + "&recursive=1").Json()["entries"];
+  EXPECT_EQ(deep.size(), 5U);  // three files at the top, two below sub/, no directories
+  for (const auto& entry : deep) EXPECT_EQ(entry["type"], "file");
+  EXPECT_EQ(Get("/v1/list?path=" + Encode(data_) + "&recursive=maybe").status, 400U);
+  EXPECT_EQ(Get("/v1/list?path=" + Encode(data_ + "/nope")).status, 404U);
+}
+
+TEST_F(HttpServerTest, ReadWholeFileMissThenHit) {
+  const std::string& big = files_["/sub/big.bin"];
+  auto cold = Get(ReadTarget("/sub/big.bin"));
+  ASSERT_EQ(cold.status, 200U) << cold.body;
+  EXPECT_EQ(cold.body, big);
+  EXPECT_EQ(cold.header("X-Epochcache-Size"), std::to_string(big.size()));
+  EXPECT_FALSE(cold.header("X-Epochcache-Version").empty());
+  EXPECT_EQ(cold.header("Content-Type"), "application/octet-stream");
+  const auto under_bytes = Stats()["under_store_bytes"].get<std::uint64_t>();
+  EXPECT_EQ(under_bytes, big.size());
+
+  auto warm = Get(ReadTarget("/sub/big.bin"));  // every page by sendfile
+  EXPECT_EQ(warm.status, 200U);
+  EXPECT_EQ(warm.body, big);
+  auto stats = Stats();
+  EXPECT_EQ(stats["under_store_bytes"].get<std::uint64_t>(), under_bytes);
+  EXPECT_EQ(stats["page_hits"].get<std::uint64_t>(), 11U);
+  EXPECT_EQ(stats["bytes_served"].get<std::uint64_t>(), 2 * big.size());
+}
+
+TEST_F(HttpServerTest, RangeVariants) {
+  const std::string& big = files_["/sub/big.bin"];
+  const std::string size = std::to_string(big.size());
+  // Twice each: cold (memory segments), then warm (sendfile segments).
+  for (int pass = 0; pass < 2; ++pass) {
+    auto r = Get(ReadTarget("/sub/big.bin"), {{"Range", "bytes=100-9000"}});
+    EXPECT_EQ(r.status, 206U);
+    EXPECT_EQ(r.body, big.substr(100, 8901));
+    EXPECT_EQ(r.header("Content-Range"), "bytes 100-9000/" + size);
+
+    // Spanning windows and ending in the last, short page.
+    r = Get(ReadTarget("/sub/big.bin"), {{"Range", "bytes=4000-"}});
+    EXPECT_EQ(r.status, 206U);
+    EXPECT_EQ(r.body, big.substr(4000));
+    EXPECT_EQ(r.header("Content-Range"),
+              "bytes 4000-" + std::to_string(big.size() - 1) + "/" + size);
+
+    r = Get(ReadTarget("/sub/big.bin"), {{"Range", "bytes=-500"}});
+    EXPECT_EQ(r.status, 206U);
+    EXPECT_EQ(r.body, big.substr(big.size() - 500));
+
+    r = Get(ReadTarget("/sub/big.bin"), {{"Range", "bytes=40960-99999999"}});  // END clipped
+    EXPECT_EQ(r.status, 206U);
+    EXPECT_EQ(r.body, big.substr(40960));
+
+    r = Get(ReadTarget("/sub/pages.bin"), {{"Range", "bytes=4096-8191"}});  // exactly one page
+    EXPECT_EQ(r.body, files_["/sub/pages.bin"].substr(4096, 4096));
+  }
+  auto past = Get(ReadTarget("/sub/big.bin"), {{"Range", "bytes=" + size + "-"}});
+  EXPECT_EQ(past.status, 416U);
+  EXPECT_EQ(past.header("Content-Range"), "bytes */" + size);
+  EXPECT_EQ(Get(ReadTarget("/empty"), {{"Range", "bytes=0-"}}).status, 416U);
+
+  auto bad = Get(ReadTarget("/sub/big.bin"), {{"Range", "bytes=9-2"}});
+  EXPECT_EQ(bad.status, 400U);
+  EXPECT_EQ(bad.Json()["error"], "invalid_argument");
+  EXPECT_NE(bad.Json()["message"].get<std::string>().find("Range"), std::string::npos);
+  EXPECT_EQ(Get(ReadTarget("/sub/big.bin"), {{"Range", "bytes=0-1,5-6"}}).status, 400U);
+
+  auto empty = Get(ReadTarget("/empty"));
+  EXPECT_EQ(empty.status, 200U);
+  EXPECT_EQ(empty.body, "");
+  EXPECT_EQ(empty.header("X-Epochcache-Size"), "0");
+}
+
+TEST_F(HttpServerTest, ReadErrors) {
+  EXPECT_EQ(Get(ReadTarget("/nope")).status, 404U);
+  EXPECT_EQ(Get(ReadTarget("/sub")).status, 400U);
+  EXPECT_EQ(Get("/v1/read").status, 400U);
+  EXPECT_EQ(Get("/v1/read?path=%zz").status, 400U);
+  auto escape = Get("/v1/read?path=" + Encode(data_ + "/../secret.txt"));
+  EXPECT_EQ(escape.status, 403U);
+  EXPECT_EQ(escape.Json()["error"], "permission_denied");
+  EXPECT_EQ(Get("/v1/read?path=/etc/passwd").status, 403U);
+
+  auto v = Get(ReadTarget("/hello.txt")).header("X-Epochcache-Version");
+  EXPECT_EQ(Get(ReadTarget("/hello.txt") + "&version=" + Encode(v)).status, 200U);
+  auto changed = Get(ReadTarget("/hello.txt") + "&version=other");
+  EXPECT_EQ(changed.status, 409U);
+  EXPECT_EQ(changed.Json()["error"], "changed");
+
+  auto unknown = Get("/v2/whatever");
+  EXPECT_EQ(unknown.status, 404U);
+  EXPECT_EQ(unknown.Json()["error"], "not_found");
+  Connection conn(server_->port());
+  auto post = conn.Get("/v1/stats", {}, http::verb::post);
+  EXPECT_EQ(post.status, 405U);
+  EXPECT_EQ(post.header("Allow"), "GET");
+}
+
+TEST_F(HttpServerTest, KeepAliveServesManyRequestsOnOneConnection) {
+  Connection conn(server_->port());
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(conn.Get("/v1/health").status, 200U);
+    auto r = conn.Get(ReadTarget("/sub/big.bin"), {{"Range", "bytes=5000-20000"}});
+    EXPECT_EQ(r.status, 206U);
+    EXPECT_EQ(r.body, files_["/sub/big.bin"].substr(5000, 15001));
+    EXPECT_EQ(conn.Get(ReadTarget("/nope")).status, 404U);  // errors keep the connection
+    EXPECT_EQ(conn.Get(ReadTarget("/hello.txt")).body, files_["/hello.txt"]);
+  }
+}
+
+TEST_F(HttpServerTest, MalformedRequestsAreAnsweredAndTheServerKeepsServing) {
+  const std::string normal = "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n";
+  struct Case {
+    std::string payload;
+    unsigned expected;
+  };
+  const std::vector<Case> cases = {
+      {std::string("\x00\xff garbage \r\n\r\n", 15), 400},
+      {"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(16 * 1024, 'a') + "\r\n\r\n",
+       431},
+      {"GET /v1/read?path=/x HTTP/1.1\r\nHost: x\r\nRange: bytes=zz-1\r\n\r\n", 400},
+      {"POST /v1/stats HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", 400},
+      {"GET /v1/health HTTP/9.9\r\n\r\n", 400},
+      {"GET /v1/health HTTP/1.1\r\nContent-Length: nope\r\n\r\n", 400},
+  };
+  for (const auto& c : cases) {
+    const std::string answer = RawExchange(server_->port(), c.payload);
+    EXPECT_EQ(StatusOf(answer), c.expected) << answer.substr(0, 200);
+    EXPECT_EQ(Get("/v1/health").status, 200U);
+    EXPECT_EQ(Get(ReadTarget("/hello.txt")).body, files_["/hello.txt"]);
+  }
+  // A connection that dies mid-request or mid-response harms nothing.
+  RawExchange(server_->port(), "GET /v1/hea");
+  {
+    asio::io_context io;
+    tcp::socket socket(io);
+    socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+    const std::string req = "GET " + ReadTarget("/sub/big.bin") + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    asio::write(socket, asio::buffer(req));
+  }  // closed without reading the body
+  EXPECT_EQ(Get(ReadTarget("/sub/big.bin")).body, files_["/sub/big.bin"]);
+  EXPECT_EQ(RawExchange(server_->port(), normal).substr(0, 15), "HTTP/1.1 200 OK");
+}
+
+TEST_F(HttpServerTest, IdleConnectionsAreClosed) {
+  asio::io_context io;
+  tcp::socket socket(io);
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  std::array<char, 16> buf{};
+  boost::system::error_code ec;
+  const auto start = std::chrono::steady_clock::now();
+  socket.read_some(asio::buffer(buf), ec);  // blocks until the server hangs up
+  EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+}
+
+TEST_F(HttpServerTest, ConcurrentClientsGetTheRightBytes) {
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  const std::string& big = files_["/sub/big.bin"];
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      Connection conn(server_->port());
+      for (int i = 0; i < 10; ++i) {
+        const std::uint64_t start = (static_cast<std::uint64_t>(t) * 997 + i * 4099) % big.size();
+        auto r = conn.Get(
+            ReadTarget("/sub/big.bin"),
+            {{"Range", "bytes=" + std::to_string(start) + "-" + std::to_string(start + 9000)}});
+        if (r.body != big.substr(start, 9001)) failures.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(Stats()["under_store_bytes"].get<std::uint64_t>(), big.size());
+}
+
+TEST_F(HttpServerTest, StopIsIdempotentAndClosesConnections) {
+  Connection conn(server_->port());
+  EXPECT_EQ(conn.Get("/v1/health").status, 200U);
+  server_->Stop();
+  server_->Stop();
+  EXPECT_THROW(conn.Get("/v1/health"), boost::system::system_error);
+}
+
+}  // namespace
+}  // namespace epochcache::worker

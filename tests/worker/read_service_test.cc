@@ -1,0 +1,241 @@
+#include "worker/read_service.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "temp_dir.h"
+#include "understore/memory_under_store.h"
+
+namespace epochcache::worker {
+namespace {
+
+using testing::PatternBytes;
+using testing::TempDir;
+
+constexpr std::uint64_t kPageSize = 4096;
+
+// Concatenates the bytes of a plan: page segments with pread, buffers by copy.
+std::string Materialize(const ReadPlan& plan) {
+  std::string out;
+  for (const auto& segment : plan.segments) {
+    std::string bytes(segment.length, '\0');
+    if (segment.is_page()) {
+      const auto n = ::pread(segment.page.fd(), bytes.data(), bytes.size(),
+                             static_cast<off_t>(segment.page.file_offset()));
+      EXPECT_EQ(n, static_cast<ssize_t>(bytes.size()));
+    } else {
+      std::memcpy(bytes.data(), segment.buffer->data() + segment.buffer_offset, segment.length);
+    }
+    out += bytes;
+  }
+  EXPECT_EQ(out.size(), plan.length);
+  return out;
+}
+
+class ReadServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override { OpenService(); }
+
+  void OpenService(std::chrono::milliseconds ttl = std::chrono::seconds(10)) {
+    service_.reset();
+    pages_.reset();
+    PageStoreOptions options;
+    options.dirs.push_back({cache_.str() + "/pages", 64 << 20});
+    options.page_size = kPageSize;
+    auto pages = PageStore::Open(options);
+    ASSERT_TRUE(pages.ok()) << pages.status().ToString();
+    pages_ = std::move(pages).value();
+    ReadServiceOptions read_options;
+    read_options.metadata_ttl = ttl;
+    service_ = std::make_unique<ReadService>(under_, *pages_, read_options);
+  }
+
+  std::string ReadAll(std::string_view path, std::uint64_t offset = 0,
+                      std::uint64_t length = UINT64_MAX) {
+    auto plan = service_->Read(path, "", offset, length);
+    EXPECT_TRUE(plan.ok()) << plan.status().ToString();
+    return plan.ok() ? Materialize(*plan) : std::string();
+  }
+
+  TempDir cache_;
+  MemoryUnderStore under_;
+  std::unique_ptr<PageStore> pages_;
+  std::unique_ptr<ReadService> service_;
+};
+
+TEST_F(ReadServiceTest, SecondReadIsServedFromPagesWithoutUnderStoreBytes) {
+  const std::string data = PatternBytes(3 * kPageSize + 100, 1);
+  under_.Put("/d/f", data);
+  EXPECT_EQ(ReadAll("/d/f"), data);
+  auto& c = service_->counters();
+  EXPECT_EQ(c.under_store_bytes.load(), data.size());
+  EXPECT_EQ(c.under_store_reads.load(), 4U);
+  EXPECT_EQ(c.page_misses.load(), 4U);
+  EXPECT_EQ(c.page_hits.load(), 0U);
+
+  const auto bytes_before = under_.bytes_read();
+  EXPECT_EQ(ReadAll("/d/f"), data);
+  EXPECT_EQ(under_.bytes_read(), bytes_before);
+  EXPECT_EQ(c.under_store_bytes.load(), data.size());
+  EXPECT_EQ(c.page_hits.load(), 4U);
+  auto plan = service_->Read("/d/f", "", 0, UINT64_MAX);
+  ASSERT_TRUE(plan.ok());
+  for (const auto& segment : plan->segments) EXPECT_TRUE(segment.is_page());
+}
+
+TEST_F(ReadServiceTest, RangesAreClippedAndPageAligned) {
+  const std::string data = PatternBytes(2 * kPageSize + 10, 2);
+  under_.Put("/f", data);
+  EXPECT_EQ(ReadAll("/f", 100, 5000), data.substr(100, 5000));
+  EXPECT_EQ(ReadAll("/f", kPageSize - 1, 2), data.substr(kPageSize - 1, 2));
+  EXPECT_EQ(ReadAll("/f", 2 * kPageSize + 5, 1000), data.substr(2 * kPageSize + 5));
+  EXPECT_EQ(ReadAll("/f", data.size(), 10), "");
+  EXPECT_EQ(ReadAll("/f", data.size() + 100, 10), "");
+  EXPECT_EQ(ReadAll("/f", 0, 0), "");
+  // Whole pages were fetched and cached, so the clipped reads above cost three page reads.
+  EXPECT_EQ(service_->counters().under_store_reads.load(), 3U);
+  EXPECT_EQ(service_->counters().under_store_bytes.load(), data.size());
+}
+
+TEST_F(ReadServiceTest, EmptyFileAndErrors) {
+  under_.Put("/empty", "");
+  auto plan = service_->Read("/empty", "", 0, UINT64_MAX);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->length, 0U);
+  EXPECT_TRUE(plan->segments.empty());
+
+  EXPECT_EQ(service_->Read("/missing", "", 0, 10).status().code(), StatusCode::kNotFound);
+  under_.Put("/dir/x", "x");
+  EXPECT_EQ(service_->Read("/dir", "", 0, 10).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(ReadServiceTest, ChangedObjectIsNeverServedFromOldPages) {
+  OpenService(std::chrono::milliseconds(0));  // every read sees the current status
+  const std::string original = PatternBytes(2 * kPageSize, 3);
+  under_.Put("/f", original);
+  auto first = service_->Stat("/f");
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(ReadAll("/f"), original);  // now cached, under the first version's key
+
+  const std::string replacement = PatternBytes(2 * kPageSize, 4);
+  under_.Put("/f", replacement);
+  EXPECT_EQ(ReadAll("/f"), replacement);
+  EXPECT_EQ(service_->Read("/f", first->version, 0, 10).status().code(), StatusCode::kChanged);
+  EXPECT_EQ(service_->counters().under_store_bytes.load(), original.size() + replacement.size());
+}
+
+TEST_F(ReadServiceTest, WithinTheTtlAWholeOldVersionIsServedUntilForgotten) {
+  const std::string original = PatternBytes(2 * kPageSize, 8);
+  under_.Put("/f", original);
+  EXPECT_EQ(ReadAll("/f"), original);
+  const std::string replacement = PatternBytes(2 * kPageSize, 9);
+  under_.Put("/f", replacement);
+  // The cached status still names the first version, whose pages are all cached: the
+  // answer is that version, whole (the TTL's documented staleness), never a mix.
+  auto plan = service_->Read("/f", "", 0, UINT64_MAX);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(Materialize(*plan), original);
+  service_->ForgetStatus("/f");
+  EXPECT_EQ(ReadAll("/f"), replacement);
+}
+
+TEST_F(ReadServiceTest, ReplacementDuringAMissIsDetectedAndReplanned) {
+  under_.Put("/f", PatternBytes(2 * kPageSize, 5));
+  ASSERT_TRUE(service_->Stat("/f").ok());  // caches the first version's status
+  const std::string replacement = PatternBytes(3 * kPageSize, 6);
+  under_.Put("/f", replacement);
+  // Nothing is cached yet: the first under-store read meets the new version, fails kChanged,
+  // and the read is replanned from a fresh status: all new bytes, no mix.
+  EXPECT_EQ(ReadAll("/f"), replacement);
+  EXPECT_GE(service_->counters().version_changes.load(), 1U);
+}
+
+TEST_F(ReadServiceTest, RequestedVersionMismatchIsChanged) {
+  under_.Put("/f", "abc");
+  EXPECT_EQ(service_->Read("/f", "no-such-version", 0, 3).status().code(), StatusCode::kChanged);
+  auto status = service_->Stat("/f");
+  ASSERT_TRUE(status.ok());
+  auto plan = service_->Read("/f", status->version, 0, 3);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(Materialize(*plan), "abc");
+}
+
+TEST_F(ReadServiceTest, StaleCachedStatusDoesNotRefuseANewerRequestedVersion) {
+  under_.Put("/f", "old");
+  ASSERT_TRUE(service_->Stat("/f").ok());
+  under_.Put("/f", "new!");
+  auto fresh = under_.Stat("/f");
+  ASSERT_TRUE(fresh.ok());
+  auto plan = service_->Read("/f", fresh->version, 0, 10);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_EQ(Materialize(*plan), "new!");
+}
+
+TEST_F(ReadServiceTest, MetadataIsCachedForTheTtl) {
+  under_.Put("/f", "abc");
+  ASSERT_TRUE(service_->Stat("/f").ok());
+  ASSERT_TRUE(service_->Stat("/f").ok());
+  EXPECT_EQ(service_->counters().metadata_misses.load(), 1U);
+  EXPECT_EQ(service_->counters().metadata_hits.load(), 1U);
+
+  OpenService(std::chrono::milliseconds(0));
+  ASSERT_TRUE(service_->Stat("/f").ok());
+  ASSERT_TRUE(service_->Stat("/f").ok());
+  EXPECT_EQ(service_->counters().metadata_misses.load(), 2U);
+}
+
+TEST_F(ReadServiceTest, UnderStoreFailureIsReported) {
+  under_.Put("/f", "abc");
+  under_.InjectFailure(Status::Unavailable("injected"));
+  EXPECT_EQ(service_->Read("/f", "", 0, 3).status().code(), StatusCode::kUnavailable);
+  under_.InjectFailure(Status::Ok());
+  EXPECT_EQ(ReadAll("/f"), "abc");
+}
+
+TEST_F(ReadServiceTest, ConcurrentColdReadsFetchEachPageOnce) {
+  const std::string data = PatternBytes(8 * kPageSize + 123, 7);
+  under_.Put("/big", data);
+  constexpr int kThreads = 32;
+  std::atomic<int> ready{0};
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&] {
+      ready.fetch_add(1);
+      while (ready.load() < kThreads) std::this_thread::yield();
+      auto plan = service_->Read("/big", "", 0, UINT64_MAX);
+      if (!plan.ok() || Materialize(*plan) != data) mismatches.fetch_add(1);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(mismatches.load(), 0);
+  EXPECT_EQ(under_.bytes_read(), data.size());
+  EXPECT_EQ(service_->counters().under_store_bytes.load(), data.size());
+  EXPECT_EQ(service_->counters().under_store_reads.load(), 9U);
+}
+
+TEST_F(ReadServiceTest, ListRefreshesFileStatuses) {
+  under_.Put("/d/a", "1");
+  under_.Put("/d/sub/b", "22");
+  auto flat = service_->List("/d", false);
+  ASSERT_TRUE(flat.ok());
+  ASSERT_EQ(flat->size(), 2U);
+  EXPECT_EQ((*flat)[0].path, "/d/a");
+  EXPECT_TRUE((*flat)[1].is_directory);
+  auto deep = service_->List("/d", true);
+  ASSERT_TRUE(deep.ok());
+  ASSERT_EQ(deep->size(), 2U);
+  EXPECT_EQ((*deep)[1].path, "/d/sub/b");
+  const auto misses = service_->counters().metadata_misses.load();
+  ASSERT_TRUE(service_->Stat("/d/sub/b").ok());
+  EXPECT_EQ(service_->counters().metadata_misses.load(), misses);
+  EXPECT_EQ(service_->List("/nope", false).status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace epochcache::worker
