@@ -9,7 +9,7 @@
 #include <string>
 
 #include "epochcache/under_store.h"
-#include "understore/curl_http.h"
+#include "common/curl_http.h"
 
 namespace epochcache {
 

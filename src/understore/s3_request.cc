@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "understore/curl_http.h"
+#include "common/curl_http.h"
 
 namespace epochcache {
 

@@ -15,7 +15,7 @@
 
 #include "epochcache/under_store.h"
 #include "understore/aws_credentials.h"
-#include "understore/curl_http.h"
+#include "common/curl_http.h"
 #include "understore/retry_policy.h"
 #include "understore/s3_request.h"
 #include "understore/s3_xml.h"

@@ -6,7 +6,7 @@
 #include <ctime>
 #include <pugixml.hpp>
 
-#include "understore/curl_http.h"
+#include "common/curl_http.h"
 
 namespace epochcache {
 namespace {

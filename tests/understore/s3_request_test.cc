@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "understore/curl_http.h"
+#include "common/curl_http.h"
 
 namespace epochcache {
 namespace {

@@ -1,4 +1,4 @@
-#include "understore/curl_http.h"
+#include "common/curl_http.h"
 
 #include <curl/curl.h>
 #include <fmt/format.h>
