@@ -72,7 +72,9 @@ class EpochCacheFileSystem(AbstractFileSystem):
         self.target_protocol: str = _PROTOCOL_ALIASES.get(proto, proto)
         self.target_options: dict[str, Any] = dict(target_options or {})
         self.etcd_hosts: list[str] = _parse_hosts(etcd_hosts)
-        hosts = _parse_hosts(worker_hosts) or _parse_hosts(os.environ.get("EPOCHCACHE_WORKER_HOSTS"))
+        hosts = _parse_hosts(worker_hosts)
+        if not hosts:
+            hosts = _parse_hosts(os.environ.get("EPOCHCACHE_WORKER_HOSTS"))
         if not hosts:
             if self.etcd_hosts:
                 raise ValueError(

@@ -67,7 +67,8 @@ class FakeWorker:
     def _stat(self, path: str) -> dict[str, Any]:
         if path in self.files:
             data = self.files[path]
-            return {"path": path, "type": "file", "size": len(data), "mtime_ns": 1_700_000_000 * 10**9,
+            return {"path": path, "type": "file", "size": len(data),
+                    "mtime_ns": 1_700_000_000 * 10**9,
                     "version": f"{len(data)}-{hash(data) & 0xFFFF}"}
         return {"path": path, "type": "directory", "size": 0, "mtime_ns": 0, "version": ""}
 
