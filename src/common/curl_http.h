@@ -20,7 +20,8 @@
 namespace epochcache {
 
 struct HttpRequest {
-  std::string method = "GET";  // GET or HEAD
+  std::string method = "GET";  // GET, HEAD or POST
+  std::string post_body;       // sent with POST
   std::string url;
   std::vector<std::string> headers;  // "Name: value"
   // When set, curl signs the request with AWS SigV4: provider string "aws:amz:REGION:SERVICE"

@@ -1,0 +1,120 @@
+// Worker registration: grant a lease, put the record under it, keep the lease alive; when the
+// lease is lost (etcd was unreachable for longer than its TTL), grant a new one and put again.
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "epochcache/membership.h"
+#include "membership/etcd_client.h"
+
+namespace epochcache {
+namespace {
+
+class EtcdRegistration final : public WorkerRegistration {
+ public:
+  EtcdRegistration(EtcdOptions options, WorkerRecord record)
+      : options_(std::move(options)),
+        record_(std::move(record)),
+        key_(WorkerKeyPrefix(options_.cluster) + record_.id),
+        etcd_(options_.endpoints, options_.request_timeout),
+        thread_([this] { Run(); }) {}
+
+  ~EtcdRegistration() override {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    if (lease_ != 0) {
+      // Leave at once rather than when the lease runs out.
+      if (auto s = etcd_.Revoke(lease_); !s.ok()) {
+        spdlog::warn("could not revoke etcd lease on exit: {}", s.ToString());
+      }
+    }
+  }
+
+  [[nodiscard]] bool registered() const override { return registered_.load(); }
+
+ private:
+  void Run() {
+    const auto interval =
+        std::max(std::chrono::milliseconds(200),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(options_.lease_ttl) / 3);
+    while (!Sleep(lease_ == 0 && !first_ ? std::chrono::milliseconds(500) : interval)) {
+      first_ = false;
+      if (lease_ == 0) {
+        Register();
+        continue;
+      }
+      auto ttl = etcd_.KeepAlive(lease_);
+      if (ttl.ok() && *ttl > 0) continue;
+      if (ttl.ok()) {
+        spdlog::warn("etcd lease of worker {} expired; registering again", record_.id);
+        lease_ = 0;
+        registered_ = false;
+        Register();
+      } else if (registered_) {
+        // etcd unreachable: etcd drops the record when the lease runs out; we retry meanwhile.
+        spdlog::warn("cannot renew etcd lease of worker {}: {}", record_.id,
+                     ttl.status().ToString());
+      }
+    }
+  }
+
+  void Register() {
+    auto lease = etcd_.GrantLease(options_.lease_ttl);
+    if (!lease.ok()) {
+      if (!warned_) spdlog::warn("cannot register in etcd yet: {}", lease.status().ToString());
+      warned_ = true;
+      return;
+    }
+    if (auto s = etcd_.Put(key_, record_.ToJson(), *lease); !s.ok()) {
+      spdlog::warn("cannot put worker record in etcd: {}", s.ToString());
+      return;
+    }
+    lease_ = *lease;
+    registered_ = true;
+    warned_ = false;
+    spdlog::info("registered in etcd as {} ({}) under {}", record_.id, record_.address, key_);
+  }
+
+  // Waits for `d` or until stopped; returns true when stopped.
+  bool Sleep(std::chrono::milliseconds d) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, d, [this] { return stop_; });
+  }
+
+  const EtcdOptions options_;
+  const WorkerRecord record_;
+  const std::string key_;
+  EtcdClient etcd_;
+  std::int64_t lease_ = 0;  // used by the thread only, then by the destructor after join
+  bool first_ = true;
+  bool warned_ = false;
+  std::atomic<bool> registered_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;   // GUARDED_BY(mu_)
+  std::thread thread_;  // last: starts after everything above is initialised
+};
+
+}  // namespace
+
+Result<std::unique_ptr<WorkerRegistration>> WorkerRegistration::Start(EtcdOptions options,
+                                                                      WorkerRecord record) {
+  if (options.endpoints.empty()) return Status::InvalidArgument("no etcd endpoints given");
+  if (record.id.empty() || record.address.empty()) {
+    return Status::InvalidArgument("a worker record needs an id and an address");
+  }
+  if (options.lease_ttl < std::chrono::seconds(1)) {
+    return Status::InvalidArgument("the etcd lease TTL must be at least 1 s");
+  }
+  return std::unique_ptr<WorkerRegistration>(
+      std::make_unique<EtcdRegistration>(std::move(options), std::move(record)));
+}
+
+}  // namespace epochcache

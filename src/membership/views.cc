@@ -1,0 +1,125 @@
+// Client-side membership views: a static list, or etcd refreshed in the background with the
+// last good view kept while etcd is unreachable.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "epochcache/membership.h"
+#include "membership/etcd_client.h"
+
+namespace epochcache {
+namespace {
+
+class StaticView final : public MembershipView {
+ public:
+  explicit StaticView(std::vector<WorkerRecord> workers) : workers_(std::move(workers)) {}
+  [[nodiscard]] std::vector<WorkerRecord> Workers() const override { return workers_; }
+  [[nodiscard]] std::uint64_t generation() const override { return 1; }
+
+ private:
+  const std::vector<WorkerRecord> workers_;
+};
+
+Result<std::vector<WorkerRecord>> ReadWorkers(EtcdClient& etcd, const std::string& prefix) {
+  EC_ASSIGN_OR_RETURN(auto kvs, etcd.GetPrefix(prefix));
+  std::vector<WorkerRecord> out;
+  for (const auto& [key, value] : kvs) {
+    auto record = WorkerRecord::FromJson(value);
+    if (!record.ok()) {
+      spdlog::warn("ignoring malformed worker record {}: {}", key, record.status().ToString());
+      continue;
+    }
+    out.push_back(std::move(record).value());
+  }
+  std::sort(out.begin(), out.end(),
+            [](const WorkerRecord& a, const WorkerRecord& b) { return a.id < b.id; });
+  return out;
+}
+
+class EtcdView final : public MembershipView {
+ public:
+  EtcdView(EtcdOptions options, std::chrono::milliseconds refresh,
+           std::vector<WorkerRecord> initial)
+      : prefix_(WorkerKeyPrefix(options.cluster)),
+        refresh_(refresh),
+        etcd_(options.endpoints, options.request_timeout),
+        workers_(std::move(initial)),
+        thread_([this] { Run(); }) {}
+
+  ~EtcdView() override {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  [[nodiscard]] std::vector<WorkerRecord> Workers() const override {
+    std::lock_guard lock(mu_);
+    return workers_;
+  }
+  [[nodiscard]] std::uint64_t generation() const override { return generation_.load(); }
+
+ private:
+  void Run() {
+    bool failing = false;
+    for (;;) {
+      {
+        std::unique_lock lock(mu_);
+        if (cv_.wait_for(lock, refresh_, [this] { return stop_; })) return;
+      }
+      auto workers = ReadWorkers(etcd_, prefix_);
+      if (!workers.ok()) {
+        if (!failing) {
+          spdlog::warn("etcd unreachable, keeping the last known {} workers: {}", Workers().size(),
+                       workers.status().ToString());
+        }
+        failing = true;
+        continue;
+      }
+      failing = false;
+      std::lock_guard lock(mu_);
+      if (*workers != workers_) {
+        workers_ = std::move(workers).value();
+        generation_.fetch_add(1);
+      }
+    }
+  }
+
+  const std::string prefix_;
+  const std::chrono::milliseconds refresh_;
+  EtcdClient etcd_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<WorkerRecord> workers_;  // GUARDED_BY(mu_)
+  std::atomic<std::uint64_t> generation_{1};
+  bool stop_ = false;  // GUARDED_BY(mu_)
+  std::thread thread_;
+};
+
+}  // namespace
+
+std::unique_ptr<MembershipView> MakeStaticView(const std::vector<std::string>& hosts) {
+  std::vector<WorkerRecord> workers;
+  for (const auto& h : hosts) workers.push_back(WorkerRecord{h, h, 0, 0});
+  std::sort(workers.begin(), workers.end(),
+            [](const WorkerRecord& a, const WorkerRecord& b) { return a.id < b.id; });
+  return std::make_unique<StaticView>(std::move(workers));
+}
+
+Result<std::unique_ptr<MembershipView>> MakeEtcdView(EtcdOptions options,
+                                                     std::chrono::milliseconds refresh) {
+  if (options.endpoints.empty()) return Status::InvalidArgument("no etcd endpoints given");
+  EtcdClient etcd(options.endpoints, options.request_timeout);
+  auto initial = ReadWorkers(etcd, WorkerKeyPrefix(options.cluster));
+  if (!initial.ok()) return initial.status().WithContext("reading workers from etcd");
+  return std::unique_ptr<MembershipView>(
+      std::make_unique<EtcdView>(std::move(options), refresh, std::move(initial).value()));
+}
+
+}  // namespace epochcache
