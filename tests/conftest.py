@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 
 from epochcache.demo_data import make_image_dataset, make_parquet_dataset
+from epochcache.local_servers import MinioServer
 from epochcache.local_worker import LocalWorker
+
+# Servers built by scripts/install_test_servers.sh live in <repo>/tools/bin.
+os.environ.setdefault("EPOCHCACHE_TOOLS", str(Path(__file__).resolve().parents[1] / "tools" / "bin"))
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +55,11 @@ def ray_session():
              ignore_reinit_error=True)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def minio(tmp_path_factory):
+    """A real MinIO server on 127.0.0.1 with a fresh data dir."""
+    server = MinioServer(tmp_path_factory.mktemp("minio") / "data").start()
+    yield server
+    server.stop()

@@ -46,6 +46,7 @@ class LocalWorker:
         capacity: str = "1GiB",
         extra_args: list[str] | None = None,
         log_path: str | os.PathLike | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.cache_dir = Path(cache_dir)
         self.under = under
@@ -54,6 +55,7 @@ class LocalWorker:
         self.log_path = Path(log_path) if log_path else self.cache_dir.parent / (
             self.cache_dir.name + ".log"
         )
+        self.env = dict(env or {})
         self.port: int | None = None
         self._proc: subprocess.Popen | None = None
 
@@ -78,7 +80,8 @@ class LocalWorker:
             *self.extra_args,
         ]
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
-        self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                      env={**os.environ, **self.env})
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
