@@ -65,7 +65,7 @@ WorkerCommand::WorkerCommand(CLI::App& app)
                    "a local directory. Paths outside it are refused")
       ->required()
       ->envname("EPOCHCACHE_UNDER");
-  command_->add_option("--host", host_, "IP address to listen on")
+  command_->add_option("--host", host_, "IP address (or host name) to listen on")
       ->capture_default_str()
       ->envname("EPOCHCACHE_HOST");
   command_->add_option("--port", port_, "TCP port to listen on; 0 picks a free one")
@@ -106,6 +106,71 @@ WorkerCommand::WorkerCommand(CLI::App& app)
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->envname("EPOCHCACHE_LOG_LEVEL");
+  AddUnderStoreOptions();
+}
+
+void WorkerCommand::AddUnderStoreOptions() {
+  command_
+      ->add_option("--s3-endpoint", s3_endpoint_,
+                   "S3-compatible endpoint URL, e.g. http://127.0.0.1:9000 (default: AWS). "
+                   "Credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the "
+                   "~/.aws profiles, never from flags")
+      ->envname("EPOCHCACHE_S3_ENDPOINT");
+  command_
+      ->add_option("--s3-region", s3_region_,
+                   "S3 region (default: AWS_REGION, the profile, else us-east-1)")
+      ->envname("EPOCHCACHE_S3_REGION");
+  command_
+      ->add_option("--s3-profile", s3_profile_,
+                   "AWS profile (default: AWS_PROFILE, else "
+                   "default)")
+      ->envname("EPOCHCACHE_S3_PROFILE");
+  command_
+      ->add_option("--s3-addressing", s3_addressing_,
+                   "S3 URL style: path, virtual, or auto (path-style for a custom endpoint)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "path", "virtual"}))
+      ->envname("EPOCHCACHE_S3_ADDRESSING");
+  command_->add_flag("--s3-anonymous", s3_anonymous_, "Send unsigned requests (public buckets)")
+      ->envname("EPOCHCACHE_S3_ANONYMOUS");
+  command_
+      ->add_option("--under-connect-timeout", under_connect_timeout_,
+                   "Deadline to connect to a remote under store")
+      ->capture_default_str()
+      ->envname("EPOCHCACHE_UNDER_CONNECT_TIMEOUT");
+  command_
+      ->add_option("--under-timeout", under_timeout_,
+                   "Deadline of one request to a remote under store")
+      ->capture_default_str()
+      ->envname("EPOCHCACHE_UNDER_TIMEOUT");
+  command_
+      ->add_option("--under-deadline", under_deadline_,
+                   "Deadline of one under-store operation, all its retries included")
+      ->capture_default_str()
+      ->envname("EPOCHCACHE_UNDER_DEADLINE");
+  command_
+      ->add_option("--under-attempts", under_attempts_,
+                   "Most attempts of one remote under-store request (retries back off)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100))
+      ->envname("EPOCHCACHE_UNDER_ATTEMPTS");
+}
+
+Result<UnderStoreOptions> WorkerCommand::UnderOptions() const {
+  UnderStoreOptions options;
+  options.s3.endpoint_url = s3_endpoint_;
+  options.s3.region = s3_region_;
+  options.s3.profile = s3_profile_;
+  options.s3.addressing = s3_addressing_;
+  options.s3.anonymous = s3_anonymous_;
+  EC_ASSIGN_OR_RETURN(options.connect_timeout,
+                      ParseDurationFlag("--under-connect-timeout", under_connect_timeout_));
+  EC_ASSIGN_OR_RETURN(options.request_timeout,
+                      ParseDurationFlag("--under-timeout", under_timeout_));
+  EC_ASSIGN_OR_RETURN(options.operation_deadline,
+                      ParseDurationFlag("--under-deadline", under_deadline_));
+  options.max_attempts = under_attempts_;
+  return options;
 }
 
 int WorkerCommand::Run() {
@@ -131,7 +196,9 @@ int WorkerCommand::Run() {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  auto under = OpenUnderStore(under_);
+  auto under_options = UnderOptions();
+  if (!under_options.ok()) return Fail(under_options.status());
+  auto under = OpenUnderStore(under_, *under_options);
   if (!under.ok()) return Fail(under.status().WithContext("--under"));
 
   PageStoreOptions store_options;

@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "epochcache/status.h"
+#include "epochcache/under_store.h"
+
 namespace epochcache::cli {
 
 class WorkerCommand {
@@ -17,6 +20,9 @@ class WorkerCommand {
   int Run();
 
  private:
+  void AddUnderStoreOptions();
+  [[nodiscard]] Result<UnderStoreOptions> UnderOptions() const;
+
   CLI::App* command_;
   std::vector<std::string> cache_dirs_;
   std::string capacity_ = "10GiB";
@@ -30,6 +36,16 @@ class WorkerCommand {
   std::string metadata_ttl_ = "10s";
   std::string idle_timeout_ = "60s";
   std::string log_level_ = "info";
+  // Under-store connection (S3 credentials come from the AWS environment, never from flags).
+  std::string s3_endpoint_;
+  std::string s3_region_;
+  std::string s3_profile_;
+  std::string s3_addressing_ = "auto";
+  bool s3_anonymous_ = false;
+  std::string under_connect_timeout_ = "3s";
+  std::string under_timeout_ = "30s";
+  std::string under_deadline_ = "60s";
+  int under_attempts_ = 5;
 };
 
 }  // namespace epochcache::cli

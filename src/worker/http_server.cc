@@ -366,9 +366,20 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(ReadService& service,
   try {
     auto impl = std::make_unique<Impl>(service, opts);
     beast::error_code ec;
+    tcp::endpoint endpoint;
     const auto address = asio::ip::make_address(opts.host, ec);
-    if (ec) return Status::InvalidArgument("--host: '" + opts.host + "' is not an IP address");
-    const tcp::endpoint endpoint(address, opts.port);
+    if (!ec) {
+      endpoint = tcp::endpoint(address, opts.port);
+    } else {
+      // A host name ("localhost"): listen on the first address it resolves to.
+      tcp::resolver resolver(*impl->io);
+      const auto results = resolver.resolve(opts.host, std::to_string(opts.port), ec);
+      if (ec || results.empty()) {
+        return Status::InvalidArgument("--host: cannot resolve '" + opts.host +
+                                       "': " + (ec ? ec.message() : "no addresses"));
+      }
+      endpoint = results.begin()->endpoint();
+    }
     impl->acceptor->open(endpoint.protocol(), ec);
     if (!ec) impl->acceptor->set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec) impl->acceptor->bind(endpoint, ec);

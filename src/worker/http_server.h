@@ -19,7 +19,7 @@
 namespace epochcache::worker {
 
 struct HttpServerOptions {
-  std::string host = "0.0.0.0";
+  std::string host = "0.0.0.0";  // an IP address or a host name (first address it resolves to)
   std::uint16_t port = 0;        // 0 picks a free port; see HttpServer::port()
   unsigned io_threads = 0;       // 0: the hardware concurrency
   unsigned handler_threads = 0;  // 0: max(8, 4 * io_threads)
