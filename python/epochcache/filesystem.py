@@ -70,6 +70,10 @@ class EpochCacheFileSystem(AbstractFileSystem):
         super().__init__(**kwargs)
         proto = (target_protocol or "file").lower()
         self.target_protocol: str = _PROTOCOL_ALIASES.get(proto, proto)
+        # The instance also answers to the target's scheme, so callers that match a path's
+        # scheme against the filesystem's protocols (Ray Data does, for "s3://..." paths) keep
+        # reading through epochcache instead of falling back to their own S3 client.
+        self.protocol = ("epochcache", self.target_protocol)
         self.target_options: dict[str, Any] = dict(target_options or {})
         self.etcd_hosts: list[str] = _parse_hosts(etcd_hosts)
         hosts = _parse_hosts(worker_hosts)
@@ -142,7 +146,7 @@ class EpochCacheFileSystem(AbstractFileSystem):
 
     def unstrip_protocol(self, name: str) -> str:
         """The fully qualified form of a name: ``epochcache://`` + the scheme-less path."""
-        return f"{self.protocol}://{self._strip_protocol(name)}"
+        return f"epochcache://{self._strip_protocol(name)}"
 
     def _name(self, path: Any) -> str:
         """The scheme-less form used for every returned name."""

@@ -131,8 +131,7 @@ Result<HttpResponse> CurlHttp::Perform(const HttpRequest& request, TransportErro
   Sink sink{curl, &response, request.body_out};
   curl_slist* headers = nullptr;
   for (const auto& h : request.headers) headers = curl_slist_append(headers, h.c_str());
-  // No "Expect: 100-continue" round trip, and no Accept header curl would add on its own.
-  headers = curl_slist_append(headers, "Expect:");
+  // No "Expect:" override here: curl's SigV4 would sign the suppressed header it never sends.
   char error_buffer[CURL_ERROR_SIZE] = {};
 
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());

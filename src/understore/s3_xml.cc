@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <ctime>
 #include <pugixml.hpp>
@@ -14,7 +15,10 @@ namespace {
 Result<std::string> Field(const pugi::xml_node& node, const char* name, bool url_encoded) {
   const std::string_view text = node.child(name).text().as_string();
   if (!url_encoded) return std::string(text);
-  return PercentDecode(text);
+  // S3's encoding-type=url is form encoding: '+' stands for a space, '%2B' for a plus.
+  std::string spaced(text);
+  std::replace(spaced.begin(), spaced.end(), '+', ' ');
+  return PercentDecode(spaced);
 }
 
 }  // namespace

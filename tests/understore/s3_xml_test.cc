@@ -9,7 +9,7 @@ constexpr const char* kPage = R"(<?xml version="1.0" encoding="UTF-8"?>
 <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
   <Name>bucket</Name><Prefix>train%2F</Prefix><KeyCount>3</KeyCount>
   <IsTruncated>true</IsTruncated><NextContinuationToken>tok+1=</NextContinuationToken>
-  <Contents><Key>train%2Fa%20b.parquet</Key><LastModified>2024-05-01T12:34:56.789Z</LastModified>
+  <Contents><Key>train%2Fa+b.parquet</Key><LastModified>2024-05-01T12:34:56.789Z</LastModified>
     <ETag>&quot;abc123&quot;</ETag><Size>1048576</Size></Contents>
   <Contents><Key>train%2F%C3%A9t%C3%A9%2B.bin</Key><LastModified>2024-05-01T00:00:00Z</LastModified>
     <ETag>"def"</ETag><Size>0</Size></Contents>
