@@ -3,6 +3,8 @@
 #   make test   set up (if needed) and run every test
 SHELL := /bin/bash
 PY := .venv/bin/python
+# Servers built by scripts/install_test_servers.sh (MinIO, toxiproxy).
+export EPOCHCACHE_TOOLS := $(CURDIR)/tools/bin
 JOBS ?= 2
 CMAKE_FLAGS := -G Ninja -DEPOCHCACHE_BUILD_TESTS=ON
 

@@ -60,4 +60,5 @@ build_package() {
 install_apt
 once python "requirements-dev.txt $(python3 --version 2>&1)" install_python
 build_package
+scripts/install_test_servers.sh
 log "ready"

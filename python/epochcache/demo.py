@@ -1,11 +1,14 @@
 """The main job: Ray Data reads a dataset through epochcache for several epochs.
 
-    python -m epochcache.demo [--epochs 3] [--workdir .demo] [--json FILE]
+    python -m epochcache.demo [--under s3|local] [--epochs 3] [--workdir .demo] [--json FILE]
 
-Generates a small Parquet and image dataset (nothing is downloaded), starts one worker over it,
-and reads it with ``ray.data.read_parquet`` and ``ray.data.read_images`` through epochcache,
-printing per epoch: rows, seconds, MB/s and the bytes the worker fetched from the under store.
-Every epoch after the first should fetch 0 bytes: it is served from the local cache.
+Generates a small Parquet and image dataset (nothing is downloaded). With ``--under s3`` (the
+default) it starts a local S3-compatible server (MinIO, on 127.0.0.1), uploads the dataset with
+boto3 and starts one epochcache worker in front of it; each epoch is read both through epochcache
+and with Ray's default S3 access, side by side. With ``--under local`` the worker reads the
+dataset directory itself (the embedded single-node default). The table shows, per epoch: rows,
+seconds, MB/s and the bytes fetched from the under store. Every epochcache epoch after the first
+should fetch 0 bytes: it is served from the local cache.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -21,10 +25,14 @@ from pathlib import Path
 from epochcache.demo_data import dataset_bytes, make_image_dataset, make_parquet_dataset
 from epochcache.local_worker import LocalWorker
 
+BUCKET = "demo"
+
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m epochcache.demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--under", choices=["s3", "local"], default="s3",
+                   help="read from a local S3 server (default) or a local directory")
     p.add_argument("--epochs", type=int, default=3, help="epochs per reader (default 3)")
     p.add_argument("--workdir", default=".demo", help="dataset, cache and logs (default .demo)")
     p.add_argument("--json", metavar="FILE", help="also write the table as JSON to FILE")
@@ -48,70 +56,123 @@ def _quiet_ray_data() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _run_epoch(reader: str, data_dir: Path, fs) -> int:
+def _run_epoch(reader: str, path: str, fs) -> int:
+    """One pass over the dataset, batch by batch as a training loop would; returns the rows."""
     import ray
 
     if reader == "read_parquet":
-        ds = ray.data.read_parquet(str(data_dir), filesystem=fs)
+        ds = ray.data.read_parquet(path, filesystem=fs)
     else:
-        ds = ray.data.read_images(str(data_dir), filesystem=fs, mode="RGB")
+        ds = ray.data.read_images(path, filesystem=fs, mode="RGB")
     rows = 0
     for batch in ds.iter_batches(batch_size=1024, batch_format="numpy"):
         rows += len(next(iter(batch.values())))
     return rows
 
 
+class _Sources:
+    """Where the dataset lives and how each system reads it."""
+
+    def __init__(self, args: argparse.Namespace, workdir: Path, data: Path) -> None:
+        self.minio = None
+        self.systems: dict[str, object] = {}
+        cache_dir = workdir / "cache"
+        if not args.keep_cache and cache_dir.exists():
+            shutil.rmtree(cache_dir)
+        if args.under == "s3":
+            import pyarrow.fs
+
+            from epochcache.local_servers import MinioServer, upload_tree
+
+            shutil.rmtree(workdir / "minio", ignore_errors=True)  # a fresh server every run
+            self.minio = MinioServer(workdir / "minio").start()
+            client = self.minio.client()
+            client.create_bucket(Bucket=BUCKET)
+            uploaded = upload_tree(client, BUCKET, data)
+            print(f"S3 server (MinIO) on {self.minio.endpoint}: uploaded {uploaded} files "
+                  f"to s3://{BUCKET}/")
+            self.worker = LocalWorker(cache_dir, under=f"s3://{BUCKET}", capacity="2GiB",
+                                      extra_args=["--s3-endpoint", self.minio.endpoint],
+                                      env=self.minio.worker_env())
+            self.paths = {"read_parquet": f"s3://{BUCKET}/parquet",
+                          "read_images": f"s3://{BUCKET}/images"}
+            self.direct_paths = {"read_parquet": f"{BUCKET}/parquet",
+                                 "read_images": f"{BUCKET}/images"}
+            self.systems["ray default S3"] = pyarrow.fs.S3FileSystem(
+                endpoint_override=self.minio.endpoint, scheme="http",
+                access_key=self.minio.access_key, secret_key=self.minio.secret_key,
+                region="us-east-1")
+            target = "s3"
+        else:
+            self.worker = LocalWorker(cache_dir, under=f"file://{data}", capacity="2GiB")
+            self.paths = {"read_parquet": str(data / "parquet"),
+                          "read_images": str(data / "images")}
+            target = "file"
+        self.worker.start()
+        print(f"epochcache worker on {self.worker.address}, cache {cache_dir}")
+        import fsspec
+
+        self.systems["epochcache"] = fsspec.filesystem("epochcache", target_protocol=target,
+                                                       worker_hosts=[self.worker.address])
+
+    def path(self, system: str, reader: str) -> str:
+        if system == "epochcache":
+            return self.paths[reader]
+        return self.direct_paths[reader]
+
+    def close(self) -> None:
+        self.worker.stop()
+        if self.minio:
+            self.minio.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    import fsspec
     import ray
 
     workdir = Path(args.workdir).resolve()
     data = workdir / "data"
-    datasets = {
-        "read_parquet": make_parquet_dataset(data / "parquet"),
-        "read_images": make_image_dataset(data / "images"),
+    sizes = {
+        "read_parquet": dataset_bytes(make_parquet_dataset(data / "parquet")) / 1e6,
+        "read_images": dataset_bytes(make_image_dataset(data / "images")) / 1e6,
     }
-    cache_dir = workdir / "cache"
-    if not args.keep_cache and cache_dir.exists():
-        import shutil
-
-        shutil.rmtree(cache_dir)
-    worker = LocalWorker(cache_dir, under=f"file://{data}", capacity="2GiB")
-    worker.start()
-    print(f"worker on {worker.address}, cache {cache_dir}, under store file://{data}")
+    sources = _Sources(args, workdir, data)
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              logging_level=logging.WARNING, ignore_reinit_error=True)
     _quiet_ray_data()
     rows_out = []
+    header = (f"\n{'system':<15} {'reader':<13} {'epoch':>5} {'rows':>8} {'seconds':>8} "
+              f"{'MB/s':>8} {'under-store bytes':>18}")
+    print(header)
     try:
-        fs = fsspec.filesystem("epochcache", target_protocol="file",
-                               worker_hosts=[worker.address])
-        print(f"\n{'reader':<13} {'epoch':>5} {'rows':>8} {'seconds':>8} {'MB/s':>8} "
-              f"{'under-store bytes':>18}")
-        for reader, data_dir in datasets.items():
-            size_mb = dataset_bytes(data_dir) / 1e6
+        for reader in ("read_parquet", "read_images"):
             for epoch in range(1, args.epochs + 1):
-                before = worker.stats()["under_store_bytes"]
-                t0 = time.perf_counter()
-                rows = _run_epoch(reader, data_dir, fs)
-                seconds = time.perf_counter() - t0
-                fetched = worker.stats()["under_store_bytes"] - before
-                rows_out.append({"reader": reader, "epoch": epoch, "rows": rows,
-                                 "seconds": round(seconds, 4), "mb_per_s": round(size_mb / seconds, 2),
-                                 "under_store_bytes": fetched})
-                print(f"{reader:<13} {epoch:>5} {rows:>8} {seconds:>8.2f} "
-                      f"{size_mb / seconds:>8.1f} {fetched:>18,}")
+                for system, fs in sources.systems.items():
+                    cached = system == "epochcache"
+                    before = sources.worker.stats()["under_store_bytes"] if cached else 0
+                    t0 = time.perf_counter()
+                    rows = _run_epoch(reader, sources.path(system, reader), fs)
+                    seconds = time.perf_counter() - t0
+                    fetched = (sources.worker.stats()["under_store_bytes"] - before
+                               if cached else None)
+                    mb_s = sizes[reader] / seconds
+                    rows_out.append({"system": system, "reader": reader, "epoch": epoch,
+                                     "rows": rows, "seconds": round(seconds, 4),
+                                     "mb_per_s": round(mb_s, 2), "under_store_bytes": fetched})
+                    shown = f"{fetched:,}" if fetched is not None else "(all, uncached)"
+                    print(f"{system:<15} {reader:<13} {epoch:>5} {rows:>8} {seconds:>8.2f} "
+                          f"{mb_s:>8.1f} {shown:>18}")
     finally:
         ray.shutdown()
-        worker.stop()
+        sources.close()
     if args.json:
         Path(args.json).write_text(json.dumps(rows_out, indent=2))
         print(f"\nwrote {args.json}")
-    warm = [r for r in rows_out if r["epoch"] > 1]
+    warm = [r for r in rows_out if r["system"] == "epochcache" and r["epoch"] > 1]
     if warm and all(r["under_store_bytes"] == 0 for r in warm):
-        print("\nevery epoch after the first was served from the cache (0 bytes from the under store)")
+        print("\nevery epochcache epoch after the first was served from the cache "
+              "(0 bytes from the under store)")
     return 0
 
 
