@@ -11,6 +11,14 @@ mkdir -p "$BIN"
 MINIO_MODULE=github.com/minio/minio
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 
+# toxiproxy: a TCP proxy that adds latency and bandwidth limits in front of MinIO, so benchmarks
+# see remote-storage-like costs (see docs/benchmarks.md). v2.5.0 is the newest version the Go
+# module proxy lists for the v2 module (`go list -m -versions github.com/Shopify/toxiproxy/v2`).
+# In v2.5.0 the server's package is cmd/server, so `go install` names the binary "server"; it is
+# installed as tools/bin/toxiproxy-server.
+TOXIPROXY_MODULE=github.com/Shopify/toxiproxy/v2/cmd/server
+TOXIPROXY_VERSION=v2.5.0
+
 build() {  # name module version
   local name=$1 module=$2 version=$3
   if [ -x "$BIN/$name" ] && [ "$(cat "$BIN/.$name.version" 2>/dev/null)" = "$version" ]; then
@@ -26,4 +34,23 @@ build() {  # name module version
 }
 
 build minio "$MINIO_MODULE" "$MINIO_VERSION"
+build_renamed() {  # name module version: like build, for a package whose directory is not the name
+  local name=$1 module=$2 version=$3
+  if [ -x "$BIN/$name" ] && [ "$(cat "$BIN/.$name.version" 2>/dev/null)" = "$version" ]; then
+    return 0
+  fi
+  if ! command -v go >/dev/null; then
+    echo "[servers] go is needed to build $name; install Go 1.24 or newer" >&2
+    exit 1
+  fi
+  echo "[servers] building $name $version with go install (first time only)"
+  local tmp
+  tmp=$(mktemp -d)
+  GOBIN="$tmp" GOFLAGS=-mod=mod nice go install "$module@$version"
+  mv "$tmp/${module##*/}" "$BIN/$name"
+  rmdir "$tmp"
+  echo "$version" > "$BIN/.$name.version"
+}
+
+build_renamed toxiproxy-server "$TOXIPROXY_MODULE" "$TOXIPROXY_VERSION"
 echo "[servers] ready in $BIN"

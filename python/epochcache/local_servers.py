@@ -1,5 +1,6 @@
 """Real servers on 127.0.0.1 for the demo, tests and benchmarks: an S3-compatible server
-(MinIO) with a fresh data dir. Each is a child process that is stopped with its object.
+(MinIO) with a fresh data dir, and toxiproxy to add latency and bandwidth limits in front of
+it. Each is a child process that is stopped with its object.
 
 The binaries are installed by ``scripts/install_test_servers.sh`` into ``tools/bin``
 (MinIO is built with ``go install``); ``$EPOCHCACHE_TOOLS`` overrides that directory.
@@ -128,3 +129,103 @@ def upload_tree(client, bucket: str, local_root: str | os.PathLike, prefix: str 
         client.upload_file(str(path), bucket, key)
         count += 1
     return count
+
+
+class ToxiproxyServer:
+    """A toxiproxy server on 127.0.0.1: TCP proxies with injected latency and bandwidth limits.
+
+    Driven through toxiproxy's HTTP API (https://github.com/Shopify/toxiproxy#http-api) with
+    urllib. Started with ``-proxy-metrics`` so ``/metrics`` counts the bytes each proxy relays,
+    which is how benchmarks measure what was fetched from the server behind it.
+    """
+
+    def __init__(self, log_dir: str | os.PathLike | None = None) -> None:
+        self.port = free_port()
+        self._own_dir = log_dir is None
+        self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="ec-toxiproxy-"))
+        self._proc: subprocess.Popen | None = None
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> "ToxiproxyServer":
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_dir / "toxiproxy.log"
+        with open(log, "ab") as out:
+            self._proc = subprocess.Popen(
+                [tool_path("toxiproxy-server"), "-host", "127.0.0.1", "-port", str(self.port),
+                 "-proxy-metrics"], stdout=out, stderr=subprocess.STDOUT)
+        _wait_http(f"{self.api}/version", self._proc, timeout, log)
+        return self
+
+    def _call(self, method: str, path: str, body: dict | None = None) -> object:
+        import json
+
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.api}{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            raw = resp.read()
+        return json.loads(raw) if raw.strip() else None
+
+    def add_proxy(self, name: str, upstream: str) -> str:
+        """Creates proxy ``name`` to ``upstream`` ("host:port"); returns its "127.0.0.1:port"."""
+        listen = f"127.0.0.1:{free_port()}"
+        self._call("POST", "/proxies", {"name": name, "listen": listen, "upstream": upstream,
+                                        "enabled": True})
+        return listen
+
+    def add_toxic(self, proxy: str, kind: str, attributes: dict, stream: str = "downstream",
+                  name: str | None = None, toxicity: float = 1.0) -> None:
+        """Adds a toxic (``latency``, ``bandwidth``, ``timeout``, ``reset_peer``, ...)."""
+        self._call("POST", f"/proxies/{proxy}/toxics",
+                   {"name": name or f"{kind}_{stream}", "type": kind, "stream": stream,
+                    "toxicity": toxicity, "attributes": attributes})
+
+    def remove_toxic(self, proxy: str, name: str) -> None:
+        self._call("DELETE", f"/proxies/{proxy}/toxics/{name}")
+
+    def set_latency(self, proxy: str, latency_ms: float, jitter_ms: float = 0) -> None:
+        """Delays the server's responses (time to first byte) by ``latency_ms``."""
+        self.add_toxic(proxy, "latency", {"latency": int(latency_ms), "jitter": int(jitter_ms)})
+
+    def set_bandwidth(self, proxy: str, megabytes_per_second: float) -> None:
+        """Caps each connection's download rate (toxiproxy applies toxics per connection)."""
+        # toxiproxy's rate is in KB/s with KB = 1000 bytes (bytes * ms / rate).
+        self.add_toxic(proxy, "bandwidth", {"rate": max(1, int(megabytes_per_second * 1000))})
+
+    def bytes_relayed(self, proxy: str) -> dict[str, int]:
+        """Bytes the proxy has sent so far, per direction ("upstream": to the server,
+        "downstream": to the clients), read from toxiproxy's Prometheus ``/metrics``."""
+        with urllib.request.urlopen(f"{self.api}/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+        totals = {"upstream": 0, "downstream": 0}
+        for line in text.splitlines():
+            if not line.startswith("toxiproxy_proxy_sent_bytes_total{"):
+                continue
+            labels, _, value = line.rpartition(" ")
+            if f'proxy="{proxy}"' not in labels:
+                continue
+            for direction in totals:
+                if f'direction="{direction}"' in labels:
+                    totals[direction] += int(float(value))
+        return totals
+
+    def stop(self) -> None:
+        if self._proc and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+        if self._own_dir:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+
+    def __enter__(self) -> "ToxiproxyServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
