@@ -1,0 +1,522 @@
+"""Epochs of one Ray Data pipeline through each way of reading remote storage, side by side.
+
+    .venv/bin/python bench/epochs.py [--quick] [--epochs 3] [--latency-ms 25]
+                                     [--bandwidth-mbps 88] [--json FILE] [--max-seconds 240]
+
+Emulated remote storage: MinIO on 127.0.0.1 behind toxiproxy (latency to first byte and a
+per-connection bandwidth cap) with a counting relay in between (bench/harness.py). A Parquet
+dataset (20 columns) and an image dataset (files of 100-200 KB) are generated once under
+--workdir and uploaded with boto3. Then, per setting (Ray object store large enough / under
+memory pressure; Ray is started afresh for each), per reader (parquet, parquet with 2 of the 20
+columns, images) and per system, the same pipeline runs for N epochs:
+
+    read -> map_batches (a light transform) -> iter_batches (as a training loop would)
+
+Systems: ray_s3 (pyarrow's S3 filesystem, Ray's default), s3fs, fsspec_cache (fsspec's
+whole-file local cache over s3fs: simplecache, or filecache with --fsspec-cache filecache),
+materialize (Ray's object store: materialize() in epoch 1, iterate it after), local (the files
+on local disk: the ceiling on one machine), epochcache_1w and epochcache_3w (1 and 3 local
+workers over the same S3, each run starting from empty caches).
+
+Printed and written per system/setting/reader/epoch: seconds, rows, rows/s, MB/s of decoded
+data delivered to the loop, bytes fetched from S3 (counted at the relay), peak object-store use
+and spilled bytes (sampled from the raylet; best effort). Outputs: --json, a Markdown table and
+a PNG chart in --workdir; summary ratios last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import emulated_s3  # noqa: E402
+
+from epochcache.demo_data import (  # noqa: E402
+    dataset_bytes,
+    make_image_dataset,
+    make_parquet_dataset,
+)
+from epochcache.local_servers import upload_tree  # noqa: E402
+from epochcache.local_worker import LocalWorker  # noqa: E402
+
+BUCKET = "bench"
+ALL_SYSTEMS = ["ray_s3", "s3fs", "fsspec_cache", "materialize", "local", "epochcache_1w",
+               "epochcache_3w"]
+QUICK_SYSTEMS = ["ray_s3", "local", "epochcache_1w"]
+ALL_READERS = ["parquet", "parquet_2cols", "images"]
+MiB = 1 << 20
+
+# Dataset shapes. Full: ~150 MB of Parquet (24 files, 20 float/int columns of random values, so
+# nothing compresses) and ~100 MB of images (800 files, half PNG ~150 KB, half JPEG ~110 KB).
+FULL = {"parquet_files": 24, "rows_per_file": 40_000, "images": 800, "image_size": 224}
+QUICK = {"parquet_files": 4, "rows_per_file": 5_000, "images": 48, "image_size": 224}
+
+
+def _parse_args(argv):
+    p = argparse.ArgumentParser(prog="bench/epochs.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="tiny data, 2 epochs, systems ray_s3/local/epochcache_1w, one setting")
+    p.add_argument("--epochs", type=int, help="epochs per run (default 3; 2 with --quick)")
+    p.add_argument("--systems", help="comma-separated subset of " + ",".join(ALL_SYSTEMS))
+    p.add_argument("--settings", help="comma-separated subset of large,pressure "
+                                      "(default both; large with --quick)")
+    p.add_argument("--readers", help="comma-separated subset of " + ",".join(ALL_READERS))
+    p.add_argument("--latency-ms", type=float, default=25.0,
+                   help="added time to first byte of every S3 response (default 25: same-region "
+                        "S3 is tens of ms)")
+    p.add_argument("--bandwidth-mbps", type=float, default=88.0,
+                   help="per-connection S3 download cap in MB/s, 10^6 bytes/s (default 88: AWS "
+                        "budgets ~85-90 MB/s per connection)")
+    p.add_argument("--large-store-mb", type=int, default=2048,
+                   help="object store size of the 'large' setting (default 2048)")
+    p.add_argument("--pressure-store-mb", type=int, default=80,
+                   help="object store size of the 'pressure' setting (default 80, Ray's minimum "
+                        "is 75; the full datasets are 100-150 MB on disk and more decoded)")
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="time guard per run (one system/setting/reader, all its epochs); an epoch "
+                        "cut short is marked truncated (default 240; 60 with --quick)")
+    p.add_argument("--fsspec-cache", choices=["simplecache", "filecache"], default="simplecache",
+                   help="fsspec's whole-file cache used by the fsspec_cache system (default "
+                        "simplecache: filecache's metadata file is not safe across Ray's reader "
+                        "processes and fails with TypeError in _check_file)")
+    p.add_argument("--workdir", default="bench/results",
+                   help="datasets, caches, logs and outputs (default bench/results)")
+    p.add_argument("--json", metavar="FILE", help="write the per-epoch results as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    a = p.parse_args(argv)
+    a.epochs = a.epochs or (2 if a.quick else 3)
+    a.systems = a.systems.split(",") if a.systems else (QUICK_SYSTEMS if a.quick else ALL_SYSTEMS)
+    a.settings = a.settings.split(",") if a.settings else (["large"] if a.quick
+                                                            else ["large", "pressure"])
+    a.readers = a.readers.split(",") if a.readers else ALL_READERS
+    a.max_seconds = a.max_seconds or (60.0 if a.quick else 240.0)
+    for name, chosen, allowed in [("system", a.systems, ALL_SYSTEMS),
+                                  ("setting", a.settings, ["large", "pressure"]),
+                                  ("reader", a.readers, ALL_READERS)]:
+        bad = [c for c in chosen if c not in allowed]
+        if bad:
+            p.error(f"unknown {name}(s): {', '.join(bad)}")
+    if a.epochs < 1 or a.epochs > 20:
+        p.error("--epochs must be between 1 and 20")
+    return a
+
+
+# ---------------------------------------------------------------- object store sampling
+
+class StoreSampler:
+    """Samples the raylet's object-store stats in a thread: peak bytes used, spilled bytes.
+
+    Uses ray._private.internal_api (the source of `ray memory --stats-only`): a private API, so
+    any failure just leaves the fields empty.
+    """
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self.peak = None
+        self.spilled_start = self.spilled_end = None
+        self._stop = threading.Event()
+        self._thread = None
+        self._state = self._addr = None
+        try:
+            import ray
+            from ray._private import internal_api
+
+            self._api = internal_api
+            self._state = internal_api.get_state_from_address(ray.get_runtime_context().gcs_address)
+            node = next(n for n in self._state.node_table() if n["Alive"])
+            self._addr = (node["NodeManagerAddress"], node["NodeManagerPort"])
+        except Exception:  # noqa: BLE001 - best effort
+            self._state = None
+
+    def _stats(self):
+        reply = self._api.get_memory_info_reply(self._state, *self._addr, timeout_seconds=5)
+        return reply.store_stats.object_store_bytes_used, reply.store_stats.spilled_bytes_total
+
+    def __enter__(self):
+        if self._state is None:
+            return self
+        try:
+            used, self.spilled_start = self._stats()
+            self.peak = used
+        except Exception:  # noqa: BLE001
+            self._state = None
+            return self
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            try:
+                used, _ = self._stats()
+                self.peak = max(self.peak or 0, used)
+            except Exception:  # noqa: BLE001
+                pass
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread:
+            self._thread.join(10)
+            try:
+                used, self.spilled_end = self._stats()
+                self.peak = max(self.peak or 0, used)
+            except Exception:  # noqa: BLE001
+                pass
+
+    @property
+    def spilled(self):
+        if self.spilled_start is None or self.spilled_end is None:
+            return None
+        return self.spilled_end - self.spilled_start
+
+
+# ---------------------------------------------------------------- pipeline
+
+def _light_map_parquet(batch):
+    batch["f0"] = batch["f0"] * 2.0 + 1.0
+    return batch
+
+
+def _light_map_images(batch):
+    batch["image"] = batch["image"][:, :, ::-1]  # horizontal flip, as an augmentation would
+    return batch
+
+
+def read_dataset(reader: str, path: str, fs):
+    import ray
+
+    if reader == "parquet":
+        return ray.data.read_parquet(path, filesystem=fs)
+    if reader == "parquet_2cols":
+        # Ray pushes the projection down into the Parquet reader: only 2 column chunks are read.
+        return ray.data.read_parquet(path, filesystem=fs).select_columns(["id", "f0"])
+    return ray.data.read_images(path, filesystem=fs, mode="RGB")
+
+
+def with_map(reader: str, ds):
+    fn = _light_map_images if reader == "images" else _light_map_parquet
+    return ds.map_batches(fn, batch_format="numpy")
+
+
+def iterate(ds, deadline: float, progress) -> tuple[int, int, bool]:
+    """Iterates batches as a training loop would; returns rows, decoded bytes, truncated."""
+    rows = nbytes = 0
+    for batch in ds.iter_batches(batch_size=256, batch_format="numpy", prefetch_batches=2):
+        n = len(next(iter(batch.values())))
+        rows += n
+        nbytes += sum(v.nbytes for v in batch.values() if hasattr(v, "nbytes"))
+        if progress is not None:
+            progress.update(n)
+        if time.monotonic() > deadline:
+            return rows, nbytes, True
+    return rows, nbytes, False
+
+
+# ---------------------------------------------------------------- systems
+
+class System:
+    """How one system reads: a filesystem and a path per dataset, and its own setup/teardown."""
+
+    def __init__(self, name: str, s3, local_root: Path, scratch: Path) -> None:
+        self.name, self.s3, self.local_root, self.scratch = name, s3, local_root, scratch
+        self.workers: list[LocalWorker] = []
+        self._materialized = None
+        self.fsspec_cache = "simplecache"
+
+    def start(self) -> None:
+        if self.scratch.exists():
+            shutil.rmtree(self.scratch)
+        self.scratch.mkdir(parents=True)
+        if self.name.startswith("epochcache"):
+            n = 3 if self.name.endswith("3w") else 1
+            for i in range(n):
+                w = LocalWorker(self.scratch / f"cache{i}", under=f"s3://{BUCKET}",
+                                capacity="4GiB", extra_args=self.s3.worker_args(),
+                                env=self.s3.minio.worker_env(),
+                                log_path=self.scratch / f"worker{i}.log")
+                self.workers.append(w.start())
+
+    def stop(self) -> None:
+        for w in self.workers:
+            w.stop()
+        self.workers = []
+        self._materialized = None
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def under_store_bytes(self):
+        if not self.workers:
+            return None
+        return sum(w.stats().get("under_store_bytes", 0) for w in self.workers)
+
+    def source(self, dataset: str):
+        """(path, filesystem) for Ray's read_* of ``dataset`` ("parquet" or "images")."""
+        if self.name == "local":
+            return str(self.local_root / dataset), None
+        if self.name in ("ray_s3", "materialize"):
+            return f"{BUCKET}/{dataset}", self.s3.pyarrow_fs()
+        if self.name == "s3fs":
+            import s3fs
+
+            return f"{BUCKET}/{dataset}", s3fs.S3FileSystem(**self.s3.s3fs_options(),
+                                                            skip_instance_cache=True)
+        if self.name == "fsspec_cache":
+            import fsspec
+
+            fs = fsspec.filesystem(self.fsspec_cache, target_protocol="s3",
+                                   target_options=self.s3.s3fs_options(),
+                                   cache_storage=str(self.scratch / "fsspec_cache"),
+                                   skip_instance_cache=True)
+            return f"{BUCKET}/{dataset}", fs
+        from epochcache import EpochCacheFileSystem
+
+        fs = EpochCacheFileSystem(target_protocol="s3", target_options=self.s3.s3fs_options(),
+                                  worker_hosts=[w.address for w in self.workers],
+                                  skip_instance_cache=True)
+        return f"s3://{BUCKET}/{dataset}", fs
+
+    def epoch_dataset(self, reader: str, epoch: int):
+        path, fs = self.source("images" if reader == "images" else "parquet")
+        if self.name != "materialize":
+            return with_map(reader, read_dataset(reader, path, fs))
+        if self._materialized is None:  # epoch 1 pays the read and the materialization
+            self._materialized = read_dataset(reader, path, fs).materialize()
+        return with_map(reader, self._materialized)
+
+
+# ---------------------------------------------------------------- runs
+
+def _init_ray(store_mb: int, workdir: Path) -> None:
+    import ray
+
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    ray.init(num_cpus=2, object_store_memory=store_mb * MiB, include_dashboard=False,
+             log_to_driver=False, configure_logging=False,
+             _temp_dir=str(workdir / "ray"))
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # Warm-up: start Ray's worker processes and import Ray Data's operators once, so the first
+    # system measured does not pay for it.
+    ray.data.range(4096, override_num_blocks=4).map_batches(
+        lambda b: b, batch_format="numpy").take_all()
+
+
+def run_one(args, system: System, setting: str, reader: str, expected_rows: int,
+            ds_bytes: int) -> list[dict]:
+    from tqdm import tqdm
+
+    results = []
+    started = time.monotonic()
+    deadline = started + args.max_seconds
+    system.start()
+    progress = None if args.no_progress else tqdm(
+        total=expected_rows * args.epochs, unit="row", unit_scale=True, leave=False,
+        desc=f"{setting:8s} {reader:13s} {system.name:13s}", file=sys.stderr)
+    try:
+        for epoch in range(1, args.epochs + 1):
+            if time.monotonic() > deadline:
+                break
+            fetched0 = system.s3.bytes_fetched()
+            under0 = system.under_store_bytes()
+            t0 = time.perf_counter()
+            with StoreSampler() as store:
+                ds = system.epoch_dataset(reader, epoch)
+                rows, nbytes, truncated = iterate(ds, deadline, progress)
+            seconds = time.perf_counter() - t0
+            under1 = system.under_store_bytes()
+            results.append({
+                "system": system.name, "setting": setting, "reader": reader, "epoch": epoch,
+                "seconds": round(seconds, 4), "rows": rows,
+                "rows_per_s": round(rows / seconds, 1) if seconds > 0 else None,
+                "mb_per_s": round(nbytes / 1e6 / seconds, 2) if seconds > 0 else None,
+                "decoded_bytes": nbytes, "dataset_file_bytes": ds_bytes,
+                "remote_bytes": system.s3.bytes_fetched() - fetched0,
+                "worker_under_store_bytes": None if under0 is None else under1 - under0,
+                "object_store_peak_bytes": store.peak, "spilled_bytes": store.spilled,
+                "truncated": truncated or rows < expected_rows,
+            })
+    finally:
+        if progress is not None:
+            progress.close()
+        system.stop()
+    return results
+
+
+def _fmt_bytes(n) -> str:
+    if n is None:
+        return "-"
+    return f"{n / 1e6:.1f}"
+
+
+def markdown_table(results: list[dict]) -> str:
+    lines = ["| setting | reader | system | epoch | seconds | rows | rows/s | MB/s | "
+             "S3 MB | store peak MB | spilled MB |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        lines.append(
+            f"| {r['setting']} | {r['reader']} | {r['system']} | {r['epoch']} | "
+            f"{r['seconds']:.2f} | {r['rows']}{' (cut)' if r['truncated'] else ''} | "
+            f"{r['rows_per_s']:.0f} | {r['mb_per_s']:.1f} | {_fmt_bytes(r['remote_bytes'])} | "
+            f"{_fmt_bytes(r['object_store_peak_bytes'])} | {_fmt_bytes(r['spilled_bytes'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def _throughput(results, system, setting, reader, epochs: str):
+    """rows/s over a system's epochs: "cold" = epoch 1, "warm" = epochs 2..N, "all" = every one.
+
+    Runs cut short by --max-seconds are left out.
+    """
+    rows = [r for r in results if r["system"] == system and r["setting"] == setting
+            and r["reader"] == reader and not r["truncated"]]
+    if epochs == "warm":
+        rows = [r for r in rows if r["epoch"] > 1]
+    elif epochs == "cold":
+        rows = [r for r in rows if r["epoch"] == 1]
+    if not rows:
+        return None
+    return sum(r["rows"] for r in rows) / sum(r["seconds"] for r in rows)
+
+
+def summary(results: list[dict]) -> str:
+    """Ratios of rows/s, from runs made side by side in this one invocation.
+
+    epochcache's warm epochs are compared with every epoch of the systems that read S3 (or
+    local disk) each time, and with the warm epochs of the other caches (fsspec_cache,
+    materialize); its cold epoch with ray_s3's first epoch.
+    """
+    out = ["| setting | reader | ratio | value |", "|---|---|---|---:|"]
+    for setting in dict.fromkeys(r["setting"] for r in results):
+        for reader in dict.fromkeys(r["reader"] for r in results):
+            def tp(system, epochs, setting=setting, reader=reader):
+                return _throughput(results, system, setting, reader, epochs)
+
+            pairs = []
+            for ec, label in (("epochcache_1w", "epochcache"), ("epochcache_3w",
+                                                                 "epochcache 3 workers")):
+                warm = tp(ec, "warm")
+                for base in ("ray_s3", "s3fs", "fsspec_cache", "materialize", "local"):
+                    cached = base in ("fsspec_cache", "materialize")
+                    pairs.append((f"{label} warm / {base}{' warm' if cached else ''}", warm,
+                                  tp(base, "warm" if cached else "all")))
+                pairs.append((f"{label} cold / ray_s3 epoch 1", tp(ec, "cold"),
+                               tp("ray_s3", "cold")))
+            for label, a, b in pairs:
+                if a and b:
+                    out.append(f"| {setting} | {reader} | {label} | {a / b:.2f}x |")
+    return "\n".join(out) + "\n"
+
+
+def chart(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    settings = list(dict.fromkeys(r["setting"] for r in results))
+    readers = list(dict.fromkeys(r["reader"] for r in results))
+    fig, axes = plt.subplots(len(settings), len(readers), squeeze=False,
+                             figsize=(4.2 * len(readers), 3.4 * len(settings)))
+    for i, setting in enumerate(settings):
+        for j, reader in enumerate(readers):
+            ax = axes[i][j]
+            for system in dict.fromkeys(r["system"] for r in results):
+                rs = [r for r in results if r["system"] == system and r["setting"] == setting
+                      and r["reader"] == reader]
+                if rs:
+                    ax.plot([r["epoch"] for r in rs], [r["rows_per_s"] for r in rs], marker="o",
+                            label=system)
+            ax.set_title(f"{reader}, object store {setting}", fontsize=9)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("rows/s")
+            ax.set_yscale("log")
+            ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def prepare_data(workdir: Path, shape: dict) -> dict:
+    data = workdir / ("data-quick" if shape is QUICK else "data")
+    parquet = make_parquet_dataset(data / "parquet", files=shape["parquet_files"],
+                                   rows_per_file=shape["rows_per_file"], columns=20)
+    images = make_image_dataset(data / "images", count=shape["images"], size=shape["image_size"])
+    return {"root": data, "parquet": parquet, "images": images,
+            "parquet_rows": shape["parquet_files"] * shape["rows_per_file"],
+            "image_rows": shape["images"]}
+
+
+def main(argv=None) -> int:
+    args = _parse_args(argv)
+    repo = Path(__file__).resolve().parents[1]
+    os.environ.setdefault("EPOCHCACHE_TOOLS", str(repo / "tools" / "bin"))
+    workdir = Path(args.workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    bench_started = time.monotonic()
+    data = prepare_data(workdir, QUICK if args.quick else FULL)
+    sizes = {"parquet": dataset_bytes(data["parquet"]), "images": dataset_bytes(data["images"])}
+    print(f"datasets: parquet {sizes['parquet'] / 1e6:.1f} MB ({data['parquet_rows']} rows, "
+          f"20 columns), images {sizes['images'] / 1e6:.1f} MB ({data['image_rows']} files); "
+          f"S3 emulation: {args.latency_ms:g} ms to first byte, {args.bandwidth_mbps:g} MB/s per "
+          f"connection", flush=True)
+
+    results: list[dict] = []
+    shutil.rmtree(workdir / "minio", ignore_errors=True)
+    with emulated_s3(workdir, args.latency_ms, args.bandwidth_mbps) as s3:
+        client = s3.minio.client()
+        client.create_bucket(Bucket=BUCKET)
+        upload_tree(client, BUCKET, data["parquet"], "parquet")
+        upload_tree(client, BUCKET, data["images"], "images")
+        import ray
+
+        for setting in args.settings:
+            store_mb = args.large_store_mb if setting == "large" else args.pressure_store_mb
+            _init_ray(store_mb, workdir)
+            try:
+                for reader in args.readers:
+                    expected = data["image_rows"] if reader == "images" else data["parquet_rows"]
+                    ds_bytes = sizes["images" if reader == "images" else "parquet"]
+                    for name in args.systems:
+                        system = System(name, s3, data["root"], workdir / "scratch" / name)
+                        system.fsspec_cache = args.fsspec_cache
+                        results += run_one(args, system, setting, reader, expected, ds_bytes)
+            finally:
+                ray.shutdown()
+
+    table = markdown_table(results)
+    ratios = summary(results)
+    (workdir / "results.md").write_text(table + "\n" + ratios)
+    out_json = Path(args.json) if args.json else workdir / "results.json"
+    out_json.write_text(json.dumps(results, indent=1))
+    config = {"latency_ms": args.latency_ms, "bandwidth_mbps_per_connection": args.bandwidth_mbps,
+              "epochs": args.epochs, "large_store_mb": args.large_store_mb,
+              "pressure_store_mb": args.pressure_store_mb, "fsspec_cache": args.fsspec_cache,
+              "dataset_file_bytes": sizes,
+              "cpus": os.cpu_count(), "quick": args.quick}
+    (workdir / "config.json").write_text(json.dumps(config, indent=1))
+    try:
+        chart(results, workdir / "epochs.png")
+    except Exception as e:  # noqa: BLE001 - the chart is optional output
+        print(f"chart not written: {e}", file=sys.stderr)
+    print(table)
+    print(f"written: {out_json}, {workdir / 'results.md'}, {workdir / 'epochs.png'}; "
+          f"total {time.monotonic() - bench_started:.0f} s\n")
+    print("summary (rows/s ratios; warm = mean of epochs 2..N):")
+    print(ratios)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

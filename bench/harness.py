@@ -1,0 +1,159 @@
+"""Shared pieces of the Python benchmarks: emulated remote storage on 127.0.0.1 and a byte counter.
+
+Emulated S3 is three processes in a chain, all on loopback:
+
+    client --> toxiproxy (latency + per-connection bandwidth cap) --> CountingRelay --> MinIO
+
+toxiproxy only publishes byte counts when a connection closes, and every client here keeps its
+connections alive, so the bytes fetched from S3 are counted by ``CountingRelay``: a TCP relay that
+moves data with ``splice(2)`` (no copy through Python) and counts what MinIO sends back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import threading
+from dataclasses import dataclass
+
+from epochcache.local_servers import MinioServer, ToxiproxyServer
+
+
+class CountingRelay:
+    """A TCP relay 127.0.0.1:port -> upstream that counts the bytes the upstream sends back."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream = ("127.0.0.1", upstream_port)
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(256)
+        self.port = self._listener.getsockname()[1]
+        self._lock = threading.Lock()
+        self._down = 0
+        self._closing = False
+        self._conns: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, name="relay-accept", daemon=True)
+        self._thread.start()
+
+    @property
+    def bytes_down(self) -> int:
+        """Bytes the upstream (the S3 server) has sent so far, HTTP headers included."""
+        with self._lock:
+            return self._down
+
+    def _accept(self) -> None:
+        while not self._closing:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.upstream, timeout=10)
+                server.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            for s in (client, server):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                self._conns += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, count: bool) -> None:
+        r, w = os.pipe()
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 1 << 20)
+        try:
+            while True:
+                n = os.splice(src.fileno(), w, 1 << 20)
+                if n == 0:
+                    break
+                left = n
+                while left:
+                    left -= os.splice(r, dst.fileno(), left)
+                if count:
+                    with self._lock:
+                        self._down += n
+        except OSError:
+            pass
+        finally:
+            os.close(r)
+            os.close(w)
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
+            with contextlib.suppress(OSError):
+                src.shutdown(socket.SHUT_RD)
+
+    def close(self) -> None:
+        self._closing = True
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for s in conns:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+
+@dataclass
+class EmulatedS3:
+    """MinIO behind a counting relay behind toxiproxy. ``endpoint`` is what clients use."""
+
+    minio: MinioServer
+    toxiproxy: ToxiproxyServer
+    relay: CountingRelay
+    listen: str
+    latency_ms: float
+    bandwidth_mbps: float
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.listen}"
+
+    def bytes_fetched(self) -> int:
+        return self.relay.bytes_down
+
+    def s3fs_options(self) -> dict:
+        return {"endpoint_url": self.endpoint, "key": self.minio.access_key,
+                "secret": self.minio.secret_key, "client_kwargs": {"region_name": "us-east-1"}}
+
+    def pyarrow_fs(self):
+        import pyarrow.fs
+
+        return pyarrow.fs.S3FileSystem(endpoint_override=self.listen, scheme="http",
+                                       access_key=self.minio.access_key,
+                                       secret_key=self.minio.secret_key, region="us-east-1")
+
+    def worker_args(self) -> list[str]:
+        return ["--s3-endpoint", self.endpoint]
+
+
+@contextlib.contextmanager
+def emulated_s3(workdir, latency_ms: float, bandwidth_mbps: float):
+    """Starts MinIO, the counting relay and toxiproxy with the given toxics; stops all at exit.
+
+    ``latency_ms`` delays every response (time to first byte); ``bandwidth_mbps`` caps each
+    connection's download rate in MB/s (10^6 bytes per second). 0 disables either.
+    """
+    minio = MinioServer(os.path.join(workdir, "minio")).start()
+    toxi = relay = None
+    try:
+        relay = CountingRelay(minio.port)
+        toxi = ToxiproxyServer(os.path.join(workdir, "toxiproxy")).start()
+        listen = toxi.add_proxy("s3", f"127.0.0.1:{relay.port}")
+        if latency_ms > 0:
+            toxi.set_latency("s3", latency_ms)
+        if bandwidth_mbps > 0:
+            toxi.set_bandwidth("s3", bandwidth_mbps)
+        yield EmulatedS3(minio, toxi, relay, listen, latency_ms, bandwidth_mbps)
+    finally:
+        if toxi:
+            toxi.stop()
+        if relay:
+            relay.close()
+        minio.stop()
