@@ -92,7 +92,12 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     keep_alive_ = head.keep_alive();
     stream_.expires_never();
-    // Handle on the handler pool: planning a read may block on the under store.
+    // Health and stats never touch the under store: answer them here, so that they stay
+    // prompt while every handler thread waits on a slow remote read.
+    const std::string_view path = std::string_view(request.target).substr(
+        0, std::string_view(request.target).find('?'));
+    if (path == "/v1/health" || path == "/v1/stats") return WriteReply(SafeHandle(request));
+    // Everything else on the handler pool: planning a read may block on the under store.
     asio::post(ctx_.handlers, [self = shared_from_this(), request = std::move(request)] {
       HttpReply reply = self->SafeHandle(request);
       asio::post(self->stream_.get_executor(), [self, reply = std::move(reply)]() mutable {
