@@ -1,8 +1,16 @@
 // The native client: what the Python front end (and any C++ caller) reads through.
 //
-// It knows the workers, plans a read into page-aligned pieces, fetches the pieces in parallel
-// over keep-alive connections and lands the bytes straight in the caller's buffer. Every network
-// call has a deadline; an unreachable worker is reported naming its address.
+// It knows the workers (a static list, or etcd), places each block of a file on a worker by
+// rendezvous hashing over stable worker ids, plans a read into page-aligned pieces, fetches the
+// pieces in parallel over keep-alive connections and lands the bytes straight in the caller's
+// buffer. Every network call has a deadline.
+//
+// Failures: a piece whose worker refuses, times out or answers 5xx is asked of the next distinct
+// worker for its block (which reads through and caches), and after `max_workers_per_key` workers
+// read from the under store directly (when a fallback store is configured). A per-worker circuit
+// breaker skips a worker that just failed for a backoff period, so a dead worker costs one
+// timeout, not one per request. Answers about the request itself (not_found,
+// permission_denied, invalid_argument, changed) are final and not retried elsewhere.
 //
 // Thread-safety: a Client is safe to use from many threads at once.
 #pragma once
@@ -16,23 +24,66 @@
 #include <string_view>
 #include <vector>
 
+#include "epochcache/membership.h"
 #include "epochcache/status.h"
 #include "epochcache/under_store.h"
 
 namespace epochcache {
 
 struct ClientOptions {
-  // "host:port" of each worker.
+  // Where the workers are: either a static list of "host:port" (each worker's id is its
+  // address), or etcd endpoints ("host:port" or "http://host:port") holding the records that
+  // workers of `cluster` register. Exactly one of the two must be given.
   std::vector<std::string> worker_hosts;
+  std::vector<std::string> etcd_endpoints;
+  std::string cluster = "default";
+  // How often the etcd view is refreshed; while etcd is unreachable the last good view is kept.
+  std::chrono::milliseconds membership_refresh{1000};
+  std::chrono::milliseconds etcd_timeout{2000};
   std::chrono::milliseconds connect_timeout{3000};
   // Deadline for one request to a worker, from sending it to the last body byte.
   std::chrono::milliseconds request_timeout{60000};
   // Reads are split into pieces of this size (aligned to it), fetched in parallel.
   std::uint64_t piece_size = 1 << 20;
+  // Files are placed in blocks of this size (a multiple of piece_size): each block has its own
+  // owner, so a large file is served by several workers at once; a file no larger than one
+  // block is placed whole. The key of block i is BlockKey(path, i).
+  std::uint64_t block_size = std::uint64_t{4} << 20;
   // Most requests in flight at once, across all workers.
   std::size_t max_parallel_requests = 16;
   // How long a file's status is reused before asking the worker again.
   std::chrono::milliseconds metadata_ttl{10000};
+
+  // Most distinct workers asked for one piece (or stat, or list) before giving up on workers.
+  std::size_t max_workers_per_key = 3;
+  // Circuit breaker: a worker that failed at the transport level (refused, timed out, dropped)
+  // is skipped for `breaker_backoff`, doubling on every failed probe up to
+  // `breaker_max_backoff`; when the period is over one probe request is let through, and its
+  // success closes the breaker.
+  std::chrono::milliseconds breaker_backoff{1000};
+  std::chrono::milliseconds breaker_max_backoff{30000};
+
+  // Direct reads when no worker can serve: the root URI of the under store the client opens
+  // itself ("/" or "file:///data" for local files; "s3://" or "http(s)://" with no bucket or
+  // host open one store per bucket or host as needed; "s3://bucket" a fixed one). Empty: no
+  // direct reads, worker errors are returned. `fallback_options` carry the credentials; they
+  // are used only for these reads and never sent to workers.
+  std::string fallback_under_store;
+  UnderStoreOptions fallback_options;
+  // An already open fallback store (tests, embedding); takes precedence over the URI.
+  std::shared_ptr<UnderStore> fallback_store;
+};
+
+// Counters since the client was created.
+struct ClientStats {
+  std::uint64_t failovers = 0;           // requests retried on another worker
+  std::uint64_t direct_reads = 0;        // pieces read from the under store directly
+  std::uint64_t direct_read_bytes = 0;   // bytes of those pieces
+  std::uint64_t direct_metadata = 0;     // stats and lists answered by the under store directly
+  std::uint64_t breaker_opens = 0;       // times a worker's breaker opened (or re-opened)
+  std::uint64_t breaker_skips = 0;       // requests that skipped a worker with an open breaker
+  std::uint64_t worker_errors = 0;       // failed requests to workers (transport or 5xx)
+  std::uint64_t placement_rebuilds = 0;  // membership changes seen
 };
 
 class Client {
@@ -51,6 +102,13 @@ class Client {
 
   // The JSON document of a worker's /v1/stats endpoint.
   virtual Result<std::string> WorkerStats(std::string_view worker_host) = 0;
+
+  // The workers currently known (from the membership view), sorted by id.
+  [[nodiscard]] virtual std::vector<WorkerRecord> Workers() const = 0;
+  // Up to `n` worker addresses for block `block` of `path`, owner first (what a read would try).
+  [[nodiscard]] virtual std::vector<std::string> Locate(std::string_view path, std::uint64_t block,
+                                                        std::size_t n) const = 0;
+  [[nodiscard]] virtual ClientStats stats() const = 0;
 };
 
 }  // namespace epochcache

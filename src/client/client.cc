@@ -1,5 +1,6 @@
 // The native client: stat/list through a worker, and parallel piece reads into the caller's
-// buffer. The network side lives in http_pool.cc; this file plans and checks.
+// buffer, with failover to the next worker for a key, then to the under store. The network side
+// lives in http_pool.cc; this file places, plans, fails over and checks.
 #include "epochcache/client.h"
 
 #include <fmt/format.h>
@@ -9,14 +10,18 @@
 #include <atomic>
 #include <charconv>
 #include <condition_variable>
+#include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 #include <utility>
 
+#include "client/breaker.h"
+#include "client/fallback.h"
 #include "client/http_pool.h"
 #include "client/metadata_cache.h"
 #include "client/percent_encode.h"
-#include "client/placement.h"
+#include "epochcache/placement.h"
 
 namespace epochcache {
 namespace {
@@ -29,6 +34,8 @@ using json = nlohmann::json;
 // A read whose object keeps changing under it gives up after this many attempts.
 constexpr int kMaxChangedAttempts = 3;
 constexpr std::size_t kIoThreads = 2;
+// Under-store reads in flight at once for one Read() that falls back to the under store.
+constexpr std::size_t kDirectReadThreads = 8;
 
 std::string Snippet(std::string_view body) {
   constexpr std::size_t kMax = 200;
@@ -129,6 +136,13 @@ bool ParseContentRange(std::string_view v, std::uint64_t* first, std::uint64_t* 
   return parse(first, '-') && parse(last, '/') && parse(size, '\0');
 }
 
+// A piece of a read: bytes [a, b) of the file, landing in `sink`.
+struct Piece {
+  std::uint64_t a = 0;
+  std::uint64_t b = 0;
+  std::span<std::byte> sink;
+};
+
 // Collects the outcome of a batch of piece requests.
 class Batch {
  public:
@@ -136,6 +150,7 @@ class Batch {
 
   // Set once a piece has failed: the pieces still waiting for a slot are not sent at all.
   [[nodiscard]] std::shared_ptr<const std::atomic<bool>> cancelled() const { return cancelled_; }
+  [[nodiscard]] bool is_cancelled() const { return cancelled_->load(); }
 
   void Done(Status s) {
     std::lock_guard lock(mu_);
@@ -151,10 +166,23 @@ class Batch {
     if (--pending_ == 0) cv_.notify_all();
   }
 
+  // The piece is done with the workers and must be read from the under store directly.
+  void NeedsDirect(const Piece& piece) {
+    std::lock_guard lock(mu_);
+    direct_.push_back(piece);
+    if (--pending_ == 0) cv_.notify_all();
+  }
+
   Status Wait() {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [this] { return pending_ == 0; });
     return first_error_;
+  }
+
+  // REQUIRES: Wait() returned.
+  std::vector<Piece> TakeDirect() {
+    std::lock_guard lock(mu_);
+    return std::move(direct_);
   }
 
  private:
@@ -162,15 +190,110 @@ class Batch {
   std::condition_variable cv_;
   std::size_t pending_;
   Status first_error_;
+  std::vector<Piece> direct_;
   const std::shared_ptr<std::atomic<bool>> cancelled_ = std::make_shared<std::atomic<bool>>(false);
+};
+
+// The workers and their placement, as of one membership generation.
+struct Topology {
+  std::uint64_t generation = 0;
+  std::vector<WorkerRecord> workers;
+  std::unique_ptr<Placement> placement;
+};
+
+// A failure that another worker might not have: the transport failed, or the worker answered
+// with a server error. Answers about the request (4xx, changed) are final.
+bool IsWorkerFailure(const Result<HttpResponse>& r) {
+  if (!r.ok()) return r.status().code() != StatusCode::kRejected;
+  return r->status >= 500;
+}
+
+// Whether the worker itself is unreachable or stuck (trips its breaker), rather than alive and
+// answering with an error.
+bool IsTransportFailure(const Result<HttpResponse>& r) {
+  return !r.ok() && r.status().code() != StatusCode::kRejected;
+}
+
+Status CheckPiece(const Result<HttpResponse>& r, const std::string& host, const std::string& path,
+                  std::uint64_t a, std::uint64_t b, std::uint64_t size,
+                  const std::string& version) {
+  if (!r.ok()) return r.status().WithContext(path);
+  if (r->status != 206) {
+    if (r->status / 100 == 2) {
+      return Status::IoError(
+          fmt::format("{}: worker {} answered HTTP {} to a range request", path, host, r->status));
+    }
+    return ErrorFromResponse(*r, host, path);
+  }
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+  std::uint64_t total = 0;
+  if (!ParseContentRange(r->content_range, &first, &last, &total)) {
+    return Status::IoError(
+        fmt::format("{}: worker {} sent a bad Content-Range '{}'", path, host, r->content_range));
+  }
+  if (total != size || (!r->version.empty() && r->version != version)) {
+    return Status::Changed(fmt::format("{}: size or version changed during the read", path));
+  }
+  if (first != a || last != b - 1 || r->sink_bytes != b - a) {
+    return Status::IoError(
+        fmt::format("{}: worker {} answered bytes {}-{} ({} received) to a request for {}-{}", path,
+                    host, first, last, r->sink_bytes, a, b - 1));
+  }
+  return Status::Ok();
+}
+
+class ClientImpl;
+
+// One piece's trip through the ranked workers for its block: each attempt is asynchronous and
+// the next one starts from the previous one's callback.
+class PieceRead : public std::enable_shared_from_this<PieceRead> {
+ public:
+  PieceRead(ClientImpl& client, std::shared_ptr<Batch> batch, std::vector<std::string> candidates,
+            Piece piece, std::shared_ptr<const std::string> target, std::string path,
+            std::uint64_t size, std::string version, bool can_go_direct)
+      : client_(client),
+        batch_(std::move(batch)),
+        candidates_(std::move(candidates)),
+        piece_(piece),
+        target_(std::move(target)),
+        path_(std::move(path)),
+        size_(size),
+        version_(std::move(version)),
+        can_go_direct_(can_go_direct) {}
+
+  void Next();
+
+ private:
+  void OnResponse(const std::string& host, const Result<HttpResponse>& r);
+  void GiveUp();
+
+  ClientImpl& client_;
+  const std::shared_ptr<Batch> batch_;
+  const std::vector<std::string> candidates_;
+  const Piece piece_;
+  const std::shared_ptr<const std::string> target_;
+  const std::string path_;
+  const std::uint64_t size_;
+  const std::string version_;
+  const bool can_go_direct_;
+  std::size_t next_ = 0;
+  std::size_t attempts_ = 0;
+  // Set when every candidate was skipped by its breaker and there is no under store to go to:
+  // the candidates are then tried anyway, as the only way left to answer.
+  bool forced_ = false;
+  Status last_error_;
 };
 
 class ClientImpl final : public Client {
  public:
-  explicit ClientImpl(ClientOptions options)
+  ClientImpl(ClientOptions options, std::unique_ptr<MembershipView> view,
+             std::unique_ptr<client::FallbackStores> fallback)
       : options_(std::move(options)),
-        placement_(options_.worker_hosts),
+        view_(std::move(view)),
+        fallback_(std::move(fallback)),
         cache_(options_.metadata_ttl),
+        breakers_(options_.breaker_backoff, options_.breaker_max_backoff),
         pool_(std::make_unique<HttpPool>(client::HttpPoolOptions{
             .connect_timeout = options_.connect_timeout,
             .request_timeout = options_.request_timeout,
@@ -180,9 +303,12 @@ class ClientImpl final : public Client {
         creator_pid_(getpid()) {}
 
   ~ClientImpl() override {
-    // In a forked child the I/O threads do not exist: tearing the pool down would wait for
-    // them forever. Leaking it is the only safe choice there.
-    if (getpid() != creator_pid_) (void)pool_.release();
+    // In a forked child the I/O threads (and the membership refresh thread) do not exist:
+    // tearing them down would wait for them forever. Leaking is the only safe choice there.
+    if (getpid() != creator_pid_) {
+      (void)pool_.release();
+      (void)view_.release();
+    }
   }
 
   ClientImpl(const ClientImpl&) = delete;
@@ -190,13 +316,19 @@ class ClientImpl final : public Client {
 
   Result<FileStatus> Stat(std::string_view path) override {
     if (auto cached = cache_.Get(path)) return *std::move(cached);
-    const std::string& host = placement_.PickForMetadata(path);
-    HttpRequest req{.target = "/v1/stat?path=" + client::PercentEncodeQueryComponent(path),
-                    .range = std::nullopt,
-                    .cancelled = nullptr};
-    EC_ASSIGN_OR_RETURN(HttpResponse r, Call(host, std::move(req), path));
-    if (r.status != 200) return ErrorFromResponse(r, host, path);
-    const json doc = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+    const std::string target = "/v1/stat?path=" + client::PercentEncodeQueryComponent(path);
+    // MetadataCall fails only when no worker could answer at all.
+    auto r = MetadataCall(path, target);
+    if (!r.ok()) {
+      if (!fallback_) return r.status();
+      auto direct = DirectStat(path);
+      if (!direct.ok()) return direct.status();
+      cache_.Put(path, *direct);
+      return direct;
+    }
+    const auto& [host, resp] = *r;
+    if (resp.status != 200) return ErrorFromResponse(resp, host, path);
+    const json doc = json::parse(resp.body, nullptr, /*allow_exceptions=*/false);
     auto st = StatusFromJson(doc);
     if (!st.ok()) return BadAnswer(host, path, st.status());
     cache_.Put(path, *st);
@@ -204,14 +336,16 @@ class ClientImpl final : public Client {
   }
 
   Result<std::vector<FileStatus>> List(std::string_view path, bool recursive) override {
-    const std::string& host = placement_.PickForMetadata(path);
-    HttpRequest req{.target = "/v1/list?path=" + client::PercentEncodeQueryComponent(path) +
-                              (recursive ? "&recursive=1" : ""),
-                    .range = std::nullopt,
-                    .cancelled = nullptr};
-    EC_ASSIGN_OR_RETURN(HttpResponse r, Call(host, std::move(req), path));
-    if (r.status != 200) return ErrorFromResponse(r, host, path);
-    const json doc = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+    const std::string target = "/v1/list?path=" + client::PercentEncodeQueryComponent(path) +
+                               (recursive ? "&recursive=1" : "");
+    auto r = MetadataCall(path, target);
+    if (!r.ok()) {
+      if (!fallback_) return r.status();
+      return DirectList(path, recursive);
+    }
+    const auto& [host, resp] = *r;
+    if (resp.status != 200) return ErrorFromResponse(resp, host, path);
+    const json doc = json::parse(resp.body, nullptr, /*allow_exceptions=*/false);
     if (!doc.is_object() || !doc.contains("entries") || !doc["entries"].is_array()) {
       return BadAnswer(host, path, Status::IoError("no 'entries' array"));
     }
@@ -257,12 +391,125 @@ class ClientImpl final : public Client {
     return std::move(r.body);
   }
 
+  [[nodiscard]] std::vector<WorkerRecord> Workers() const override {
+    return CurrentTopology()->workers;
+  }
+
+  [[nodiscard]] std::vector<std::string> Locate(std::string_view path, std::uint64_t block,
+                                                std::size_t n) const override {
+    return Candidates(*CurrentTopology(), BlockKey(path, block), n);
+  }
+
+  [[nodiscard]] ClientStats stats() const override {
+    ClientStats out;
+    out.failovers = failovers_.load();
+    out.direct_reads = direct_reads_.load();
+    out.direct_read_bytes = direct_read_bytes_.load();
+    out.direct_metadata = direct_metadata_.load();
+    out.breaker_opens = breakers_.opens();
+    out.breaker_skips = breakers_.skips();
+    out.worker_errors = worker_errors_.load();
+    out.placement_rebuilds = placement_rebuilds_.load();
+    return out;
+  }
+
  private:
-  // A blocking request whose transport errors are prefixed with the path they were for.
-  Result<HttpResponse> Call(const std::string& host, HttpRequest req, std::string_view path) {
-    auto r = pool_->Get(host, std::move(req));
-    if (!r.ok()) return r.status().WithContext(path);
-    return r;
+  friend class PieceRead;
+
+  std::shared_ptr<const Topology> CurrentTopology() const {
+    const std::uint64_t generation = view_->generation();
+    std::lock_guard lock(topology_mu_);
+    if (!topology_ || topology_->generation != generation) {
+      auto topology = std::make_shared<Topology>();
+      topology->generation = generation;
+      topology->workers = view_->Workers();
+      std::vector<std::string> ids;
+      ids.reserve(topology->workers.size());
+      for (const auto& w : topology->workers) ids.push_back(w.id);
+      topology->placement = MakePlacement(PlacementAlgorithm::kRendezvous, ids);
+      if (topology_) placement_rebuilds_.fetch_add(1, std::memory_order_relaxed);
+      topology_ = std::move(topology);
+    }
+    return topology_;
+  }
+
+  static std::vector<std::string> Candidates(const Topology& topology, std::string_view key,
+                                             std::size_t n) {
+    std::vector<std::string> out;
+    for (std::size_t i : topology.placement->Rank(key, n)) {
+      out.push_back(topology.workers[i].address);
+    }
+    return out;
+  }
+
+  // The worker candidates for `key`, owner first.
+  std::vector<std::string> CandidatesFor(std::string_view key) const {
+    return Candidates(*CurrentTopology(), key, options_.max_workers_per_key);
+  }
+
+  // Asks the ranked workers for the metadata of `path` in turn (skipping open breakers) until
+  // one answers with anything but a server error. Returns the host and its answer, or the
+  // status of the last failure.
+  Result<std::pair<std::string, HttpResponse>> MetadataCall(std::string_view path,
+                                                            const std::string& target) {
+    const auto candidates = CandidatesFor(BlockKey(path, 0));
+    Status last = NoWorkers(path);
+    std::size_t attempts = 0;
+    for (int pass = 0; pass < 2; ++pass) {
+      // The second pass, only when every worker was skipped and there is no under store to
+      // go to, asks them anyway: the only way left to answer.
+      const bool forced = pass == 1;
+      if (forced && (attempts > 0 || fallback_ || candidates.empty())) break;
+      for (const auto& host : candidates) {
+        if (!forced && !breakers_.Allow(host)) {
+          last = Status::Unavailable(
+              fmt::format("{}: worker {} is skipped after recent failures", path, host));
+          continue;
+        }
+        if (attempts++ > 0) failovers_.fetch_add(1, std::memory_order_relaxed);
+        auto r = pool_->Get(
+            host, HttpRequest{.target = target, .range = std::nullopt, .cancelled = nullptr});
+        if (IsTransportFailure(r)) {
+          breakers_.Failure(host);
+        } else {
+          breakers_.Success(host);
+        }
+        if (!IsWorkerFailure(r)) return std::make_pair(host, std::move(r).value());
+        worker_errors_.fetch_add(1, std::memory_order_relaxed);
+        last = r.ok() ? ErrorFromResponse(*r, host, path) : r.status().WithContext(path);
+        // A 5xx answer is a worker failure too: keep the status code for the caller.
+        if (r.ok() && last.code() != StatusCode::kUnavailable &&
+            last.code() != StatusCode::kTimeout && last.code() != StatusCode::kInternal &&
+            last.code() != StatusCode::kIoError) {
+          last = Status::Unavailable(last.message());
+        }
+      }
+    }
+    return last;
+  }
+
+  Status NoWorkers(std::string_view path) const {
+    return Status::Unavailable(
+        fmt::format("{}: no epochcache workers are known{}", path,
+                    options_.etcd_endpoints.empty()
+                        ? std::string()
+                        : fmt::format(" (cluster '{}' in etcd has none)", options_.cluster)));
+  }
+
+  Result<FileStatus> DirectStat(std::string_view path) {
+    EC_ASSIGN_OR_RETURN(auto store, fallback_->For(path));
+    direct_metadata_.fetch_add(1, std::memory_order_relaxed);
+    return store->Stat(path);
+  }
+
+  Result<std::vector<FileStatus>> DirectList(std::string_view path, bool recursive) {
+    EC_ASSIGN_OR_RETURN(auto store, fallback_->For(path));
+    direct_metadata_.fetch_add(1, std::memory_order_relaxed);
+    EC_ASSIGN_OR_RETURN(auto entries, store->List(path, recursive));
+    for (const auto& st : entries) {
+      if (!st.is_directory && !st.path.empty()) cache_.Put(st.path, st);
+    }
+    return entries;
   }
 
   static Status BadAnswer(std::string_view host, std::string_view path, const Status& why) {
@@ -271,88 +518,217 @@ class ClientImpl final : public Client {
   }
 
   // Reads [offset, offset + out.size()) of version st.version into `out`, one request per
-  // piece, all in flight together (the pool bounds how many).
+  // piece, all in flight together (the pool bounds how many). Each piece goes to the owner of
+  // its block, then to the block's next workers, then (collected) to the under store.
   Status ReadPieces(std::string_view path, const FileStatus& st, std::uint64_t offset,
                     std::span<std::byte> out) {
     const std::uint64_t piece_size = options_.piece_size;
     const std::uint64_t end = offset + out.size();
     const std::uint64_t first_piece = offset / piece_size;
     const std::uint64_t last_piece = (end - 1) / piece_size;
-    const std::string target = "/v1/read?path=" + client::PercentEncodeQueryComponent(path) +
-                               "&version=" + client::PercentEncodeQueryComponent(st.version);
+    auto target = std::make_shared<const std::string>(
+        "/v1/read?path=" + client::PercentEncodeQueryComponent(path) +
+        "&version=" + client::PercentEncodeQueryComponent(st.version));
+    const auto topology = CurrentTopology();
     auto batch = std::make_shared<Batch>(static_cast<std::size_t>(last_piece - first_piece + 1));
+    std::uint64_t block = std::numeric_limits<std::uint64_t>::max();
+    std::vector<std::string> candidates;
     for (std::uint64_t piece = first_piece; piece <= last_piece; ++piece) {
       const std::uint64_t a = std::max(offset, piece * piece_size);
       const std::uint64_t b = std::min(end, (piece + 1) * piece_size);
-      const std::string& host = placement_.Pick(path, piece);
+      if (const std::uint64_t piece_block = a / options_.block_size; piece_block != block) {
+        block = piece_block;
+        candidates = Candidates(*topology, BlockKey(path, block), options_.max_workers_per_key);
+      }
       auto sink =
           out.subspan(static_cast<std::size_t>(a - offset), static_cast<std::size_t>(b - a));
-      pool_->AsyncGet(
-          host,
-          HttpRequest{
-              .target = target, .range = std::make_pair(a, b - 1), .cancelled = batch->cancelled()},
-          sink,
-          [batch, host, path = std::string(path), a, b, size = st.size,
-           version = st.version](const Result<HttpResponse>& r) {
-            batch->Done(CheckPiece(r, host, path, a, b, size, version));
-          });
+      auto read =
+          std::make_shared<PieceRead>(*this, batch, candidates, Piece{a, b, sink}, target,
+                                      std::string(path), st.size, st.version, fallback_ != nullptr);
+      read->Next();
     }
-    return batch->Wait();
+    EC_RETURN_IF_ERROR(batch->Wait());
+    return ReadDirect(path, st, offset, batch->TakeDirect());
   }
 
-  static Status CheckPiece(const Result<HttpResponse>& r, const std::string& host,
-                           const std::string& path, std::uint64_t a, std::uint64_t b,
-                           std::uint64_t size, const std::string& version) {
-    if (!r.ok()) return r.status().WithContext(path);
-    if (r->status != 206) {
-      if (r->status / 100 == 2) {
-        return Status::IoError(fmt::format("{}: worker {} answered HTTP {} to a range request",
-                                           path, host, r->status));
+  // Reads pieces from the under store, contiguous pieces together, a few reads at a time.
+  Status ReadDirect(std::string_view path, const FileStatus& st, std::uint64_t offset,
+                    std::vector<Piece> pieces) {
+    if (pieces.empty()) return Status::Ok();
+    EC_ASSIGN_OR_RETURN(auto store, fallback_->For(path));
+    std::sort(pieces.begin(), pieces.end(),
+              [](const Piece& x, const Piece& y) { return x.a < y.a; });
+    // Runs of adjacent pieces, cut at block boundaries so that large gaps read in parallel.
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> runs;
+    for (const auto& p : pieces) {
+      if (!runs.empty() && runs.back().second == p.a &&
+          p.a / options_.block_size == runs.back().first / options_.block_size) {
+        runs.back().second = p.b;
+      } else {
+        runs.emplace_back(p.a, p.b);
       }
-      return ErrorFromResponse(*r, host, path);
     }
-    std::uint64_t first = 0;
-    std::uint64_t last = 0;
-    std::uint64_t total = 0;
-    if (!ParseContentRange(r->content_range, &first, &last, &total)) {
-      return Status::IoError(
-          fmt::format("{}: worker {} sent a bad Content-Range '{}'", path, host, r->content_range));
-    }
-    if (total != size || (!r->version.empty() && r->version != version)) {
-      return Status::Changed(fmt::format("{}: size or version changed during the read", path));
-    }
-    if (first != a || last != b - 1 || r->sink_bytes != b - a) {
-      return Status::IoError(
-          fmt::format("{}: worker {} answered bytes {}-{} ({} received) to a request for {}-{}",
-                      path, host, first, last, r->sink_bytes, a, b - 1));
-    }
-    return Status::Ok();
+    direct_reads_.fetch_add(pieces.size(), std::memory_order_relaxed);
+    std::atomic<std::size_t> next{0};
+    std::mutex mu;
+    Status first_error;
+    const auto work = [&] {
+      for (std::size_t i = next++; i < runs.size(); i = next++) {
+        const auto [a, b] = runs[i];
+        auto got = store->ReadRange(path, st.version, a, DirectSink(offset, a, b, pieces));
+        Status s = got.status();
+        if (got.ok()) {
+          direct_read_bytes_.fetch_add(*got, std::memory_order_relaxed);
+          if (*got != b - a) {
+            s = Status::Changed(
+                fmt::format("{}: the file is shorter than when it was stat'ed", path));
+          }
+        }
+        if (!s.ok()) {
+          std::lock_guard lock(mu);
+          if (first_error.ok()) first_error = s.WithContext("reading the under store directly");
+        }
+      }
+    };
+    const std::size_t threads = std::min<std::size_t>(runs.size(), kDirectReadThreads);
+    std::vector<std::thread> helpers;
+    helpers.reserve(threads - 1);
+    for (std::size_t t = 1; t < threads; ++t) helpers.emplace_back(work);
+    work();
+    for (auto& t : helpers) t.join();
+    return first_error;
+  }
+
+  // The caller's bytes [a, b) of the file, given the pieces of the read starting at `offset`.
+  static std::span<std::byte> DirectSink(std::uint64_t offset, std::uint64_t a, std::uint64_t b,
+                                         const std::vector<Piece>& pieces) {
+    // Every piece's sink is a subspan of one buffer that starts at file offset `offset`.
+    const Piece& first = pieces.front();
+    std::byte* base = first.sink.data() - (first.a - offset);
+    return {base + (a - offset), static_cast<std::size_t>(b - a)};
   }
 
   const ClientOptions options_;
-  const client::Placement placement_;
+  std::unique_ptr<MembershipView> view_;
+  const std::unique_ptr<client::FallbackStores> fallback_;
+  mutable std::mutex topology_mu_;
+  mutable std::shared_ptr<const Topology> topology_;  // GUARDED_BY(topology_mu_)
   client::MetadataCache cache_;
+  client::CircuitBreakers breakers_;
   std::unique_ptr<HttpPool> pool_;
   const pid_t creator_pid_;
+  std::atomic<std::uint64_t> failovers_{0};
+  std::atomic<std::uint64_t> direct_reads_{0};
+  std::atomic<std::uint64_t> direct_read_bytes_{0};
+  std::atomic<std::uint64_t> direct_metadata_{0};
+  std::atomic<std::uint64_t> worker_errors_{0};
+  mutable std::atomic<std::uint64_t> placement_rebuilds_{0};
 };
+
+void PieceRead::Next() {
+  for (;;) {
+    while (next_ < candidates_.size()) {
+      const std::string& host = candidates_[next_++];
+      if (!forced_ && !client_.breakers_.Allow(host)) {
+        if (last_error_.ok()) {
+          last_error_ = Status::Unavailable(
+              fmt::format("{}: worker {} is skipped after recent failures", path_, host));
+        }
+        continue;
+      }
+      if (attempts_++ > 0) client_.failovers_.fetch_add(1, std::memory_order_relaxed);
+      client_.pool_->AsyncGet(host,
+                              HttpRequest{.target = *target_,
+                                          .range = std::make_pair(piece_.a, piece_.b - 1),
+                                          .cancelled = batch_->cancelled()},
+                              piece_.sink,
+                              [self = shared_from_this(), host](const Result<HttpResponse>& r) {
+                                self->OnResponse(host, r);
+                              });
+      return;
+    }
+    if (attempts_ > 0 || forced_ || can_go_direct_ || candidates_.empty()) return GiveUp();
+    forced_ = true;
+    next_ = 0;
+  }
+}
+
+void PieceRead::OnResponse(const std::string& host, const Result<HttpResponse>& r) {
+  if (!r.ok() && r.status().code() == StatusCode::kRejected) {
+    client_.breakers_.Abandon(host);
+    return batch_->Done(r.status());
+  }
+  if (IsTransportFailure(r)) {
+    client_.breakers_.Failure(host);
+  } else {
+    client_.breakers_.Success(host);
+  }
+  Status s = CheckPiece(r, host, path_, piece_.a, piece_.b, size_, version_);
+  if (s.ok()) return batch_->Done(Status::Ok());
+  const bool worker_failure =
+      IsWorkerFailure(r) || (r.ok() && r->status / 100 == 2 && s.code() == StatusCode::kIoError);
+  if (!worker_failure || batch_->is_cancelled()) return batch_->Done(std::move(s));
+  client_.worker_errors_.fetch_add(1, std::memory_order_relaxed);
+  last_error_ = std::move(s);
+  Next();
+}
+
+void PieceRead::GiveUp() {
+  if (can_go_direct_) return batch_->NeedsDirect(piece_);
+  batch_->Done(last_error_.ok() ? client_.NoWorkers(path_) : last_error_);
+}
 
 }  // namespace
 
 Result<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
-  if (options.worker_hosts.empty()) {
-    return Status::InvalidArgument("no worker hosts given (expected host:port entries)");
+  if (options.worker_hosts.empty() && options.etcd_endpoints.empty()) {
+    return Status::InvalidArgument(
+        "no workers given: expected worker host:port entries or etcd endpoints");
+  }
+  if (!options.worker_hosts.empty() && !options.etcd_endpoints.empty()) {
+    return Status::InvalidArgument("give either worker hosts or etcd endpoints, not both");
   }
   for (const auto& host : options.worker_hosts) {
     EC_RETURN_IF_ERROR(client::SplitHostPort(host).status());
   }
   if (options.piece_size == 0) return Status::InvalidArgument("piece_size must be positive");
+  if (options.block_size == 0 || options.block_size % options.piece_size != 0) {
+    return Status::InvalidArgument(
+        fmt::format("block_size ({}) must be a positive multiple of piece_size ({})",
+                    options.block_size, options.piece_size));
+  }
   if (options.max_parallel_requests == 0) {
     return Status::InvalidArgument("max_parallel_requests must be positive");
+  }
+  if (options.max_workers_per_key == 0) {
+    return Status::InvalidArgument("max_workers_per_key must be positive");
   }
   if (options.connect_timeout.count() <= 0 || options.request_timeout.count() <= 0) {
     return Status::InvalidArgument("timeouts must be positive");
   }
-  return std::unique_ptr<Client>(std::make_unique<ClientImpl>(std::move(options)));
+  if (options.breaker_backoff.count() <= 0 ||
+      options.breaker_max_backoff < options.breaker_backoff) {
+    return Status::InvalidArgument(
+        "breaker_backoff must be positive and no longer than breaker_max_backoff");
+  }
+  std::unique_ptr<client::FallbackStores> fallback;
+  if (options.fallback_store || !options.fallback_under_store.empty()) {
+    EC_ASSIGN_OR_RETURN(
+        fallback, client::FallbackStores::Create(options.fallback_under_store,
+                                                 options.fallback_options, options.fallback_store));
+  }
+  std::unique_ptr<MembershipView> view;
+  if (!options.etcd_endpoints.empty()) {
+    EtcdOptions etcd;
+    etcd.endpoints = options.etcd_endpoints;
+    etcd.cluster = options.cluster;
+    etcd.request_timeout = options.etcd_timeout;
+    EC_ASSIGN_OR_RETURN(view, MakeEtcdView(std::move(etcd), options.membership_refresh));
+  } else {
+    view = MakeStaticView(options.worker_hosts);
+  }
+  return std::unique_ptr<Client>(
+      std::make_unique<ClientImpl>(std::move(options), std::move(view), std::move(fallback)));
 }
 
 }  // namespace epochcache

@@ -7,14 +7,15 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <random>
 #include <set>
 #include <thread>
 
 #include "client/http_pool.h"
 #include "client/percent_encode.h"
-#include "client/placement.h"
 #include "fake_worker.h"
+#include "understore/memory_under_store.h"
 
 namespace epochcache {
 namespace {
@@ -35,6 +36,7 @@ std::unique_ptr<Client> MakeClient(std::vector<std::string> hosts, std::uint64_t
   ClientOptions options;
   options.worker_hosts = std::move(hosts);
   options.piece_size = piece_size;
+  options.block_size = piece_size * 2;
   options.max_parallel_requests = parallel;
   options.request_timeout = request_timeout;
   options.connect_timeout = 2000ms;
@@ -65,22 +67,6 @@ TEST(PercentEncodeTest, UnreservedPassOthersEncoded) {
   EXPECT_EQ(client::PercentEncodeQueryComponent("s3://b/k x&y=%"),
             "s3%3A%2F%2Fb%2Fk%20x%26y%3D%25");
   EXPECT_EQ(client::PercentEncodeQueryComponent("\xC3\xA9"), "%C3%A9");
-}
-
-TEST(PlacementTest, SpreadsPiecesAndIsStable) {
-  client::Placement placement({"a:1", "b:2", "c:3", "d:4"});
-  std::map<std::string, int> counts;
-  for (std::uint64_t piece = 0; piece < 4000; ++piece) counts[placement.Pick("/f", piece)]++;
-  ASSERT_EQ(counts.size(), 4U);
-  for (const auto& [host, n] : counts) EXPECT_GT(n, 800) << host;
-  // Removing a worker only moves the pieces it owned.
-  client::Placement fewer({"a:1", "b:2", "c:3"});
-  for (std::uint64_t piece = 0; piece < 1000; ++piece) {
-    const auto& before = placement.Pick("/f", piece);
-    if (before != "d:4") {
-      EXPECT_EQ(fewer.Pick("/f", piece), before);
-    }
-  }
 }
 
 TEST(HostPortTest, Parses) {
@@ -328,6 +314,265 @@ TEST(ClientTest, PathsArePercentEncoded) {
   worker.PutFile(path, "xyz");
   auto client = MakeClient({worker.address()});
   EXPECT_EQ(*ReadString(*client, path, 0, 3), "xyz");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cluster behaviour: striping, failover, direct reads, the circuit breaker.
+
+ClientOptions ClusterOptions(std::vector<std::string> hosts) {
+  ClientOptions options;
+  options.worker_hosts = std::move(hosts);
+  options.piece_size = 1000;
+  options.block_size = 4000;
+  options.request_timeout = 5000ms;
+  options.connect_timeout = 2000ms;
+  return options;
+}
+
+std::unique_ptr<Client> MakeClient(ClientOptions options) {
+  auto client = Client::Create(std::move(options));
+  EXPECT_TRUE(client.ok()) << client.status().ToString();
+  return std::move(client).value();
+}
+
+std::string DeadAddress() { return "127.0.0.1:" + std::to_string(UnusedPort()); }
+
+TEST(ClusterTest, CreateChecksBlockSizeAndMembership) {
+  ClientOptions options = ClusterOptions({"127.0.0.1:1"});
+  options.block_size = 1500;
+  EXPECT_EQ(Client::Create(options).status().code(), StatusCode::kInvalidArgument);
+  options = ClusterOptions({"127.0.0.1:1"});
+  options.etcd_endpoints = {"127.0.0.1:2"};
+  EXPECT_EQ(Client::Create(options).status().code(), StatusCode::kInvalidArgument);
+  options = ClusterOptions({"127.0.0.1:1"});
+  options.fallback_under_store = "ftp://nowhere";
+  EXPECT_EQ(Client::Create(options).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(ClusterTest, BlocksOfOneFileGoToTheirOwnersAndSpread) {
+  FakeWorker w1;
+  FakeWorker w2;
+  FakeWorker w3;
+  std::map<std::string, FakeWorker*> by_address = {
+      {w1.address(), &w1}, {w2.address(), &w2}, {w3.address(), &w3}};
+  const std::string data = RandomBytes(48'000);  // 12 blocks of 4000
+  for (auto* w : {&w1, &w2, &w3}) w->PutFile("/big", data);
+  auto client = MakeClient(ClusterOptions({w1.address(), w2.address(), w3.address()}));
+  ASSERT_EQ(*ReadString(*client, "/big", 0, data.size()), data);
+  std::set<std::string> owners;
+  for (std::uint64_t block = 0; block < 12; ++block) {
+    const auto ranked = client->Locate("/big", block, 3);
+    ASSERT_EQ(ranked.size(), 3U);
+    owners.insert(ranked[0]);
+    // Every piece of the block went to the block's owner, and only there.
+    for (std::uint64_t off = block * 4000; off < (block + 1) * 4000; off += 1000) {
+      for (const auto& [address, w] : by_address) {
+        const auto offsets = w->ReadOffsets();
+        const bool got = std::find(offsets.begin(), offsets.end(), off) != offsets.end();
+        EXPECT_EQ(got, address == ranked[0]) << "offset " << off << " at " << address;
+      }
+    }
+  }
+  EXPECT_GE(owners.size(), 2U);
+  EXPECT_EQ(client->stats().failovers, 0U);
+}
+
+TEST(ClusterTest, SmallFileIsPlacedWhole) {
+  FakeWorker w1;
+  FakeWorker w2;
+  FakeWorker w3;
+  for (auto* w : {&w1, &w2, &w3}) w->PutFile("/small", RandomBytes(3500));
+  auto client = MakeClient(ClusterOptions({w1.address(), w2.address(), w3.address()}));
+  ASSERT_TRUE(ReadString(*client, "/small", 0, 3500).ok());
+  int serving = 0;
+  for (auto* w : {&w1, &w2, &w3}) {
+    if (w->reads > 0) {
+      ++serving;
+      EXPECT_EQ(w->reads.load(), 4);
+      EXPECT_EQ(w->stats.load(), 1);  // the stat went to the same worker
+    }
+  }
+  EXPECT_EQ(serving, 1);
+}
+
+TEST(ClusterTest, DeadOwnerFailsOverToTheNextWorker) {
+  FakeWorker alive;
+  const std::string dead = DeadAddress();
+  const std::string data = RandomBytes(40'000);
+  alive.PutFile("/f", data);
+  auto client = MakeClient(ClusterOptions({alive.address(), dead}));
+  // With two workers the dead one owns about half the blocks (and maybe the stat).
+  std::size_t dead_owned = 0;
+  for (std::uint64_t block = 0; block < 10; ++block) {
+    dead_owned += client->Locate("/f", block, 1)[0] == dead ? 1 : 0;
+  }
+  ASSERT_GT(dead_owned, 0U);
+  auto got = ReadString(*client, "/f", 0, data.size());
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, data);
+  EXPECT_EQ(alive.reads.load(), 40);
+  const ClientStats stats = client->stats();
+  EXPECT_GT(stats.failovers, 0U);
+  EXPECT_GE(stats.breaker_opens, 1U);
+  EXPECT_EQ(stats.direct_reads, 0U);
+}
+
+TEST(ClusterTest, ServerErrorFailsOverWithoutOpeningTheBreaker) {
+  FakeWorker w1;
+  FakeWorker w2;
+  const std::string data = RandomBytes(4000);
+  w1.PutFile("/f", data);
+  w2.PutFile("/f", data);
+  auto client = MakeClient(ClusterOptions({w1.address(), w2.address()}));
+  ASSERT_TRUE(client->Stat("/f").ok());
+  FakeWorker& owner = client->Locate("/f", 0, 1)[0] == w1.address() ? w1 : w2;
+  FakeWorker& other = &owner == &w1 ? w2 : w1;
+  owner.fail_reads_with_500 = 1;
+  EXPECT_EQ(*ReadString(*client, "/f", 0, 1000), data.substr(0, 1000));
+  EXPECT_EQ(other.reads.load(), 1);
+  EXPECT_EQ(client->stats().failovers, 1U);
+  EXPECT_EQ(client->stats().breaker_opens, 0U);
+  // The owner answered, so it still gets the next read.
+  EXPECT_EQ(*ReadString(*client, "/f", 1000, 1000), data.substr(1000, 1000));
+  EXPECT_EQ(owner.reads.load(), 2);
+}
+
+TEST(ClusterTest, AnswersAboutTheRequestAreNotFailedOver) {
+  FakeWorker w1;
+  FakeWorker w2;
+  auto client = MakeClient(ClusterOptions({w1.address(), w2.address()}));
+  EXPECT_EQ(client->Stat("/missing").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(w1.stats.load() + w2.stats.load(), 1);
+  EXPECT_EQ(client->stats().failovers, 0U);
+}
+
+TEST(ClusterTest, EveryWorkerDeadReadsTheUnderStoreDirectly) {
+  auto store = std::make_shared<MemoryUnderStore>();
+  const std::string data = RandomBytes(30'000);
+  store->Put("/d/f", data);
+  store->Put("/d/g", "tiny");
+  ClientOptions options = ClusterOptions({DeadAddress(), DeadAddress(), DeadAddress()});
+  options.fallback_store = store;
+  auto client = MakeClient(std::move(options));
+  auto st = client->Stat("/d/f");
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->size, data.size());
+  auto entries = client->List("/d", false);
+  ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+  EXPECT_EQ(entries->size(), 2U);
+  std::mt19937 rng(5);
+  for (int i = 0; i < 30; ++i) {
+    const std::uint64_t offset = rng() % 31'000;
+    const std::size_t length = rng() % 12'000;
+    auto got = ReadString(*client, "/d/f", offset, length);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ASSERT_EQ(*got, offset >= data.size() ? "" : data.substr(offset, length));
+  }
+  EXPECT_EQ(*ReadString(*client, "/d/g", 0, 10), "tiny");
+  EXPECT_EQ(client->Stat("/d/none").status().code(), StatusCode::kNotFound);
+  const ClientStats stats = client->stats();
+  EXPECT_GT(stats.direct_reads, 0U);
+  EXPECT_GT(stats.direct_read_bytes, 0U);
+  EXPECT_GT(stats.direct_metadata, 0U);
+}
+
+TEST(ClusterTest, WorkersAnsweringServerErrorsFallBackToTheUnderStore) {
+  FakeWorker w1;
+  FakeWorker w2;
+  auto store = std::make_shared<MemoryUnderStore>();
+  const std::string data = RandomBytes(2000);
+  store->Put("/f", data);
+  w1.PutFile("/f", data);  // the same version as the store: "v1"
+  w2.PutFile("/f", data);
+  ClientOptions options = ClusterOptions({w1.address(), w2.address()});
+  options.fallback_store = store;
+  auto client = MakeClient(std::move(options));
+  w1.fail_reads_with_500 = 100;
+  w2.fail_reads_with_500 = 100;
+  EXPECT_EQ(*ReadString(*client, "/f", 0, 2000), data);
+  EXPECT_EQ(store->bytes_read(), 2000U);
+  EXPECT_EQ(client->stats().direct_reads, 2U);
+}
+
+TEST(ClusterTest, NotFoundFromAWorkerIsNotReadDirectly) {
+  FakeWorker w1;
+  auto store = std::make_shared<MemoryUnderStore>();
+  store->Put("/f", "only in the store");
+  ClientOptions options = ClusterOptions({w1.address()});
+  options.fallback_store = store;
+  auto client = MakeClient(std::move(options));
+  EXPECT_EQ(client->Stat("/f").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(client->stats().direct_metadata, 0U);
+}
+
+TEST(ClusterTest, BreakerSkipsAStalledWorkerAndLetsItBackWhenItRecovers) {
+  FakeWorker stalled;
+  FakeWorker healthy;
+  const std::string data = RandomBytes(40'000);
+  stalled.PutFile("/f", data);
+  healthy.PutFile("/f", data);
+  ClientOptions options = ClusterOptions({stalled.address(), healthy.address()});
+  options.request_timeout = 300ms;
+  options.breaker_backoff = 500ms;
+  options.max_parallel_requests = 4;
+  auto client = MakeClient(std::move(options));
+  ASSERT_TRUE(client->Stat("/f").ok());
+  // A block the stalled worker owns.
+  std::uint64_t block = 0;
+  while (client->Locate("/f", block, 1)[0] != stalled.address()) ++block;
+  ASSERT_LT(block, 10U);
+  stalled.read_delay_ms = 10'000;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 50; ++i) {
+    auto got = ReadString(*client, "/f", block * 4000, 1000);
+    ASSERT_TRUE(got.ok()) << i << ": " << got.status().ToString();
+    ASSERT_EQ(*got, data.substr(block * 4000, 1000));
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  // Without the breaker: 50 timeouts of 300 ms = 15 s.
+  EXPECT_LT(elapsed, 4s);
+  EXPECT_LE(stalled.reads.load(), 8);
+  EXPECT_GE(client->stats().breaker_opens, 1U);
+  EXPECT_GT(client->stats().breaker_skips, 0U);
+
+  // Recovered: after the backoff a probe goes through, succeeds and closes the breaker.
+  stalled.read_delay_ms = 0;
+  const int before = stalled.reads.load();
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (stalled.reads.load() < before + 5 && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_EQ(*ReadString(*client, "/f", block * 4000, 1000), data.substr(block * 4000, 1000));
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_GE(stalled.reads.load(), before + 5);
+}
+
+TEST(ClusterTest, RefusingWorkerCostsNoTimeouts) {
+  // A refused connection is immediate; with the breaker open it is not even attempted.
+  FakeWorker healthy;
+  const std::string data = RandomBytes(40'000);
+  healthy.PutFile("/f", data);
+  ClientOptions options = ClusterOptions({DeadAddress(), healthy.address()});
+  options.breaker_backoff = 30'000ms;
+  auto client = MakeClient(std::move(options));
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(*ReadString(*client, "/f", 0, data.size()), data);
+  EXPECT_EQ(client->stats().breaker_opens, 1U);
+  EXPECT_GT(client->stats().breaker_skips, 0U);
+}
+
+TEST(ClusterTest, AllWorkersSkippedWithoutUnderStoreStillTriesThem) {
+  FakeWorker worker;
+  worker.PutFile("/f", "0123456789");
+  ClientOptions options = ClusterOptions({worker.address()});
+  options.request_timeout = 200ms;
+  options.breaker_backoff = 30'000ms;
+  options.breaker_max_backoff = 30'000ms;
+  auto client = MakeClient(std::move(options));
+  ASSERT_TRUE(client->Stat("/f").ok());
+  worker.read_delay_ms = 5000;
+  EXPECT_EQ(ReadString(*client, "/f", 0, 10).status().code(), StatusCode::kTimeout);
+  worker.read_delay_ms = 0;
+  // The breaker is open for 30 s, but there is nowhere else to go: the worker is asked.
+  EXPECT_EQ(*ReadString(*client, "/f", 0, 10), "0123456789");
 }
 
 }  // namespace

@@ -101,6 +101,11 @@ void FakeWorker::PutFile(const std::string& path, std::string data) {
   files_[path] = File{std::move(data), fmt::format("v{}", ++generation_)};
 }
 
+std::vector<std::uint64_t> FakeWorker::ReadOffsets() {
+  std::lock_guard lock(mu_);
+  return read_offsets_;
+}
+
 void FakeWorker::Sleep(int ms) {
   std::unique_lock lock(mu_);
   stop_cv_.wait_for(lock, std::chrono::milliseconds(ms), [this] { return stopping_; });
@@ -182,6 +187,10 @@ void FakeWorker::Serve(int fd) {
         const auto dash = range.find('-');
         std::from_chars(range.data(), range.data() + dash, a);
         std::from_chars(range.data() + dash + 1, range.data() + range.size(), b);
+        {
+          std::lock_guard lock(mu_);
+          read_offsets_.push_back(a);
+        }
         const std::uint64_t size = file->data.size();
         if (a >= size) {
           res.result(http::status::range_not_satisfiable);

@@ -41,6 +41,9 @@ class FakeWorker {
   std::atomic<int> reads_in_flight{0};
   std::atomic<int> max_reads_in_flight{0};
 
+  // The first byte offset of every read request received, in arrival order.
+  std::vector<std::uint64_t> ReadOffsets();
+
  private:
   struct File {
     std::string data;
@@ -56,6 +59,7 @@ class FakeWorker {
   std::condition_variable stop_cv_;
   bool stopping_ = false;
   std::map<std::string, File> files_;
+  std::vector<std::uint64_t> read_offsets_;
   int generation_ = 0;
   std::thread acceptor_;
   std::vector<std::thread> workers_;
