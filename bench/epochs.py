@@ -38,11 +38,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import emulated_s3  # noqa: E402
+from harness import emulated_s3, make_images  # noqa: E402
 
 from epochcache.demo_data import (  # noqa: E402
     dataset_bytes,
-    make_image_dataset,
     make_parquet_dataset,
 )
 from epochcache.local_servers import upload_tree  # noqa: E402
@@ -55,9 +54,9 @@ QUICK_SYSTEMS = ["ray_s3", "local", "epochcache_1w"]
 ALL_READERS = ["parquet", "parquet_2cols", "images"]
 MiB = 1 << 20
 
-# Dataset shapes. Full: ~150 MB of Parquet (24 files, 20 float/int columns of random values, so
-# nothing compresses) and ~100 MB of images (800 files, half PNG ~150 KB, half JPEG ~110 KB).
-FULL = {"parquet_files": 24, "rows_per_file": 40_000, "images": 800, "image_size": 224}
+# Dataset shapes. Full: ~146 MB of Parquet (20 files, 20 float/int columns of random values, so
+# nothing compresses) and ~109 MB of images (800 files, half PNG ~150 KB, half JPEG ~120 KB).
+FULL = {"parquet_files": 20, "rows_per_file": 40_000, "images": 800, "image_size": 224}
 QUICK = {"parquet_files": 4, "rows_per_file": 5_000, "images": 48, "image_size": 224}
 
 
@@ -89,8 +88,8 @@ def _parse_args(argv):
                    help="fsspec's whole-file cache used by the fsspec_cache system (default "
                         "simplecache: filecache's metadata file is not safe across Ray's reader "
                         "processes and fails with TypeError in _check_file)")
-    p.add_argument("--workdir", default="bench/results",
-                   help="datasets, caches, logs and outputs (default bench/results)")
+    p.add_argument("--workdir", help="datasets, caches, logs and outputs (default bench/results, "
+                                     "bench/results/quick with --quick)")
     p.add_argument("--json", metavar="FILE", help="write the per-epoch results as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     a = p.parse_args(argv)
@@ -99,6 +98,7 @@ def _parse_args(argv):
     a.settings = a.settings.split(",") if a.settings else (["large"] if a.quick
                                                             else ["large", "pressure"])
     a.readers = a.readers.split(",") if a.readers else ALL_READERS
+    a.workdir = a.workdir or ("bench/results/quick" if a.quick else "bench/results")
     a.max_seconds = a.max_seconds or (60.0 if a.quick else 240.0)
     for name, chosen, allowed in [("system", a.systems, ALL_SYSTEMS),
                                   ("setting", a.settings, ["large", "pressure"]),
@@ -208,10 +208,15 @@ def with_map(reader: str, ds):
     return ds.map_batches(fn, batch_format="numpy")
 
 
-def iterate(ds, deadline: float, progress) -> tuple[int, int, bool]:
+# Training batch sizes: 1024 rows of tabular data, 32 images.
+BATCH_SIZE = {"parquet": 1024, "parquet_2cols": 1024, "images": 32}
+
+
+def iterate(ds, reader: str, deadline: float, progress) -> tuple[int, int, bool]:
     """Iterates batches as a training loop would; returns rows, decoded bytes, truncated."""
     rows = nbytes = 0
-    for batch in ds.iter_batches(batch_size=256, batch_format="numpy", prefetch_batches=2):
+    for batch in ds.iter_batches(batch_size=BATCH_SIZE[reader], batch_format="numpy",
+                                 prefetch_batches=2):
         n = len(next(iter(batch.values())))
         rows += n
         nbytes += sum(v.nbytes for v in batch.values() if hasattr(v, "nbytes"))
@@ -333,7 +338,7 @@ def run_one(args, system: System, setting: str, reader: str, expected_rows: int,
             t0 = time.perf_counter()
             with StoreSampler() as store:
                 ds = system.epoch_dataset(reader, epoch)
-                rows, nbytes, truncated = iterate(ds, deadline, progress)
+                rows, nbytes, truncated = iterate(ds, reader, deadline, progress)
             seconds = time.perf_counter() - t0
             under1 = system.under_store_bytes()
             results.append({
@@ -452,7 +457,7 @@ def prepare_data(workdir: Path, shape: dict) -> dict:
     data = workdir / ("data-quick" if shape is QUICK else "data")
     parquet = make_parquet_dataset(data / "parquet", files=shape["parquet_files"],
                                    rows_per_file=shape["rows_per_file"], columns=20)
-    images = make_image_dataset(data / "images", count=shape["images"], size=shape["image_size"])
+    images = make_images(data / "images", count=shape["images"], size=shape["image_size"])
     return {"root": data, "parquet": parquet, "images": images,
             "parquet_rows": shape["parquet_files"] * shape["rows_per_file"],
             "image_rows": shape["images"]}

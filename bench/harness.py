@@ -157,3 +157,33 @@ def emulated_s3(workdir, latency_ms: float, bandwidth_mbps: float):
         if relay:
             relay.close()
         minio.stop()
+
+
+def make_images(root, count: int, size: int = 224, seed: int = 0):
+    """``count`` RGB images of ``size``x``size`` random pixels under ``root`` (kept if present):
+    even ones PNG (~150 KB at 224), odd ones JPEG quality 95 without chroma subsampling (~120 KB
+    at 224), so every file is 100-200 KB as in common image training sets."""
+    import io
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        ext = "png" if i % 2 == 0 else "jpg"
+        path = root / f"img-{i:05d}.{ext}"
+        pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        if path.exists():
+            continue
+        buf = io.BytesIO()
+        if ext == "png":
+            Image.fromarray(pixels).save(buf, format="PNG")
+        else:
+            Image.fromarray(pixels).save(buf, format="JPEG", quality=95, subsampling=0)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(buf.getvalue())
+        tmp.rename(path)
+    return root
