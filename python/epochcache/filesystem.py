@@ -13,6 +13,7 @@ and the native client fetches its pieces in parallel with the GIL released.
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import threading
@@ -38,17 +39,69 @@ def _parse_hosts(hosts: Union[None, str, Iterable[str]]) -> list[str]:
     return [h.strip() for h in hosts if h and h.strip()]
 
 
+def _fallback_options(protocol: str, target_options: dict[str, Any]) -> dict[str, Any]:
+    """Native options for the client's own direct reads of the target, from s3fs-style names.
+
+    These (credentials included) stay in this process: workers read the under store with
+    their own configuration and never see them.
+    """
+    if protocol == "file":
+        return {"fallback_under_store": "/"}
+    if protocol in ("http", "https"):
+        return {"fallback_under_store": f"{protocol}://"}
+    if protocol != "s3":
+        return {}
+    client_kwargs = dict(target_options.get("client_kwargs") or {})
+    config_kwargs = dict(target_options.get("config_kwargs") or {})
+    addressing = (config_kwargs.get("s3") or {}).get("addressing_style")
+    out: dict[str, Any] = {
+        "fallback_under_store": "s3://",
+        "s3_endpoint_url": target_options.get("endpoint_url") or client_kwargs.get("endpoint_url"),
+        "s3_region": client_kwargs.get("region_name") or target_options.get("region_name"),
+        "s3_access_key_id": target_options.get("key") or client_kwargs.get("aws_access_key_id"),
+        "s3_secret_access_key": (target_options.get("secret")
+                                 or client_kwargs.get("aws_secret_access_key")),
+        "s3_session_token": target_options.get("token") or client_kwargs.get("aws_session_token"),
+        "s3_profile": target_options.get("profile"),
+        "s3_anonymous": bool(target_options.get("anon", False)),
+        "s3_addressing": addressing if addressing in ("path", "virtual", "auto") else None,
+    }
+    return {k: v for k, v in out.items() if v is not None}
+
+
 class EpochCacheFileSystem(AbstractFileSystem):
     """Read-only fsspec filesystem that reads ``target_protocol`` storage through epochcache.
 
+    Workers are found either from a static list or from etcd; each block of a file (4 MiB by
+    default) is owned by one worker, chosen by rendezvous hashing over the workers' stable ids,
+    so a large file is read from several workers in parallel and a small one from one.
+
     Options:
-        target_protocol: the under store's scheme ("file", "s3", ...).
-        target_options: options of the target storage (kept for the connectors).
+        target_protocol: the under store's scheme ("file", "s3", "http", "https").
+        target_options: options of the target storage, with s3fs's names (``endpoint_url``,
+            ``key``, ``secret``, ``token``, ``anon``, ``profile``,
+            ``client_kwargs={"region_name": ...}``). They are used only for this client's own
+            direct reads when no worker can serve; workers read the under store with their own
+            configuration and credentials, and nothing here is sent to them.
         worker_hosts: workers as a list or comma-separated string of "host:port"
             (default: $EPOCHCACHE_WORKER_HOSTS).
-        etcd_hosts: cluster membership through etcd (not available yet; needs worker_hosts).
+        etcd_hosts: etcd endpoints ("host:port", several allowed, comma-separated or a list;
+            default: $EPOCHCACHE_ETCD_HOSTS) where the workers of ``cluster`` register; the
+            client follows them as they come and go, and keeps its last good view while etcd
+            is unreachable. Give either this or worker_hosts.
+        cluster: the cluster name in etcd (default "default").
         connect_timeout, request_timeout, metadata_ttl: seconds.
         piece_size, max_parallel_requests: how reads are split and how many pieces fly at once.
+        block_size: bytes per placed block, a multiple of piece_size (default 4 MiB).
+        max_workers_per_key: distinct workers tried for one piece before reading the under
+            store directly (default 3).
+        breaker_backoff, breaker_max_backoff: seconds a worker that failed (refused, timed
+            out) is skipped before one probe request is let through; doubles per failed probe.
+        direct_fallback: read the under store directly when no worker can serve (default
+            True). For "file" targets this reads the path on this machine, so it suits shared
+            filesystems; pass False to see worker errors instead.
+
+    ``client_stats()`` returns the client's counters (failovers, direct reads, breaker opens).
     """
 
     protocol = "epochcache"
@@ -60,11 +113,17 @@ class EpochCacheFileSystem(AbstractFileSystem):
         target_options: Optional[dict[str, Any]] = None,
         worker_hosts: Union[None, str, Sequence[str]] = None,
         etcd_hosts: Union[None, str, Sequence[str]] = None,
+        cluster: str = "default",
         connect_timeout: float = 3.0,
         request_timeout: float = 60.0,
         piece_size: int = 1 << 20,
+        block_size: int = 4 << 20,
         max_parallel_requests: int = 16,
         metadata_ttl: float = 10.0,
+        max_workers_per_key: int = 3,
+        breaker_backoff: float = 1.0,
+        breaker_max_backoff: float = 30.0,
+        direct_fallback: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -75,32 +134,63 @@ class EpochCacheFileSystem(AbstractFileSystem):
         # reading through epochcache instead of falling back to their own S3 client.
         self.protocol = ("epochcache", self.target_protocol)
         self.target_options: dict[str, Any] = dict(target_options or {})
-        self.etcd_hosts: list[str] = _parse_hosts(etcd_hosts)
         hosts = _parse_hosts(worker_hosts)
-        if not hosts:
+        etcd = _parse_hosts(etcd_hosts)
+        if hosts and etcd:
+            raise ValueError("epochcache: give either worker_hosts or etcd_hosts, not both")
+        if not hosts and not etcd:
             hosts = _parse_hosts(os.environ.get("EPOCHCACHE_WORKER_HOSTS"))
-        if not hosts:
-            if self.etcd_hosts:
-                raise ValueError(
-                    "epochcache: discovering workers through etcd_hosts is not implemented yet; "
-                    "pass worker_hosts=['host:port', ...] as well"
-                )
+            if not hosts:
+                etcd = _parse_hosts(os.environ.get("EPOCHCACHE_ETCD_HOSTS"))
+        if not hosts and not etcd:
             raise ValueError(
-                "epochcache: no workers given; pass worker_hosts=['host:port', ...] "
-                "or set EPOCHCACHE_WORKER_HOSTS"
+                "epochcache: no workers given; pass worker_hosts=['host:port', ...] or "
+                "etcd_hosts='host:2379,...' (or set EPOCHCACHE_WORKER_HOSTS / EPOCHCACHE_ETCD_HOSTS)"
             )
-        self.worker_hosts: list[str] = hosts
+        self.etcd_hosts: list[str] = etcd
+        self.cluster: str = str(cluster)
+        self._static_hosts: list[str] = hosts
         self._client_options: dict[str, Any] = dict(
             connect_timeout=float(connect_timeout),
             request_timeout=float(request_timeout),
             piece_size=int(piece_size),
+            block_size=int(block_size),
             max_parallel_requests=int(max_parallel_requests),
             metadata_ttl=float(metadata_ttl),
+            max_workers_per_key=int(max_workers_per_key),
+            breaker_backoff=float(breaker_backoff),
+            breaker_max_backoff=float(breaker_max_backoff),
         )
+        if etcd:
+            self._client_options.update(etcd_endpoints=list(etcd), cluster=self.cluster)
+        if direct_fallback:
+            self._client_options.update(
+                _fallback_options(self.target_protocol, self.target_options))
         self._native: Any = None
         self._native_pid: Optional[int] = None
         # Fail on bad options now rather than at the first read.
         _ = self._client
+
+    @property
+    def worker_hosts(self) -> list[str]:
+        """The workers' addresses: the static list, or those currently registered in etcd."""
+        if self._static_hosts:
+            return list(self._static_hosts)
+        return list(self._client.worker_hosts)
+
+    def workers(self) -> list[dict[str, Any]]:
+        """The workers currently known: id, address, capacity_bytes, start_time_ms."""
+        return list(self._client.workers())
+
+    def client_stats(self) -> dict[str, int]:
+        """This process's client counters: failovers (requests retried on another worker),
+        direct_reads / direct_read_bytes / direct_metadata (served by the under store
+        directly), breaker_opens, breaker_skips, worker_errors, placement_rebuilds."""
+        return dict(self._client.stats())
+
+    def worker_stats(self, address: str) -> dict[str, Any]:
+        """A worker's /v1/stats document."""
+        return json.loads(self._client.worker_stats(address))
 
     # ----------------------------------------------------------------------------------------
     # The native client: one per process and set of options, shared by every filesystem
@@ -111,7 +201,7 @@ class EpochCacheFileSystem(AbstractFileSystem):
         """The native client of this process."""
         client = self._native
         if client is None or self._native_pid != os.getpid():
-            client = _shared_client(self.worker_hosts, self._client_options)
+            client = _shared_client(self._static_hosts, self._client_options)
             self._native, self._native_pid = client, os.getpid()
         return client
 
@@ -448,7 +538,7 @@ def _shared_client(hosts: list[str], options: dict[str, Any]) -> Any:
     global _clients_pid
     from epochcache import _native
 
-    key = (tuple(hosts), tuple(sorted(options.items())))
+    key = (tuple(hosts), repr(sorted(options.items())))
     with _clients_lock:
         if _clients_pid != os.getpid():
             _clients.clear()

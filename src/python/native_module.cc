@@ -95,23 +95,95 @@ class WritableBuffer {
   Py_buffer view_{};
 };
 
+// Reads one keyword option, converted to T; absent (or None) leaves `out` untouched.
+template <typename T>
+void TakeOption(nb::dict& kwargs, const char* name, T* out) {
+  if (!kwargs.contains(name)) return;
+  nb::object value = kwargs[name];
+  PyDict_DelItemString(kwargs.ptr(), name);
+  if (value.is_none()) return;
+  try {
+    *out = nb::cast<T>(value);
+  } catch (const nb::cast_error&) {
+    throw nb::type_error((std::string("option ") + name + " has the wrong type").c_str());
+  }
+}
+
+std::vector<std::string> TakeStrings(nb::dict& kwargs, const char* name) {
+  std::vector<std::string> out;
+  TakeOption(kwargs, name, &out);
+  return out;
+}
+
+std::chrono::milliseconds TakeSeconds(nb::dict& kwargs, const char* name,
+                                      std::chrono::milliseconds fallback, bool allow_zero = false) {
+  double seconds = static_cast<double>(fallback.count()) / 1000.0;
+  TakeOption(kwargs, name, &seconds);
+  if (allow_zero && seconds == 0) return std::chrono::milliseconds(0);
+  return Seconds(seconds, name);
+}
+
+std::uint64_t TakePositive(nb::dict& kwargs, const char* name, std::uint64_t fallback) {
+  std::int64_t value = static_cast<std::int64_t>(fallback);
+  TakeOption(kwargs, name, &value);
+  if (value <= 0) throw nb::value_error((std::string(name) + " must be positive").c_str());
+  return static_cast<std::uint64_t>(value);
+}
+
+ClientOptions OptionsFromKwargs(std::vector<std::string> worker_hosts, nb::dict kwargs) {
+  ClientOptions options;
+  options.worker_hosts = std::move(worker_hosts);
+  options.etcd_endpoints = TakeStrings(kwargs, "etcd_endpoints");
+  TakeOption(kwargs, "cluster", &options.cluster);
+  options.connect_timeout = TakeSeconds(kwargs, "connect_timeout", options.connect_timeout);
+  options.request_timeout = TakeSeconds(kwargs, "request_timeout", options.request_timeout);
+  options.metadata_ttl = TakeSeconds(kwargs, "metadata_ttl", options.metadata_ttl, true);
+  options.membership_refresh =
+      TakeSeconds(kwargs, "membership_refresh", options.membership_refresh);
+  options.etcd_timeout = TakeSeconds(kwargs, "etcd_timeout", options.etcd_timeout);
+  options.breaker_backoff = TakeSeconds(kwargs, "breaker_backoff", options.breaker_backoff);
+  options.breaker_max_backoff =
+      TakeSeconds(kwargs, "breaker_max_backoff", options.breaker_max_backoff);
+  options.piece_size = TakePositive(kwargs, "piece_size", options.piece_size);
+  options.block_size = TakePositive(kwargs, "block_size", options.block_size);
+  options.max_parallel_requests = static_cast<std::size_t>(
+      TakePositive(kwargs, "max_parallel_requests", options.max_parallel_requests));
+  options.max_workers_per_key = static_cast<std::size_t>(
+      TakePositive(kwargs, "max_workers_per_key", options.max_workers_per_key));
+  TakeOption(kwargs, "fallback_under_store", &options.fallback_under_store);
+  S3Options& s3 = options.fallback_options.s3;
+  TakeOption(kwargs, "s3_endpoint_url", &s3.endpoint_url);
+  TakeOption(kwargs, "s3_region", &s3.region);
+  TakeOption(kwargs, "s3_access_key_id", &s3.access_key_id);
+  TakeOption(kwargs, "s3_secret_access_key", &s3.secret_access_key);
+  TakeOption(kwargs, "s3_session_token", &s3.session_token);
+  TakeOption(kwargs, "s3_profile", &s3.profile);
+  TakeOption(kwargs, "s3_anonymous", &s3.anonymous);
+  TakeOption(kwargs, "s3_addressing", &s3.addressing);
+  if (kwargs.size() != 0) {
+    std::string names;
+    for (auto [key, value] : kwargs) {
+      if (!names.empty()) names += ", ";
+      names += nb::cast<std::string>(nb::str(key));
+    }
+    throw nb::type_error(("unknown client option(s): " + names).c_str());
+  }
+  return options;
+}
+
 class PyClient {
  public:
-  PyClient(std::vector<std::string> worker_hosts, double connect_timeout, double request_timeout,
-           std::int64_t piece_size, std::int64_t max_parallel_requests, double metadata_ttl) {
-    if (piece_size <= 0) throw nb::value_error("piece_size must be positive");
-    if (max_parallel_requests <= 0) throw nb::value_error("max_parallel_requests must be positive");
-    if (metadata_ttl < 0) throw nb::value_error("metadata_ttl must not be negative");
-    ClientOptions options;
-    options.worker_hosts = std::move(worker_hosts);
-    options.connect_timeout = Seconds(connect_timeout, "connect_timeout");
-    options.request_timeout = Seconds(request_timeout, "request_timeout");
-    options.piece_size = static_cast<std::uint64_t>(piece_size);
-    options.max_parallel_requests = static_cast<std::size_t>(max_parallel_requests);
-    options.metadata_ttl =
-        std::chrono::milliseconds(static_cast<std::int64_t>(metadata_ttl * 1000.0));
-    hosts_ = options.worker_hosts;
-    client_ = ValueOrRaise(Client::Create(std::move(options)));
+  PyClient(std::vector<std::string> worker_hosts, const nb::kwargs& kwargs) {
+    nb::dict options_left;
+    for (auto [key, value] : kwargs) options_left[key] = value;
+    ClientOptions options = OptionsFromKwargs(std::move(worker_hosts), options_left);
+    Result<std::unique_ptr<Client>> client = Status::Internal("unset");
+    {
+      // Connecting to etcd may take a moment.
+      nb::gil_scoped_release release;
+      client = Client::Create(std::move(options));
+    }
+    client_ = ValueOrRaise(std::move(client));
   }
 
   nb::dict Stat(const std::string& path) { return ToDict(StatNoGil(path)); }
@@ -165,7 +237,44 @@ class PyClient {
     return ValueOrRaise(std::move(stats));
   }
 
-  const std::vector<std::string>& hosts() const { return hosts_; }
+  std::vector<std::string> hosts() const {
+    std::vector<std::string> out;
+    for (const auto& w : client_->Workers()) out.push_back(w.address);
+    return out;
+  }
+
+  nb::list Workers() const {
+    nb::list out;
+    for (const auto& w : client_->Workers()) {
+      nb::dict d;
+      d["id"] = w.id;
+      d["address"] = w.address;
+      d["capacity_bytes"] = w.capacity_bytes;
+      d["start_time_ms"] = w.start_time_ms;
+      out.append(d);
+    }
+    return out;
+  }
+
+  std::vector<std::string> Locate(const std::string& path, std::int64_t block,
+                                  std::int64_t n) const {
+    if (block < 0 || n <= 0) throw nb::value_error("block must be >= 0 and n positive");
+    return client_->Locate(path, static_cast<std::uint64_t>(block), static_cast<std::size_t>(n));
+  }
+
+  nb::dict Stats() const {
+    const ClientStats s = client_->stats();
+    nb::dict d;
+    d["failovers"] = s.failovers;
+    d["direct_reads"] = s.direct_reads;
+    d["direct_read_bytes"] = s.direct_read_bytes;
+    d["direct_metadata"] = s.direct_metadata;
+    d["breaker_opens"] = s.breaker_opens;
+    d["breaker_skips"] = s.breaker_skips;
+    d["worker_errors"] = s.worker_errors;
+    d["placement_rebuilds"] = s.placement_rebuilds;
+    return d;
+  }
 
  private:
   FileStatus StatNoGil(const std::string& path) {
@@ -209,7 +318,6 @@ class PyClient {
     }
   }
 
-  std::vector<std::string> hosts_;
   std::unique_ptr<Client> client_;
 };
 
@@ -226,11 +334,14 @@ NB_MODULE(_native, m) {
 
   nb::class_<PyClient>(m, "Client",
                        "A connection pool to epochcache workers; safe to share between threads.")
-      .def(nb::init<std::vector<std::string>, double, double, std::int64_t, std::int64_t, double>(),
-           nb::arg("worker_hosts"), nb::arg("connect_timeout") = 3.0,
-           nb::arg("request_timeout") = 60.0, nb::arg("piece_size") = std::int64_t{1} << 20,
-           nb::arg("max_parallel_requests") = 16, nb::arg("metadata_ttl") = 10.0,
-           "Timeouts and the metadata TTL are in seconds; worker_hosts are 'host:port'.")
+      .def(nb::init<std::vector<std::string>, const nb::kwargs&>(),
+           nb::arg("worker_hosts") = std::vector<std::string>(), nb::arg("options"),
+           "worker_hosts are 'host:port' (or pass etcd_endpoints=[...], cluster=...). Other "
+           "options: connect_timeout, request_timeout, metadata_ttl, membership_refresh, "
+           "etcd_timeout, breaker_backoff, breaker_max_backoff (seconds); piece_size, "
+           "block_size, max_parallel_requests, max_workers_per_key; fallback_under_store (root "
+           "URI of direct reads) with s3_endpoint_url, s3_region, s3_access_key_id, "
+           "s3_secret_access_key, s3_session_token, s3_profile, s3_anonymous, s3_addressing.")
       .def("stat", &PyClient::Stat, nb::arg("path"),
            "Status of a file or directory: dict(name, size, type, mtime, version).")
       .def("list", &PyClient::List, nb::arg("path"), nb::arg("recursive") = false,
@@ -241,5 +352,12 @@ NB_MODULE(_native, m) {
            "Reads into a writable contiguous buffer at `offset`; returns the bytes read.")
       .def("worker_stats", &PyClient::WorkerStats, nb::arg("host"),
            "The JSON text of a worker's /v1/stats.")
+      .def("workers", &PyClient::Workers,
+           "The workers currently known: dicts of id, address, capacity_bytes, start_time_ms.")
+      .def("locate", &PyClient::Locate, nb::arg("path"), nb::arg("block") = 0, nb::arg("n") = 1,
+           "Addresses of up to n workers for block `block` of `path`, owner first.")
+      .def("stats", &PyClient::Stats,
+           "Client counters: failovers, direct_reads, direct_read_bytes, direct_metadata, "
+           "breaker_opens, breaker_skips, worker_errors, placement_rebuilds.")
       .def_prop_ro("worker_hosts", &PyClient::hosts);
 }

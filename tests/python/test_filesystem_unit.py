@@ -151,8 +151,9 @@ def worker():
 
 @pytest.fixture()
 def fs(worker):
+    # Paths of the fake do not exist on this machine: direct reads would only hide its errors.
     return EpochCacheFileSystem(worker_hosts=[worker.address], piece_size=65536,
-                                skip_instance_cache=True)
+                                direct_fallback=False, skip_instance_cache=True)
 
 
 def _free_port() -> int:
@@ -181,8 +182,15 @@ def test_s3_target_readds_the_scheme(worker):
 
 
 def test_options_are_validated(worker):
-    with pytest.raises(ValueError, match="etcd_hosts"):
-        EpochCacheFileSystem(etcd_hosts="10.0.0.5:2379", skip_instance_cache=True)
+    with pytest.raises(ValueError, match="not both"):
+        EpochCacheFileSystem(worker_hosts=worker.address, etcd_hosts="127.0.0.1:2379",
+                             skip_instance_cache=True)
+    with pytest.raises(ConnectionError, match="etcd"):
+        EpochCacheFileSystem(etcd_hosts=f"127.0.0.1:{_free_port()}", etcd_timeout=0.5,
+                             skip_instance_cache=True)
+    with pytest.raises(ValueError, match="block_size"):
+        EpochCacheFileSystem(worker_hosts=worker.address, piece_size=1000, block_size=1500,
+                             skip_instance_cache=True)
     with pytest.raises(ValueError, match="worker_hosts"):
         EpochCacheFileSystem(skip_instance_cache=True)
     with pytest.raises(ValueError, match="not host:port"):
@@ -317,14 +325,14 @@ def test_worker_errors_map_to_python_exceptions(fs, worker, status, code, exc):
 def test_unreachable_and_stalled_workers(worker):
     address = f"127.0.0.1:{_free_port()}"
     fs = EpochCacheFileSystem(worker_hosts=[address], connect_timeout=1.0,
-                              skip_instance_cache=True)
+                              direct_fallback=False, skip_instance_cache=True)
     with pytest.raises(ConnectionError, match=f"worker {address} unreachable"):
         fs.info("/data/a.bin")
     assert not isinstance(ConnectionError(), FileNotFoundError)
     with pytest.raises(ConnectionError):
         fs.exists("/data/a.bin")  # a dead worker is not a missing file
     slow = EpochCacheFileSystem(worker_hosts=[worker.address], request_timeout=0.3,
-                                skip_instance_cache=True)
+                                direct_fallback=False, skip_instance_cache=True)
     worker.delay = 2.0
     start = time.monotonic()
     with pytest.raises(TimeoutError, match=worker.address):
@@ -379,3 +387,78 @@ def test_pyarrow_reads_through_the_filesystem(worker):
     assert pq.read_table("/data/t.parquet", filesystem=fs).equals(table)
     assert pq.read_table("/data/t.parquet", filesystem=fs, columns=["x"]).equals(
         table.select(["x"]))
+
+
+# ------------------------------------------------------------------------------------------------
+# Several workers: failover, direct reads, options for the client's own under-store reads.
+
+
+def test_fallback_options_use_s3fs_names():
+    from epochcache.filesystem import _fallback_options
+
+    assert _fallback_options("file", {}) == {"fallback_under_store": "/"}
+    assert _fallback_options("https", {}) == {"fallback_under_store": "https://"}
+    assert _fallback_options("gs", {}) == {}
+    opts = _fallback_options("s3", {
+        "endpoint_url": "http://127.0.0.1:9000", "key": "AK", "secret": "SK", "token": "T",
+        "anon": False, "client_kwargs": {"region_name": "eu-west-1"},
+        "config_kwargs": {"s3": {"addressing_style": "path"}}})
+    assert opts == {"fallback_under_store": "s3://", "s3_endpoint_url": "http://127.0.0.1:9000",
+                    "s3_region": "eu-west-1", "s3_access_key_id": "AK",
+                    "s3_secret_access_key": "SK", "s3_session_token": "T",
+                    "s3_anonymous": False, "s3_addressing": "path"}
+    assert _fallback_options("s3", {"anon": True})["s3_anonymous"] is True
+
+
+def test_failing_worker_fails_over_to_the_other(worker):
+    other = FakeWorker(dict(worker.files))
+    try:
+        fs = EpochCacheFileSystem(worker_hosts=[worker.address, other.address], piece_size=65536,
+                                  direct_fallback=False, skip_instance_cache=True)
+        assert fs.cat_file("/data/a.bin") == BIG
+        owner = worker if fs._client.locate("/data/a.bin")[0] == worker.address else other
+        owner.status_override = (503, "unavailable")
+        assert fs.cat_file("/data/a.bin", 10, 200_000) == BIG[10:200_000]
+        stats = fs.client_stats()
+        assert stats["failovers"] > 0 and stats["worker_errors"] > 0
+        assert stats["breaker_opens"] == 0  # it answered: alive, just failing
+        # A missing file is an answer, not a failure: nobody else is asked.
+        owner.status_override = None
+        before = len(worker.requests) + len(other.requests)
+        with pytest.raises(FileNotFoundError):
+            fs.info("/data/nope")
+        assert len(worker.requests) + len(other.requests) == before + 1
+    finally:
+        other.close()
+
+
+def test_dead_workers_fall_back_to_direct_reads(tmp_path):
+    data = os.urandom(300_000)
+    (tmp_path / "f.bin").write_bytes(data)
+    dead = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
+    fs = EpochCacheFileSystem(worker_hosts=dead, piece_size=65536, block_size=131072,
+                              skip_instance_cache=True)
+    assert fs.cat_file(str(tmp_path / "f.bin"), 5, 250_000) == data[5:250_000]
+    assert fs.ls(str(tmp_path), detail=False) == [str(tmp_path / "f.bin")]
+    with fs.open(str(tmp_path / "f.bin")) as f:
+        assert f.read() == data
+    stats = fs.client_stats()
+    assert stats["direct_reads"] > 0 and stats["direct_metadata"] > 0
+    assert stats["breaker_opens"] == 2
+    assert fs.worker_hosts == dead
+
+
+def test_blocks_are_located_on_several_workers(worker):
+    others = [FakeWorker(dict(worker.files)) for _ in range(2)]
+    try:
+        hosts = [worker.address] + [o.address for o in others]
+        fs = EpochCacheFileSystem(worker_hosts=hosts, piece_size=65536, block_size=65536,
+                                  direct_fallback=False, skip_instance_cache=True)
+        assert fs.cat_file("/data/a.bin") == BIG  # 4 blocks of 64 KiB
+        owners = {fs._client.locate("/data/a.bin", b, 1)[0] for b in range(4)}
+        served = {w.address for w in [worker, *others] if w.bytes_served > 0}
+        assert served == owners
+        assert [w["address"] for w in fs.workers()] == sorted(hosts)
+    finally:
+        for o in others:
+            o.close()
