@@ -16,7 +16,7 @@ setup:
 demo: setup
 	$(PY) -m epochcache.demo
 
-test: setup lint test-cpp-asan tidy test-python
+test: setup lint test-cpp-asan test-cpp-tsan tidy test-python
 	@echo "all test suites passed"
 
 # Unit tests, built with AddressSanitizer and UndefinedBehaviorSanitizer.
@@ -24,6 +24,14 @@ test-cpp-asan:
 	cmake -S . -B build/asan $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=Debug -DEPOCHCACHE_SANITIZE=address,undefined >/dev/null
 	cmake --build build/asan -j $(JOBS)
 	cd build/asan && ctest --output-on-failure -j $(JOBS)
+
+# The concurrency tests, built with ThreadSanitizer.
+TSAN_TESTS := PageStoreConcurrencyTest.*:CacheDirTest.*:CrashRecoveryTest.*
+test-cpp-tsan:
+	cmake -S . -B build/tsan $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=Debug -DEPOCHCACHE_SANITIZE=thread >/dev/null
+	cmake --build build/tsan -j $(JOBS) --target pagestore_test worker_test
+	build/tsan/tests/pagestore/pagestore_test --gtest_filter='$(TSAN_TESTS)'
+	build/tsan/tests/worker/worker_test --gtest_filter='SingleFlightTest.*:ReadServiceTest.*'
 
 # Unit tests without sanitizers (faster, for development).
 test-cpp:
