@@ -28,7 +28,7 @@ namespace {
 
 constexpr std::uint32_t kHeaderLimit = 8 * 1024;
 // The read buffer holds one request head (plus whatever a pipelining client sent after it).
-constexpr std::size_t kReadBufferLimit = 64 * 1024;
+constexpr std::size_t kReadBufferLimit = std::size_t{64} * 1024;
 // sendfile(2) moves at most this much per call; the loop continues until the slice is sent.
 constexpr std::size_t kSendfileChunk = 1 << 30;
 
@@ -94,8 +94,8 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_never();
     // Health and stats never touch the under store: answer them here, so that they stay
     // prompt while every handler thread waits on a slow remote read.
-    const std::string_view path = std::string_view(request.target).substr(
-        0, std::string_view(request.target).find('?'));
+    const std::string_view path =
+        std::string_view(request.target).substr(0, std::string_view(request.target).find('?'));
     if (path == "/v1/health" || path == "/v1/stats") return WriteReply(SafeHandle(request));
     // Everything else on the handler pool: planning a read may block on the under store.
     asio::post(ctx_.handlers, [self = shared_from_this(), request = std::move(request)] {
