@@ -167,9 +167,10 @@ class Batch {
   }
 
   // The piece is done with the workers and must be read from the under store directly.
-  void NeedsDirect(const Piece& piece) {
+  void NeedsDirect(const Piece& piece, const Status& worker_error) {
     std::lock_guard lock(mu_);
     direct_.push_back(piece);
+    if (worker_error_.ok()) worker_error_ = worker_error;
     if (--pending_ == 0) cv_.notify_all();
   }
 
@@ -184,6 +185,11 @@ class Batch {
     std::lock_guard lock(mu_);
     return std::move(direct_);
   }
+  // The first worker failure of a piece that went to the under store.
+  Status worker_error() {
+    std::lock_guard lock(mu_);
+    return worker_error_;
+  }
 
  private:
   std::mutex mu_;
@@ -191,6 +197,7 @@ class Batch {
   std::size_t pending_;
   Status first_error_;
   std::vector<Piece> direct_;
+  Status worker_error_;
   const std::shared_ptr<std::atomic<bool>> cancelled_ = std::make_shared<std::atomic<bool>>(false);
 };
 
@@ -322,7 +329,7 @@ class ClientImpl final : public Client {
     if (!r.ok()) {
       if (!fallback_) return r.status();
       auto direct = DirectStat(path);
-      if (!direct.ok()) return direct.status();
+      if (!direct.ok()) return BothFailed(r.status(), direct.status());
       cache_.Put(path, *direct);
       return direct;
     }
@@ -341,7 +348,9 @@ class ClientImpl final : public Client {
     auto r = MetadataCall(path, target);
     if (!r.ok()) {
       if (!fallback_) return r.status();
-      return DirectList(path, recursive);
+      auto direct = DirectList(path, recursive);
+      if (!direct.ok()) return BothFailed(r.status(), direct.status());
+      return direct;
     }
     const auto& [host, resp] = *r;
     if (resp.status != 200) return ErrorFromResponse(resp, host, path);
@@ -488,6 +497,24 @@ class ClientImpl final : public Client {
     return last;
   }
 
+  // The workers failed and so did the direct read. An answer from the under store about the
+  // request (not found, permission denied, changed) is the answer; otherwise the workers'
+  // failure is reported, with the direct read's failure added.
+  static Status BothFailed(const Status& workers, const Status& direct) {
+    switch (direct.code()) {
+      case StatusCode::kNotFound:
+      case StatusCode::kPermissionDenied:
+      case StatusCode::kInvalidArgument:
+      case StatusCode::kChanged:
+        return direct;
+      default:
+        break;
+    }
+    if (workers.ok()) return direct;
+    return {workers.code(), fmt::format("{}; reading the under store directly failed too: {}",
+                                        workers.message(), direct.message())};
+  }
+
   Status NoWorkers(std::string_view path) const {
     return Status::Unavailable(
         fmt::format("{}: no epochcache workers are known{}", path,
@@ -548,7 +575,9 @@ class ClientImpl final : public Client {
       read->Next();
     }
     EC_RETURN_IF_ERROR(batch->Wait());
-    return ReadDirect(path, st, offset, batch->TakeDirect());
+    Status direct = ReadDirect(path, st, offset, batch->TakeDirect());
+    if (direct.ok()) return direct;
+    return BothFailed(batch->worker_error(), direct);
   }
 
   // Reads pieces from the under store, contiguous pieces together, a few reads at a time.
@@ -674,7 +703,7 @@ void PieceRead::OnResponse(const std::string& host, const Result<HttpResponse>& 
 }
 
 void PieceRead::GiveUp() {
-  if (can_go_direct_) return batch_->NeedsDirect(piece_);
+  if (can_go_direct_) return batch_->NeedsDirect(piece_, last_error_);
   batch_->Done(last_error_.ok() ? client_.NoWorkers(path_) : last_error_);
 }
 

@@ -151,6 +151,12 @@ ClientOptions OptionsFromKwargs(std::vector<std::string> worker_hosts, nb::dict 
   options.max_workers_per_key = static_cast<std::size_t>(
       TakePositive(kwargs, "max_workers_per_key", options.max_workers_per_key));
   TakeOption(kwargs, "fallback_under_store", &options.fallback_under_store);
+  // Direct reads are the last resort of a read that has already waited on workers: they get
+  // the same deadlines as a worker request, and few retries.
+  options.fallback_options.connect_timeout = options.connect_timeout;
+  options.fallback_options.request_timeout = options.request_timeout;
+  options.fallback_options.operation_deadline = options.request_timeout;
+  options.fallback_options.max_attempts = 3;
   S3Options& s3 = options.fallback_options.s3;
   TakeOption(kwargs, "s3_endpoint_url", &s3.endpoint_url);
   TakeOption(kwargs, "s3_region", &s3.region);

@@ -476,6 +476,24 @@ TEST(ClusterTest, EveryWorkerDeadReadsTheUnderStoreDirectly) {
   EXPECT_GT(stats.direct_metadata, 0U);
 }
 
+TEST(ClusterTest, WorkersAndUnderStoreBothFailingReportsBoth) {
+  auto store = std::make_shared<MemoryUnderStore>();
+  store->Put("/f", "data");
+  const std::string dead = DeadAddress();
+  ClientOptions options = ClusterOptions({dead});
+  options.fallback_store = store;
+  auto client = MakeClient(std::move(options));
+  ASSERT_TRUE(client->Stat("/f").ok());
+  store->InjectFailure(Status::Unavailable("store down"));
+  auto got = ReadString(*client, "/f", 0, 4);
+  EXPECT_EQ(got.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(got.status().message().find(dead), std::string::npos) << got.status().message();
+  EXPECT_NE(got.status().message().find("store down"), std::string::npos);
+  // A missing file is the under store's answer, not a failure.
+  store->InjectFailure(Status::Ok());
+  EXPECT_EQ(client->Stat("/g").status().code(), StatusCode::kNotFound);
+}
+
 TEST(ClusterTest, WorkersAnsweringServerErrorsFallBackToTheUnderStore) {
   FakeWorker w1;
   FakeWorker w2;

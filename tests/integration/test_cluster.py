@@ -331,6 +331,33 @@ def test_etcd_discovery_and_membership_changes(etcd, etcd_cluster, large_root):
     assert fs.client_stats()["placement_rebuilds"] >= 1
 
 
+def test_etcd_worker_killed_then_back_on_another_port_keeps_its_keys(etcd, etcd_cluster,
+                                                                    large_root):
+    root = large_root / "parquet"
+    direct = _sorted(pd.concat(pq.read_table(str(p)).to_pandas()
+                               for p in sorted(root.glob("*.parquet"))))
+    fs = EpochCacheFileSystem(etcd_hosts=etcd.endpoint, cluster="test", request_timeout=20.0,
+                              skip_instance_cache=True, **FAST_BREAKER)
+    _wait_for(lambda: len(fs.worker_hosts) == 3, 20, "three registered workers")
+    ids = {w["address"]: w["id"] for w in fs.workers()}
+    pd.testing.assert_frame_equal(direct, _read_parquet_files(root, fs))
+    victim = max(etcd_cluster.workers, key=lambda w: w.stats()["bytes_served"])
+    victim_id = ids[victim.address]
+    pd.testing.assert_frame_equal(direct, _read_parquet_files(root, fs, after_first=victim.kill))
+    assert fs.client_stats()["failovers"] > 0
+    # Its lease expires and it leaves the view; reads go on from the other two.
+    _wait_for(lambda: len(fs.worker_hosts) == 2, 60, "the killed worker's lease to expire")
+    pd.testing.assert_frame_equal(direct, _read_parquet_files(root, fs))
+    # Back with the same cache dir (so the same id) on a new port: same keys, warm cache.
+    victim.start(port=0)
+    _wait_for(lambda: len(fs.worker_hosts) == 3, 30, "the worker to register again")
+    assert {w["id"]: w["address"] for w in fs.workers()}[victim_id] == victim.address
+    pd.testing.assert_frame_equal(direct, _read_parquet_files(root, fs))
+    back = victim.stats()
+    assert back["bytes_served"] > 0
+    assert back["under_store_bytes"] == 0
+
+
 def test_etcd_stopped_mid_epoch_reads_continue(ray_session, etcd, etcd_cluster, large_root):
     root = large_root / "parquet"
     fs = EpochCacheFileSystem(etcd_hosts=etcd.endpoint, cluster="test",
