@@ -1,0 +1,319 @@
+"""Micro-benchmarks of the read path, each next to its physical ceiling on this machine.
+
+    .venv/bin/python bench/read_micro.py [--file-mib 128] [--seconds 3] [--json FILE]
+
+1. Cache hits (one worker over a local directory, the file read once to warm the cache):
+   - 64 KiB random reads and 16 MiB sequential reads through the native client
+     (``epochcache._native.Client.readinto``), 1 thread and 4 threads;
+   - the same reads through the Python fsspec front end (``EpochCacheFileSystem``:
+     ``open().seek/readinto``), 1 thread;
+   - ceilings: ``os.pread`` of the same page files in the worker's cache dir (page cache hot),
+     and a raw loopback TCP stream (16 MiB ``sendall`` -> ``recv_into``) plus a 64 KiB
+     request/response round trip over one loopback connection, both in Python.
+2. Single-flight: 64 concurrent cold readers (64 native clients, one thread each) read one file
+   through one worker over emulated S3 (MinIO behind toxiproxy, bench/harness.py); the bytes
+   fetched from S3 are counted at the relay and by the worker (under_store_bytes). They should
+   equal the file size once (plus HTTP headers at the relay).
+
+Every loop is bounded by --seconds and a count; nothing asserts speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import emulated_s3  # noqa: E402
+
+from epochcache.local_worker import LocalWorker  # noqa: E402
+
+KiB, MiB = 1 << 10, 1 << 20
+SMALL, LARGE = 64 * KiB, 16 * MiB
+MAX_OPS = 200_000
+
+
+def timed_loop(fn, seconds: float, nbytes_per_op: int, threads: int = 1) -> dict:
+    """Calls fn(rng, buf) repeatedly from ``threads`` threads for ``seconds``; returns rates."""
+    stop = time.monotonic() + seconds
+    counts = [0] * threads
+
+    def run(i):
+        rng = random.Random(i)
+        buf = bytearray(nbytes_per_op)
+        n = 0
+        while time.monotonic() < stop and n < MAX_OPS:
+            fn(rng, buf)
+            n += 1
+        counts[i] = n
+
+    t0 = time.perf_counter()
+    if threads == 1:
+        run(0)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(run, range(threads)))
+    elapsed = time.perf_counter() - t0
+    ops = sum(counts)
+    return {"ops": ops, "seconds": round(elapsed, 3), "ops_per_s": round(ops / elapsed, 1),
+            "mb_per_s": round(ops * nbytes_per_op / elapsed / 1e6, 1),
+            "us_per_op": round(elapsed * threads / ops * 1e6, 1) if ops else None,
+            "threads": threads}
+
+
+# ------------------------------------------------------------------ ceilings
+
+def pread_ceiling(page_files: list[Path], header: int, seconds: float) -> dict[str, dict]:
+    fds = [os.open(p, os.O_RDONLY) for p in page_files]
+    data_len = os.fstat(fds[0]).st_size - header
+    try:
+        def small(rng, buf):
+            fd = fds[rng.randrange(len(fds))]
+            os.preadv(fd, [buf], header + rng.randrange(0, data_len - SMALL))
+
+        state = {"i": 0}
+
+        def large(rng, buf):  # 16 consecutive pages of 1 MiB, as a 16 MiB range would be
+            mv = memoryview(buf)
+            pages = LARGE // data_len
+            for k in range(pages):
+                fd = fds[(state["i"] + k) % len(fds)]
+                os.preadv(fd, [mv[k * data_len:(k + 1) * data_len]], header)
+            state["i"] += pages
+
+        return {"pread_64k_random": timed_loop(small, seconds, SMALL),
+                "pread_16m_sequential": timed_loop(large, seconds, LARGE)}
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def loopback_ceiling(seconds: float) -> dict[str, dict]:
+    """A raw TCP stream and a 64 KiB request/response over one loopback connection."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(2)
+    port = listener.getsockname()[1]
+    payload = os.urandom(LARGE)
+    results = {}
+
+    def serve_stream(conn):
+        with conn:
+            mv = memoryview(payload)
+            try:
+                while True:
+                    conn.sendall(mv)
+            except OSError:
+                pass
+
+    def serve_rr(conn):
+        with conn:
+            chunk = payload[:SMALL]
+            try:
+                while conn.recv(8):
+                    conn.sendall(chunk)
+            except OSError:
+                pass
+
+    try:
+        for name, server in (("tcp_16m_stream", serve_stream), ("tcp_64k_request_response",
+                                                                 serve_rr)):
+            client = socket.create_connection(("127.0.0.1", port))
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn, _ = listener.accept()
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            t = threading.Thread(target=server, args=(conn,), daemon=True)
+            t.start()
+            size = LARGE if server is serve_stream else SMALL
+
+            def recv_exact(rng, buf, client=client, size=size, server=server):
+                if server is serve_rr:
+                    client.sendall(b"get     ")
+                mv = memoryview(buf)
+                got = 0
+                while got < size:
+                    n = client.recv_into(mv[got:])
+                    if n == 0:
+                        raise ConnectionError("server closed")
+                    got += n
+
+            results[name] = timed_loop(recv_exact, seconds, size)
+            client.close()
+            t.join(5)
+    finally:
+        listener.close()
+    return results
+
+
+# ------------------------------------------------------------------ the read path
+
+def cache_hits(workdir: Path, file_mib: int, seconds: float) -> dict[str, dict]:
+    from epochcache import EpochCacheFileSystem
+    from epochcache._native import Client
+
+    data = workdir / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    src = data / "big.bin"
+    size = file_mib * MiB
+    if not src.exists() or src.stat().st_size != size:
+        with open(src, "wb") as f:
+            for _ in range(file_mib):
+                f.write(os.urandom(MiB))
+    cache = workdir / "cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    results: dict[str, dict] = {}
+    with LocalWorker(cache, under=f"file://{data}", capacity=f"{2 * file_mib}MiB",
+                     log_path=workdir / "worker.log") as worker:
+        client = Client([worker.address])
+        uri = str(src)  # the native client takes under-store URIs: a local path for file://
+        buf = bytearray(LARGE)
+        for off in range(0, size, LARGE):  # warm the cache
+            client.readinto(uri, off, memoryview(buf)[:min(LARGE, size - off)])
+        before = worker.stats()["under_store_bytes"]
+
+        def native_small(rng, b):
+            client.readinto(uri, rng.randrange(0, size - SMALL), b)
+
+        def native_large(rng, b):
+            client.readinto(uri, rng.randrange(0, size // LARGE) * LARGE, b)
+
+        results["native_64k_random"] = timed_loop(native_small, seconds, SMALL)
+        results["native_64k_random_4threads"] = timed_loop(native_small, seconds, SMALL, 4)
+        results["native_16m_sequential"] = timed_loop(native_large, seconds, LARGE)
+        results["native_16m_sequential_4threads"] = timed_loop(native_large, seconds, LARGE, 4)
+
+        fs = EpochCacheFileSystem(target_protocol="file", worker_hosts=[worker.address],
+                                  skip_instance_cache=True)
+        path = str(data / "big.bin")
+        f = fs.open(path, "rb")
+
+        def fsspec_small(rng, b):
+            f.seek(rng.randrange(0, size - SMALL))
+            f.readinto(b)
+
+        def fsspec_large(rng, b):
+            f.seek(rng.randrange(0, size // LARGE) * LARGE)
+            f.readinto(b)
+
+        results["fsspec_64k_random"] = timed_loop(fsspec_small, seconds, SMALL)
+        results["fsspec_16m_sequential"] = timed_loop(fsspec_large, seconds, LARGE)
+        f.close()
+        results["_hits_only"] = {"under_store_bytes_during_hits":
+                                 worker.stats()["under_store_bytes"] - before}
+
+        pages = sorted(p for p in (cache / "pages").rglob("*") if p.is_file()
+                       and not p.name.endswith(".tmp"))
+        if pages:
+            header = pages[0].stat().st_size - MiB  # 1 MiB pages; header is 4096 by the format
+            results.update(pread_ceiling(pages, header, seconds))
+    return results
+
+
+def single_flight(workdir: Path, readers: int, file_mib: int, latency_ms: float,
+                  bandwidth_mbps: float) -> dict:
+    from epochcache._native import Client
+
+    shutil.rmtree(workdir / "minio", ignore_errors=True)
+    size = file_mib * MiB
+    with emulated_s3(workdir, latency_ms, bandwidth_mbps) as s3:
+        s3.minio.client().create_bucket(Bucket="bench")
+        s3.minio.client().put_object(Bucket="bench", Key="one.bin", Body=os.urandom(size))
+        cache = workdir / "sf-cache"
+        shutil.rmtree(cache, ignore_errors=True)
+        with LocalWorker(cache, under="s3://bench", capacity=f"{2 * file_mib}MiB",
+                         extra_args=s3.worker_args(), env=s3.minio.worker_env(),
+                         log_path=workdir / "sf-worker.log") as worker:
+            clients = [Client([worker.address]) for _ in range(readers)]
+            fetched0 = s3.bytes_fetched()
+            barrier = threading.Barrier(readers)
+
+            def read_all(i):
+                buf = bytearray(4 * MiB)
+                barrier.wait(30)
+                total = 0
+                for off in range(0, size, len(buf)):
+                    total += clients[i].readinto("s3://bench/one.bin", off, buf)
+                return total
+
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(readers) as pool:
+                totals = list(pool.map(read_all, range(readers)))
+            elapsed = time.perf_counter() - t0
+            stats = worker.stats()
+            return {"readers": readers, "file_bytes": size,
+                    "bytes_read_by_readers": sum(totals),
+                    "worker_under_store_bytes": stats["under_store_bytes"],
+                    "s3_response_bytes_at_relay": s3.bytes_fetched() - fetched0,
+                    "fetch_ratio": round(stats["under_store_bytes"] / size, 4),
+                    "seconds": round(elapsed, 3), "latency_ms": latency_ms,
+                    "bandwidth_mbps": bandwidth_mbps}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="bench/read_micro.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--file-mib", type=int, default=128, help="size of the cached file (128)")
+    p.add_argument("--seconds", type=float, default=3.0, help="duration of each loop (3)")
+    p.add_argument("--readers", type=int, default=64, help="concurrent cold readers (64)")
+    p.add_argument("--cold-file-mib", type=int, default=32, help="file they read (32)")
+    p.add_argument("--latency-ms", type=float, default=25.0)
+    p.add_argument("--bandwidth-mbps", type=float, default=88.0)
+    p.add_argument("--workdir", help="scratch dir (default: a temp dir, removed at exit)")
+    p.add_argument("--json", metavar="FILE")
+    args = p.parse_args(argv)
+    repo = Path(__file__).resolve().parents[1]
+    os.environ.setdefault("EPOCHCACHE_TOOLS", str(repo / "tools" / "bin"))
+    own = args.workdir is None
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="ec-micro-")).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        results = {"cpus": os.cpu_count()}
+        results["loopback"] = loopback_ceiling(args.seconds)
+        results["hits"] = cache_hits(workdir, args.file_mib, args.seconds)
+        results["single_flight"] = single_flight(workdir, args.readers, args.cold_file_mib,
+                                                 args.latency_ms, args.bandwidth_mbps)
+    finally:
+        if own:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print("| measurement | threads | ops/s | MB/s | us/op |")
+    print("|---|---:|---:|---:|---:|")
+    for group in ("loopback", "hits"):
+        for name, r in results[group].items():
+            if name.startswith("_"):
+                continue
+            print(f"| {name} | {r['threads']} | {r['ops_per_s']:.0f} | {r['mb_per_s']:.0f} | "
+                  f"{r['us_per_op']} |")
+    h = results["hits"]
+    for a, b in (("native_64k_random", "pread_64k_random"),
+                 ("native_16m_sequential", "pread_16m_sequential"),
+                 ("native_16m_sequential", "tcp_16m_stream"),
+                 ("native_64k_random", "tcp_64k_request_response"),
+                 ("fsspec_64k_random", "native_64k_random"),
+                 ("fsspec_16m_sequential", "native_16m_sequential")):
+        x = h.get(a)
+        y = h.get(b) or results["loopback"].get(b)
+        if x and y:
+            print(f"{a} / {b}: {x['mb_per_s'] / y['mb_per_s']:.2f}x")
+    sf = results["single_flight"]
+    print(f"single-flight: {sf['readers']} cold readers of a {sf['file_bytes'] / MiB:.0f} MiB "
+          f"file: the worker fetched {sf['worker_under_store_bytes']} bytes from S3 "
+          f"({sf['fetch_ratio']}x the file), the relay saw {sf['s3_response_bytes_at_relay']} "
+          f"response bytes; {sf['seconds']} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
