@@ -11,6 +11,7 @@
 
 #include "cli/flag_parsing.h"
 #include "common/sizes.h"
+#include "epochcache/membership.h"
 #include "epochcache/page_store.h"
 #include "epochcache/under_store.h"
 #include "worker/http_server.h"
@@ -154,6 +155,31 @@ void WorkerCommand::AddUnderStoreOptions() {
       ->capture_default_str()
       ->check(CLI::Range(1, 100))
       ->envname("EPOCHCACHE_UNDER_ATTEMPTS");
+  AddClusterOptions();
+}
+
+void WorkerCommand::AddClusterOptions() {
+  command_
+      ->add_option("--etcd", etcd_,
+                   "etcd endpoints (host:port, comma-separated) to register this worker in, so "
+                   "clients given etcd_hosts find it; without it the worker is found only by "
+                   "its address")
+      ->envname("EPOCHCACHE_ETCD");
+  command_
+      ->add_option("--cluster", cluster_,
+                   "Cluster name: workers register under /epochcache/<cluster>/workers/ in etcd")
+      ->capture_default_str()
+      ->envname("EPOCHCACHE_CLUSTER");
+  command_
+      ->add_option("--advertise", advertise_,
+                   "host:port clients should connect to (default: --host and the bound port; "
+                   "required when --host is 0.0.0.0 and --etcd is given)")
+      ->envname("EPOCHCACHE_ADVERTISE");
+  command_
+      ->add_option("--lease-ttl", lease_ttl_,
+                   "How long etcd keeps this worker's record after it stops renewing it")
+      ->capture_default_str()
+      ->envname("EPOCHCACHE_LEASE_TTL");
 }
 
 Result<UnderStoreOptions> WorkerCommand::UnderOptions() const {
@@ -171,6 +197,40 @@ Result<UnderStoreOptions> WorkerCommand::UnderOptions() const {
                       ParseDurationFlag("--under-deadline", under_deadline_));
   options.max_attempts = under_attempts_;
   return options;
+}
+
+Result<std::unique_ptr<WorkerRegistration>> WorkerCommand::Register(std::uint16_t port,
+                                                                    std::uint64_t capacity) {
+  EtcdOptions options;
+  for (std::string_view rest = etcd_; !rest.empty();) {
+    const auto comma = rest.find(',');
+    std::string endpoint(rest.substr(0, comma));
+    if (!endpoint.empty()) options.endpoints.push_back(std::move(endpoint));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  if (options.endpoints.empty()) return Status::InvalidArgument("--etcd: no endpoints given");
+  options.cluster = cluster_;
+  EC_ASSIGN_OR_RETURN(const auto ttl, ParseDurationFlag("--lease-ttl", lease_ttl_));
+  options.lease_ttl = std::chrono::duration_cast<std::chrono::seconds>(ttl);
+  std::string address = advertise_;
+  if (address.empty()) {
+    if (host_ == "0.0.0.0" || host_ == "::") {
+      return Status::InvalidArgument(
+          "--advertise: needed with --etcd when --host listens on every address, so clients "
+          "know which address to use");
+    }
+    address = host_ + ":" + std::to_string(port);
+  }
+  WorkerRecord record;
+  EC_ASSIGN_OR_RETURN(record.id, LoadOrCreateWorkerId(cache_dirs_.front()));
+  record.address = address;
+  record.capacity_bytes = capacity;
+  record.start_time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  spdlog::info("worker id {} advertises {} in cluster '{}' via etcd {}", record.id, address,
+               cluster_, etcd_);
+  return WorkerRegistration::Start(std::move(options), std::move(record));
 }
 
 int WorkerCommand::Run() {
@@ -231,9 +291,19 @@ int WorkerCommand::Run() {
   }
   std::cout << "listening on " << host_ << ":" << port << std::endl;
 
+  // Registered after the server listens, so clients never find a worker that cannot answer;
+  // destroyed (the lease revoked) before the server stops.
+  std::unique_ptr<WorkerRegistration> registration;
+  if (!etcd_.empty()) {
+    auto started = Register(port, *capacity * cache_dirs_.size());
+    if (!started.ok()) return Fail(started.status());
+    registration = std::move(started).value();
+  }
+
   int signal = 0;
   sigwait(&stop_signals, &signal);
   spdlog::info("received {}, shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
+  registration.reset();
   (*server)->Stop();
   return 0;
 }

@@ -2,9 +2,12 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "epochcache/membership.h"
 #include "epochcache/status.h"
 #include "epochcache/under_store.h"
 
@@ -21,7 +24,10 @@ class WorkerCommand {
 
  private:
   void AddUnderStoreOptions();
+  void AddClusterOptions();
   [[nodiscard]] Result<UnderStoreOptions> UnderOptions() const;
+  // Starts keeping this worker's record in etcd (--etcd).
+  Result<std::unique_ptr<WorkerRegistration>> Register(std::uint16_t port, std::uint64_t capacity);
 
   CLI::App* command_;
   std::vector<std::string> cache_dirs_;
@@ -46,6 +52,11 @@ class WorkerCommand {
   std::string under_timeout_ = "30s";
   std::string under_deadline_ = "60s";
   int under_attempts_ = 5;
+  // Cluster membership (optional): register in etcd so clients find this worker.
+  std::string etcd_;
+  std::string cluster_ = "default";
+  std::string advertise_;
+  std::string lease_ttl_ = "10s";
 };
 
 }  // namespace epochcache::cli

@@ -44,8 +44,8 @@ class EtcdRegistration final : public WorkerRegistration {
     const auto interval =
         std::max(std::chrono::milliseconds(200),
                  std::chrono::duration_cast<std::chrono::milliseconds>(options_.lease_ttl) / 3);
-    while (!Sleep(lease_ == 0 && !first_ ? std::chrono::milliseconds(500) : interval)) {
-      first_ = false;
+    Register();  // at once: clients should find a new worker without waiting a keep-alive period
+    while (!Sleep(lease_ == 0 ? std::chrono::milliseconds(500) : interval)) {
       if (lease_ == 0) {
         Register();
         continue;
@@ -93,7 +93,6 @@ class EtcdRegistration final : public WorkerRegistration {
   const std::string key_;
   EtcdClient etcd_;
   std::int64_t lease_ = 0;  // used by the thread only, then by the destructor after join
-  bool first_ = true;
   bool warned_ = false;
   std::atomic<bool> registered_{false};
   std::mutex mu_;
