@@ -40,6 +40,11 @@ struct ClientOptions {
   // How often the etcd view is refreshed; while etcd is unreachable the last good view is kept.
   std::chrono::milliseconds membership_refresh{1000};
   std::chrono::milliseconds etcd_timeout{2000};
+  // Workers to start from when etcd cannot be read when the client is created (a process
+  // started while etcd is down, given the view of the process that started it); the client
+  // keeps trying etcd in the background and follows it once it answers. Without them, an
+  // unreachable etcd at creation is an error.
+  std::vector<WorkerRecord> seed_workers;
   std::chrono::milliseconds connect_timeout{3000};
   // Deadline for one request to a worker, from sending it to the last body byte.
   std::chrono::milliseconds request_timeout{60000};

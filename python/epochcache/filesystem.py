@@ -207,7 +207,12 @@ class EpochCacheFileSystem(AbstractFileSystem):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Only the options travel; the receiving process builds its own client on first use.
-        return _rebuild, (type(self), self.storage_args, self.storage_options)
+        # With etcd, the current workers travel too: a process started while etcd is down
+        # (Ray starts them at any time) begins from this view instead of failing.
+        seed = None
+        if self.etcd_hosts and self._native is not None and self._native_pid == os.getpid():
+            seed = [(w["id"], w["address"]) for w in self._native.workers()]
+        return _rebuild, (type(self), self.storage_args, self.storage_options, seed)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -524,13 +529,20 @@ class EpochCacheFile(io.RawIOBase):
         return f"<EpochCacheFile {self.uri} size={self.size} pos={self._pos}>"
 
 
-def _rebuild(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> EpochCacheFileSystem:
+def _rebuild(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any],
+             seed: Optional[list[tuple[str, str]]] = None) -> EpochCacheFileSystem:
+    if seed:
+        etcd = _parse_hosts(kwargs.get("etcd_hosts"))
+        with _clients_lock:
+            _seeds[(tuple(etcd), str(kwargs.get("cluster", "default")))] = list(seed)
     return cls(*args, **kwargs)
 
 
 _clients: dict[tuple[Any, ...], Any] = {}
 _clients_pid: Optional[int] = None
 _clients_lock = threading.Lock()
+# The last workers seen by the process that pickled a filesystem, per (etcd endpoints, cluster).
+_seeds: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
 
 
 def _shared_client(hosts: list[str], options: dict[str, Any]) -> Any:
@@ -545,7 +557,12 @@ def _shared_client(hosts: list[str], options: dict[str, Any]) -> Any:
             _clients_pid = os.getpid()
         client = _clients.get(key)
         if client is None:
-            client = _clients[key] = _native.Client(hosts, **options)
+            extra = {}
+            seed = _seeds.get((tuple(options.get("etcd_endpoints", ())),
+                               str(options.get("cluster", "default"))))
+            if seed:
+                extra["seed_workers"] = seed
+            client = _clients[key] = _native.Client(hosts, **options, **extra)
         return client
 
 

@@ -707,6 +707,70 @@ void PieceRead::GiveUp() {
   batch_->Done(last_error_.ok() ? client_.NoWorkers(path_) : last_error_);
 }
 
+// An etcd view that starts from seed workers because etcd could not be read at creation, and
+// switches to etcd (for good) as soon as it answers.
+class SeededEtcdView final : public MembershipView {
+ public:
+  SeededEtcdView(EtcdOptions options, std::chrono::milliseconds refresh,
+                 std::vector<WorkerRecord> seed)
+      : options_(std::move(options)), refresh_(refresh), seed_(std::move(seed)) {
+    std::sort(seed_.begin(), seed_.end(),
+              [](const WorkerRecord& a, const WorkerRecord& b) { return a.id < b.id; });
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  ~SeededEtcdView() override {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  SeededEtcdView(const SeededEtcdView&) = delete;
+  SeededEtcdView& operator=(const SeededEtcdView&) = delete;
+
+  [[nodiscard]] std::vector<WorkerRecord> Workers() const override {
+    if (ready_.load(std::memory_order_acquire)) return inner_->Workers();
+    return seed_;
+  }
+
+  [[nodiscard]] std::uint64_t generation() const override {
+    // Generations of the etcd view start at 1: offset them past the seed's.
+    if (ready_.load(std::memory_order_acquire)) return kEtcdGenerations + inner_->generation();
+    return 1;
+  }
+
+ private:
+  static constexpr std::uint64_t kEtcdGenerations = std::uint64_t{1} << 32;
+
+  void Run() {
+    for (;;) {
+      {
+        std::unique_lock lock(mu_);
+        if (cv_.wait_for(lock, refresh_, [this] { return stop_; })) return;
+      }
+      auto view = MakeEtcdView(options_, refresh_);
+      if (view.ok()) {
+        inner_ = std::move(view).value();
+        ready_.store(true, std::memory_order_release);
+        return;
+      }
+    }
+  }
+
+  const EtcdOptions options_;
+  const std::chrono::milliseconds refresh_;
+  std::vector<WorkerRecord> seed_;
+  std::unique_ptr<MembershipView> inner_;  // written once, before ready_
+  std::atomic<bool> ready_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // GUARDED_BY(mu_)
+  std::thread thread_;
+};
+
 }  // namespace
 
 Result<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
@@ -752,7 +816,15 @@ Result<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
     etcd.endpoints = options.etcd_endpoints;
     etcd.cluster = options.cluster;
     etcd.request_timeout = options.etcd_timeout;
-    EC_ASSIGN_OR_RETURN(view, MakeEtcdView(std::move(etcd), options.membership_refresh));
+    auto etcd_view = MakeEtcdView(etcd, options.membership_refresh);
+    if (etcd_view.ok()) {
+      view = std::move(etcd_view).value();
+    } else if (!options.seed_workers.empty()) {
+      view = std::make_unique<SeededEtcdView>(std::move(etcd), options.membership_refresh,
+                                              options.seed_workers);
+    } else {
+      return etcd_view.status();
+    }
   } else {
     view = MakeStaticView(options.worker_hosts);
   }

@@ -5,6 +5,7 @@
 // read() straight into the bytes object it returns: no copy on either path.
 #include <Python.h>
 #include <nanobind/nanobind.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -135,6 +136,11 @@ ClientOptions OptionsFromKwargs(std::vector<std::string> worker_hosts, nb::dict 
   options.worker_hosts = std::move(worker_hosts);
   options.etcd_endpoints = TakeStrings(kwargs, "etcd_endpoints");
   TakeOption(kwargs, "cluster", &options.cluster);
+  std::vector<std::pair<std::string, std::string>> seed;
+  TakeOption(kwargs, "seed_workers", &seed);
+  for (auto& [id, address] : seed) {
+    options.seed_workers.push_back(WorkerRecord{std::move(id), std::move(address), 0, 0});
+  }
   options.connect_timeout = TakeSeconds(kwargs, "connect_timeout", options.connect_timeout);
   options.request_timeout = TakeSeconds(kwargs, "request_timeout", options.request_timeout);
   options.metadata_ttl = TakeSeconds(kwargs, "metadata_ttl", options.metadata_ttl, true);
@@ -345,7 +351,8 @@ NB_MODULE(_native, m) {
            "worker_hosts are 'host:port' (or pass etcd_endpoints=[...], cluster=...). Other "
            "options: connect_timeout, request_timeout, metadata_ttl, membership_refresh, "
            "etcd_timeout, breaker_backoff, breaker_max_backoff (seconds); piece_size, "
-           "block_size, max_parallel_requests, max_workers_per_key; fallback_under_store (root "
+           "block_size, max_parallel_requests, max_workers_per_key; seed_workers ([(id, "
+           "address)], used if etcd is down at creation); fallback_under_store (root "
            "URI of direct reads) with s3_endpoint_url, s3_region, s3_access_key_id, "
            "s3_secret_access_key, s3_session_token, s3_profile, s3_anonymous, s3_addressing.")
       .def("stat", &PyClient::Stat, nb::arg("path"),

@@ -476,6 +476,20 @@ TEST(ClusterTest, EveryWorkerDeadReadsTheUnderStoreDirectly) {
   EXPECT_GT(stats.direct_metadata, 0U);
 }
 
+TEST(ClusterTest, UnreachableEtcdIsAnErrorUnlessSeedWorkersAreGiven) {
+  FakeWorker worker;
+  worker.PutFile("/f", "0123456789");
+  ClientOptions options = ClusterOptions({});
+  options.etcd_endpoints = {DeadAddress()};
+  options.etcd_timeout = 500ms;
+  options.membership_refresh = 100ms;
+  EXPECT_EQ(Client::Create(options).status().code(), StatusCode::kUnavailable);
+  options.seed_workers = {WorkerRecord{"w1", worker.address(), 0, 0}};
+  auto client = MakeClient(std::move(options));
+  ASSERT_EQ(client->Workers().size(), 1U);
+  EXPECT_EQ(*ReadString(*client, "/f", 2, 3), "234");
+}
+
 TEST(ClusterTest, WorkersAndUnderStoreBothFailingReportsBoth) {
   auto store = std::make_shared<MemoryUnderStore>();
   store->Put("/f", "data");

@@ -99,6 +99,8 @@ def _etcd_flags(etcd: EtcdServer, cluster: str) -> list[str]:
     flags = ["--etcd", etcd.endpoint]
     if "--cluster" in help_text:
         flags += ["--cluster", cluster]
+    if "--lease-ttl" in help_text:
+        flags += ["--lease-ttl", "3s"]  # a killed worker leaves the view within seconds
     return flags
 
 
