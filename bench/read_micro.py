@@ -72,31 +72,44 @@ def timed_loop(fn, seconds: float, nbytes_per_op: int, threads: int = 1) -> dict
             "threads": threads}
 
 
+def interleaved(loops: dict, seconds: float, nbytes_per_op: int, threads: int = 1,
+                rounds: int = 4) -> dict[str, dict]:
+    """Runs each loop in ``rounds`` alternating slices and sums them, so that on a shared,
+    noisy machine the loops compared with each other see the same background load."""
+    parts: dict[str, list[dict]] = {name: [] for name in loops}
+    for _ in range(rounds):
+        for name, fn in loops.items():
+            parts[name].append(timed_loop(fn, seconds / rounds, nbytes_per_op, threads))
+    out = {}
+    for name, rs in parts.items():
+        ops = sum(r["ops"] for r in rs)
+        elapsed = sum(r["seconds"] for r in rs)
+        out[name] = {"ops": ops, "seconds": round(elapsed, 3),
+                     "ops_per_s": round(ops / elapsed, 1),
+                     "mb_per_s": round(ops * nbytes_per_op / elapsed / 1e6, 1),
+                     "us_per_op": round(elapsed * threads / ops * 1e6, 1) if ops else None,
+                     "threads": threads}
+    return out
+
+
 # ------------------------------------------------------------------ ceilings
 
-def pread_ceiling(page_files: list[Path], header: int, seconds: float) -> dict[str, dict]:
-    fds = [os.open(p, os.O_RDONLY) for p in page_files]
+def pread_loops(fds: list[int], header: int):
+    """Loops that pread the same page files the worker serves (the disk/page-cache ceiling)."""
     data_len = os.fstat(fds[0]).st_size - header
-    try:
-        def small(rng, buf):
-            fd = fds[rng.randrange(len(fds))]
-            os.preadv(fd, [buf], header + rng.randrange(0, data_len - SMALL))
 
-        state = {"i": 0}
+    def small(rng, buf):
+        fd = fds[rng.randrange(len(fds))]
+        os.preadv(fd, [buf], header + rng.randrange(0, data_len - SMALL))
 
-        def large(rng, buf):  # 16 consecutive pages of 1 MiB, as a 16 MiB range would be
-            mv = memoryview(buf)
-            pages = LARGE // data_len
-            for k in range(pages):
-                fd = fds[(state["i"] + k) % len(fds)]
-                os.preadv(fd, [mv[k * data_len:(k + 1) * data_len]], header)
-            state["i"] += pages
+    def large(rng, buf):  # 16 consecutive pages of 1 MiB, as a 16 MiB range would be
+        mv = memoryview(buf)
+        pages = LARGE // data_len
+        first = rng.randrange(0, max(1, len(fds) - pages))
+        for k in range(pages):
+            os.preadv(fds[(first + k) % len(fds)], [mv[k * data_len:(k + 1) * data_len]], header)
 
-        return {"pread_64k_random": timed_loop(small, seconds, SMALL),
-                "pread_16m_sequential": timed_loop(large, seconds, LARGE)}
-    finally:
-        for fd in fds:
-            os.close(fd)
+    return small, large
 
 
 def loopback_ceiling(seconds: float) -> dict[str, dict]:
@@ -142,8 +155,8 @@ def loopback_ceiling(seconds: float) -> dict[str, dict]:
                     client.sendall(b"get     ")
                 mv = memoryview(buf)
                 got = 0
-                while got < size:
-                    n = client.recv_into(mv[got:])
+                while got < size:  # MSG_WAITALL: one system call per message, not per segment
+                    n = client.recv_into(mv[got:], size - got, socket.MSG_WAITALL)
                     if n == 0:
                         raise ConnectionError("server closed")
                     got += n
@@ -188,15 +201,9 @@ def cache_hits(workdir: Path, file_mib: int, seconds: float) -> dict[str, dict]:
         def native_large(rng, b):
             client.readinto(uri, rng.randrange(0, size // LARGE) * LARGE, b)
 
-        results["native_64k_random"] = timed_loop(native_small, seconds, SMALL)
-        results["native_64k_random_4threads"] = timed_loop(native_small, seconds, SMALL, 4)
-        results["native_16m_sequential"] = timed_loop(native_large, seconds, LARGE)
-        results["native_16m_sequential_4threads"] = timed_loop(native_large, seconds, LARGE, 4)
-
         fs = EpochCacheFileSystem(target_protocol="file", worker_hosts=[worker.address],
                                   skip_instance_cache=True)
-        path = str(data / "big.bin")
-        f = fs.open(path, "rb")
+        f = fs.open(str(src), "rb")
 
         def fsspec_small(rng, b):
             f.seek(rng.randrange(0, size - SMALL))
@@ -206,17 +213,27 @@ def cache_hits(workdir: Path, file_mib: int, seconds: float) -> dict[str, dict]:
             f.seek(rng.randrange(0, size // LARGE) * LARGE)
             f.readinto(b)
 
-        results["fsspec_64k_random"] = timed_loop(fsspec_small, seconds, SMALL)
-        results["fsspec_16m_sequential"] = timed_loop(fsspec_large, seconds, LARGE)
+        pages = sorted(p for p in (cache / "pages").rglob("*") if p.is_file()
+                       and not p.name.endswith(".tmp"))
+        fds = [os.open(p, os.O_RDONLY) for p in pages]
+        try:
+            # 1 MiB pages: the header is what precedes the last MiB of a full page file.
+            pread_small, pread_large = pread_loops(fds, os.fstat(fds[0]).st_size - MiB)
+            # Loops compared with each other run interleaved.
+            results.update(interleaved({"native_64k_random": native_small,
+                                        "fsspec_64k_random": fsspec_small,
+                                        "pread_64k_random": pread_small}, 3 * seconds, SMALL))
+            results.update(interleaved({"native_16m_sequential": native_large,
+                                        "fsspec_16m_sequential": fsspec_large,
+                                        "pread_16m_sequential": pread_large}, 3 * seconds, LARGE))
+        finally:
+            for fd in fds:
+                os.close(fd)
+        results["native_64k_random_4threads"] = timed_loop(native_small, seconds, SMALL, 4)
+        results["native_16m_sequential_4threads"] = timed_loop(native_large, seconds, LARGE, 4)
         f.close()
         results["_hits_only"] = {"under_store_bytes_during_hits":
                                  worker.stats()["under_store_bytes"] - before}
-
-        pages = sorted(p for p in (cache / "pages").rglob("*") if p.is_file()
-                       and not p.name.endswith(".tmp"))
-        if pages:
-            header = pages[0].stat().st_size - MiB  # 1 MiB pages; header is 4096 by the format
-            results.update(pread_ceiling(pages, header, seconds))
     return results
 
 
