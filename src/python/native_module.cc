@@ -172,7 +172,7 @@ ClientOptions OptionsFromKwargs(std::vector<std::string> worker_hosts, nb::dict 
   TakeOption(kwargs, "s3_profile", &s3.profile);
   TakeOption(kwargs, "s3_anonymous", &s3.anonymous);
   TakeOption(kwargs, "s3_addressing", &s3.addressing);
-  if (kwargs.size() != 0) {
+  if (!kwargs.empty()) {
     std::string names;
     for (auto [key, value] : kwargs) {
       if (!names.empty()) names += ", ";
