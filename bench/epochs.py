@@ -88,6 +88,9 @@ def _parse_args(argv):
                    help="fsspec's whole-file cache used by the fsspec_cache system (default "
                         "simplecache: filecache's metadata file is not safe across Ray's reader "
                         "processes and fails with TypeError in _check_file)")
+    p.add_argument("--ec-metadata-ttl", type=float, default=None,
+                   help="epochcache's metadata TTL in seconds, for workers (--metadata-ttl) and "
+                        "client (metadata_ttl); default: theirs (10 s)")
     p.add_argument("--workdir", help="datasets, caches, logs and outputs (default bench/results, "
                                      "bench/results/quick with --quick)")
     p.add_argument("--json", metavar="FILE", help="write the per-epoch results as JSON")
@@ -237,6 +240,7 @@ class System:
         self.workers: list[LocalWorker] = []
         self._materialized = None
         self.fsspec_cache = "simplecache"
+        self.metadata_ttl = None
 
     def start(self) -> None:
         if self.scratch.exists():
@@ -246,7 +250,9 @@ class System:
             n = 3 if self.name.endswith("3w") else 1
             for i in range(n):
                 w = LocalWorker(self.scratch / f"cache{i}", under=f"s3://{BUCKET}",
-                                capacity="4GiB", extra_args=self.s3.worker_args(),
+                                capacity="4GiB", extra_args=self.s3.worker_args() + (
+                                    [] if self.metadata_ttl is None
+                                    else ["--metadata-ttl", f"{self.metadata_ttl:g}s"]),
                                 env=self.s3.minio.worker_env(),
                                 log_path=self.scratch / f"worker{i}.log")
                 self.workers.append(w.start())
@@ -284,9 +290,10 @@ class System:
             return f"{BUCKET}/{dataset}", fs
         from epochcache import EpochCacheFileSystem
 
+        options = {} if self.metadata_ttl is None else {"metadata_ttl": self.metadata_ttl}
         fs = EpochCacheFileSystem(target_protocol="s3", target_options=self.s3.s3fs_options(),
                                   worker_hosts=[w.address for w in self.workers],
-                                  skip_instance_cache=True)
+                                  skip_instance_cache=True, **options)
         return f"s3://{BUCKET}/{dataset}", fs
 
     def epoch_dataset(self, reader: str, epoch: int):
@@ -496,6 +503,7 @@ def main(argv=None) -> int:
                     for name in args.systems:
                         system = System(name, s3, data["root"], workdir / "scratch" / name)
                         system.fsspec_cache = args.fsspec_cache
+                        system.metadata_ttl = args.ec_metadata_ttl
                         results += run_one(args, system, setting, reader, expected, ds_bytes)
             finally:
                 ray.shutdown()
@@ -508,6 +516,7 @@ def main(argv=None) -> int:
     config = {"latency_ms": args.latency_ms, "bandwidth_mbps_per_connection": args.bandwidth_mbps,
               "epochs": args.epochs, "large_store_mb": args.large_store_mb,
               "pressure_store_mb": args.pressure_store_mb, "fsspec_cache": args.fsspec_cache,
+              "ec_metadata_ttl": args.ec_metadata_ttl,
               "dataset_file_bytes": sizes,
               "cpus": os.cpu_count(), "quick": args.quick}
     (workdir / "config.json").write_text(json.dumps(config, indent=1))
