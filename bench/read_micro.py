@@ -4,7 +4,7 @@
 
 1. Cache hits (one worker over a local directory, the file read once to warm the cache):
    - 64 KiB random reads and 16 MiB sequential reads through the native client
-     (``epochcache._native.Client.readinto``), 1 thread and 4 threads;
+     (``epochcache._native.Client.readinto``, the filesystem's own client), 1 and 4 threads;
    - the same reads through the Python fsspec front end (``EpochCacheFileSystem``:
      ``open().seek/readinto``), 1 thread;
    - ceilings: ``os.pread`` of the same page files in the worker's cache dir (page cache hot),
@@ -77,8 +77,10 @@ def interleaved(loops: dict, seconds: float, nbytes_per_op: int, threads: int = 
     """Runs each loop in ``rounds`` alternating slices and sums them, so that on a shared,
     noisy machine the loops compared with each other see the same background load."""
     parts: dict[str, list[dict]] = {name: [] for name in loops}
-    for _ in range(rounds):
-        for name, fn in loops.items():
+    names = list(loops)
+    for i in range(rounds):
+        for name in (names if i % 2 == 0 else names[::-1]):  # alternate order: no slot bias
+            fn = loops[name]
             parts[name].append(timed_loop(fn, seconds / rounds, nbytes_per_op, threads))
     out = {}
     for name, rs in parts.items():
@@ -173,7 +175,6 @@ def loopback_ceiling(seconds: float) -> dict[str, dict]:
 
 def cache_hits(workdir: Path, file_mib: int, seconds: float) -> dict[str, dict]:
     from epochcache import EpochCacheFileSystem
-    from epochcache._native import Client
 
     data = workdir / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -188,7 +189,11 @@ def cache_hits(workdir: Path, file_mib: int, seconds: float) -> dict[str, dict]:
     results: dict[str, dict] = {}
     with LocalWorker(cache, under=f"file://{data}", capacity=f"{2 * file_mib}MiB",
                      log_path=workdir / "worker.log") as worker:
-        client = Client([worker.address])
+        fs = EpochCacheFileSystem(target_protocol="file", worker_hosts=[worker.address],
+                                  skip_instance_cache=True)
+        # The filesystem's own native client (same piece size, parallelism and timeouts), so
+        # native vs fsspec differ only by the Python front end.
+        client = fs._client
         uri = str(src)  # the native client takes under-store URIs: a local path for file://
         buf = bytearray(LARGE)
         for off in range(0, size, LARGE):  # warm the cache
@@ -201,8 +206,6 @@ def cache_hits(workdir: Path, file_mib: int, seconds: float) -> dict[str, dict]:
         def native_large(rng, b):
             client.readinto(uri, rng.randrange(0, size // LARGE) * LARGE, b)
 
-        fs = EpochCacheFileSystem(target_protocol="file", worker_hosts=[worker.address],
-                                  skip_instance_cache=True)
         f = fs.open(str(src), "rb")
 
         def fsspec_small(rng, b):
