@@ -119,8 +119,8 @@ def _parse_args(argv):
 class StoreSampler:
     """Samples the raylet's object-store stats in a thread: peak bytes used, spilled bytes.
 
-    Uses ray._private.internal_api (the source of `ray memory --stats-only`): a private API, so
-    any failure just leaves the fields empty.
+    Uses ray._private.internal_api (the source of `ray memory --stats-only`), which needs the
+    grpcio package; a private API, so any failure (or grpcio missing) leaves the fields empty.
     """
 
     def __init__(self, interval: float = 0.5) -> None:
