@@ -451,6 +451,7 @@ def chart(results: list[dict], path: Path) -> None:
                             label=system)
             ax.set_title(f"{reader}, object store {setting}", fontsize=9)
             ax.set_xlabel("epoch")
+            ax.set_xticks(sorted({r["epoch"] for r in results}))
             ax.set_ylabel("rows/s")
             ax.set_yscale("log")
             ax.grid(alpha=0.3)
