@@ -8,7 +8,7 @@ export EPOCHCACHE_TOOLS := $(CURDIR)/tools/bin
 JOBS ?= 2
 CMAKE_FLAGS := -G Ninja -DEPOCHCACHE_BUILD_TESTS=ON
 
-.PHONY: setup demo test test-cpp test-cpp-asan test-cpp-tsan test-python lint tidy format clean
+.PHONY: bench-quick setup demo test test-cpp test-cpp-asan test-cpp-tsan test-python lint tidy format clean
 
 setup:
 	@scripts/setup.sh
@@ -16,7 +16,7 @@ setup:
 demo: setup
 	$(PY) -m epochcache.demo
 
-test: setup lint test-cpp-asan test-cpp-tsan tidy test-python
+test: setup lint test-cpp-asan test-cpp-tsan tidy test-python bench-quick
 	@echo "all test suites passed"
 
 # Unit tests, built with AddressSanitizer and UndefinedBehaviorSanitizer.
@@ -41,6 +41,10 @@ test-cpp:
 
 test-python:
 	$(PY) -m pytest tests/ -q --timeout=600
+
+# The benchmark on tiny data, so it keeps working (no assertions on speed).
+bench-quick:
+	$(PY) bench/epochs.py --quick --no-progress
 
 lint:
 	@scripts/lint.sh
