@@ -78,6 +78,7 @@ std::unique_ptr<MembershipView> MakeStaticView(const std::vector<std::string>& h
 // Workers registered in etcd, refreshed every `refresh`. Fails if etcd cannot be read at all
 // now (there is no last good view yet); later failures keep the last good view.
 Result<std::unique_ptr<MembershipView>> MakeEtcdView(
-    EtcdOptions options, std::chrono::milliseconds refresh = std::chrono::milliseconds(1000));
+    const EtcdOptions& options,
+    std::chrono::milliseconds refresh = std::chrono::milliseconds(1000));
 
 }  // namespace epochcache

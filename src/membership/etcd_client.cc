@@ -38,7 +38,7 @@ std::int64_t Int64Field(const json& j, const char* name) {
 EtcdClient::EtcdClient(std::vector<std::string> endpoints, std::chrono::milliseconds timeout)
     : timeout_(timeout) {
   for (auto& e : endpoints) {
-    if (!e.starts_with("http://") && !e.starts_with("https://")) e = "http://" + e;
+    if (!e.starts_with("http://") && !e.starts_with("https://")) e.insert(0, "http://");
     while (e.ends_with('/')) e.pop_back();
     endpoints_.push_back(std::move(e));
   }

@@ -42,7 +42,7 @@ Result<std::vector<WorkerRecord>> ReadWorkers(EtcdClient& etcd, const std::strin
 
 class EtcdView final : public MembershipView {
  public:
-  EtcdView(EtcdOptions options, std::chrono::milliseconds refresh,
+  EtcdView(const EtcdOptions& options, std::chrono::milliseconds refresh,
            std::vector<WorkerRecord> initial)
       : prefix_(WorkerKeyPrefix(options.cluster)),
         refresh_(refresh),
@@ -112,14 +112,14 @@ std::unique_ptr<MembershipView> MakeStaticView(const std::vector<std::string>& h
   return std::make_unique<StaticView>(std::move(workers));
 }
 
-Result<std::unique_ptr<MembershipView>> MakeEtcdView(EtcdOptions options,
+Result<std::unique_ptr<MembershipView>> MakeEtcdView(const EtcdOptions& options,
                                                      std::chrono::milliseconds refresh) {
   if (options.endpoints.empty()) return Status::InvalidArgument("no etcd endpoints given");
   EtcdClient etcd(options.endpoints, options.request_timeout);
   auto initial = ReadWorkers(etcd, WorkerKeyPrefix(options.cluster));
   if (!initial.ok()) return initial.status().WithContext("reading workers from etcd");
   return std::unique_ptr<MembershipView>(
-      std::make_unique<EtcdView>(std::move(options), refresh, std::move(initial).value()));
+      std::make_unique<EtcdView>(options, refresh, std::move(initial).value()));
 }
 
 }  // namespace epochcache

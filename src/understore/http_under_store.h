@@ -10,8 +10,8 @@
 #include <memory>
 #include <string>
 
-#include "epochcache/under_store.h"
 #include "common/curl_http.h"
+#include "epochcache/under_store.h"
 
 namespace epochcache {
 

@@ -8,8 +8,8 @@
 #include <functional>
 #include <string>
 
-#include "epochcache/under_store.h"
 #include "common/curl_http.h"
+#include "epochcache/under_store.h"
 
 namespace epochcache {
 

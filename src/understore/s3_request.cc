@@ -31,10 +31,10 @@ std::string S3Uri(const S3Location& loc) {
   return loc.key.empty() ? "s3://" + loc.bucket : "s3://" + loc.bucket + "/" + loc.key;
 }
 
-std::string CanonicalQuery(std::vector<std::pair<std::string, std::string>> query) {
+std::string CanonicalQuery(const std::vector<std::pair<std::string, std::string>>& query) {
   std::vector<std::pair<std::string, std::string>> encoded;
   encoded.reserve(query.size());
-  for (auto& [name, value] : query) {
+  for (const auto& [name, value] : query) {
     encoded.emplace_back(AwsUriEncode(name, false), AwsUriEncode(value, false));
   }
   std::sort(encoded.begin(), encoded.end());
@@ -49,7 +49,7 @@ std::string CanonicalQuery(std::vector<std::pair<std::string, std::string>> quer
 }
 
 std::string S3UrlBuilder::Url(const S3Location& loc,
-                              std::vector<std::pair<std::string, std::string>> query) const {
+                              const std::vector<std::pair<std::string, std::string>>& query) const {
   std::string url;
   const std::string key = AwsUriEncode(loc.key, true);
   if (path_style_) {
@@ -62,7 +62,7 @@ std::string S3UrlBuilder::Url(const S3Location& loc,
   }
   if (!query.empty()) {
     url += '?';
-    url += CanonicalQuery(std::move(query));
+    url += CanonicalQuery(query);
   }
   return url;
 }

@@ -34,8 +34,9 @@ class S3UrlBuilder {
   // The URL for an object (or the bucket, for an empty key) with the given query parameters.
   // Parameters are sorted by name and encoded with AwsUriEncode; the key is encoded per path
   // segment.
-  [[nodiscard]] std::string Url(const S3Location& loc,
-                                std::vector<std::pair<std::string, std::string>> query = {}) const;
+  [[nodiscard]] std::string Url(
+      const S3Location& loc,
+      const std::vector<std::pair<std::string, std::string>>& query = {}) const;
 
  private:
   std::string endpoint_;
@@ -43,6 +44,6 @@ class S3UrlBuilder {
 };
 
 // The canonical, sorted, encoded query string of `query` ("a=1&b=x%2Fy").
-std::string CanonicalQuery(std::vector<std::pair<std::string, std::string>> query);
+std::string CanonicalQuery(const std::vector<std::pair<std::string, std::string>>& query);
 
 }  // namespace epochcache

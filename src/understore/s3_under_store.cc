@@ -133,7 +133,7 @@ Result<S3ListPage> S3UnderStore::ListPage(const S3Location& prefix, bool recursi
   if (!continuation.empty()) query.emplace_back("continuation-token", continuation);
   if (max_keys > 0) query.emplace_back("max-keys", std::to_string(max_keys));
   HttpRequest request;
-  request.url = urls_.Url(S3Location{prefix.bucket, ""}, std::move(query));
+  request.url = urls_.Url(S3Location{prefix.bucket, ""}, query);
   const std::string uri = S3Uri(prefix);
   EC_ASSIGN_OR_RETURN(HttpResponse response, Execute(std::move(request), uri));
   if (response.status != 200) return ErrorStatus(response, uri);

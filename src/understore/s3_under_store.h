@@ -13,9 +13,9 @@
 #include <memory>
 #include <string>
 
+#include "common/curl_http.h"
 #include "epochcache/under_store.h"
 #include "understore/aws_credentials.h"
-#include "common/curl_http.h"
 #include "understore/retry_policy.h"
 #include "understore/s3_request.h"
 #include "understore/s3_xml.h"

@@ -322,7 +322,8 @@ TEST_F(HttpServerTest, MalformedRequestsAreAnsweredAndTheServerKeepsServing) {
   };
   const std::vector<Case> cases = {
       {std::string("\x00\xff garbage \r\n\r\n", 15), 400},
-      {"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(16 * 1024, 'a') + "\r\n\r\n",
+      {"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(std::size_t{16} * 1024, 'a') +
+           "\r\n\r\n",
        431},
       {"GET /v1/read?path=/x HTTP/1.1\r\nHost: x\r\nRange: bytes=zz-1\r\n\r\n", 400},
       {"POST /v1/stats HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", 400},
@@ -368,7 +369,9 @@ TEST_F(HttpServerTest, ConcurrentClientsGetTheRightBytes) {
     threads.emplace_back([&, t] {
       Connection conn(server_->port());
       for (int i = 0; i < 10; ++i) {
-        const std::uint64_t start = (static_cast<std::uint64_t>(t) * 997 + i * 4099) % big.size();
+        const std::uint64_t start =
+            (static_cast<std::uint64_t>(t) * 997 + static_cast<std::uint64_t>(i) * 4099) %
+            big.size();
         auto r = conn.Get(
             ReadTarget("/sub/big.bin"),
             {{"Range", "bytes=" + std::to_string(start) + "-" + std::to_string(start + 9000)}});
