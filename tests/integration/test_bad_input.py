@@ -52,11 +52,20 @@ def test_negative_length_raises_value_error(fs, data_root):
 def test_worker_not_running_names_its_address_within_deadline(data_root):
     address = f"127.0.0.1:{_free_port()}"
     fs = EpochCacheFileSystem(worker_hosts=[address], connect_timeout=1.0, request_timeout=2.0,
-                              skip_instance_cache=True)
+                              direct_fallback=False, skip_instance_cache=True)
     start = time.monotonic()
     with pytest.raises(OSError, match=address):
         fs.cat_file(str(data_root / "misc" / "hello.txt"))
     assert time.monotonic() - start < 10
+
+
+def test_worker_not_running_falls_back_to_the_under_store(data_root):
+    """By default a read that no worker can serve is read from the under store directly."""
+    fs = EpochCacheFileSystem(worker_hosts=[f"127.0.0.1:{_free_port()}"], connect_timeout=1.0,
+                              request_timeout=2.0, skip_instance_cache=True)
+    assert fs.cat_file(str(data_root / "misc" / "hello.txt")) == b"hello, epochcache\n"
+    stats = fs.client_stats()
+    assert stats["direct_reads"] >= 1
 
 
 def test_path_escaping_the_root_is_refused(fs, data_root):
