@@ -1,11 +1,12 @@
 """The main job: Ray Data reads a dataset through epochcache for several epochs.
 
-    python -m epochcache.demo [--under s3|local] [--epochs 3] [--workdir .demo] [--json FILE]
+    python -m epochcache.demo [--under s3|local] [--workers 3] [--epochs 3] [--json FILE]
 
 Generates a small Parquet and image dataset (nothing is downloaded). With ``--under s3`` (the
 default) it starts a local S3-compatible server (MinIO, on 127.0.0.1), uploads the dataset with
-boto3 and starts one epochcache worker in front of it; each epoch is read both through epochcache
-and with Ray's default S3 access, side by side. With ``--under local`` the worker reads the
+boto3 and starts a local epochcache cluster in front of it (etcd and ``--workers`` workers, found
+by the client through etcd); each epoch is read both through epochcache and with Ray's default
+S3 access, side by side. With ``--under local`` the worker reads the
 dataset directory itself (the embedded single-node default). The table shows, per epoch: rows,
 seconds, MB/s and the bytes fetched from the under store. Every epochcache epoch after the first
 should fetch 0 bytes: it is served from the local cache.
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 
 from epochcache.demo_data import dataset_bytes, make_image_dataset, make_parquet_dataset
+from epochcache.cluster import LocalCluster
 from epochcache.local_worker import LocalWorker
 
 BUCKET = "demo"
@@ -34,6 +36,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--under", choices=["s3", "local"], default="s3",
                    help="read from a local S3 server (default) or a local directory")
     p.add_argument("--epochs", type=int, default=3, help="epochs per reader (default 3)")
+    p.add_argument("--workers", type=int, default=3,
+                   help="workers in the local cluster (default 3; 1 = a single worker, no etcd)")
     p.add_argument("--workdir", default=".demo", help="dataset, cache and logs (default .demo)")
     p.add_argument("--json", metavar="FILE", help="also write the table as JSON to FILE")
     p.add_argument("--keep-cache", action="store_true",
@@ -42,6 +46,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.epochs < 1:
         p.error("--epochs must be at least 1")
+    if args.workers < 1:
+        p.error("--workers must be at least 1")
     return args
 
 
@@ -76,9 +82,11 @@ class _Sources:
     def __init__(self, args: argparse.Namespace, workdir: Path, data: Path) -> None:
         self.minio = None
         self.systems: dict[str, object] = {}
-        cache_dir = workdir / "cache"
+        cache_dir = workdir / "cluster"
         if not args.keep_cache and cache_dir.exists():
             shutil.rmtree(cache_dir)
+        worker_args: list[str] = []
+        env: dict[str, str] = {}
         if args.under == "s3":
             import pyarrow.fs
 
@@ -91,9 +99,9 @@ class _Sources:
             uploaded = upload_tree(client, BUCKET, data)
             print(f"S3 server (MinIO) on {self.minio.endpoint}: uploaded {uploaded} files "
                   f"to s3://{BUCKET}/")
-            self.worker = LocalWorker(cache_dir, under=f"s3://{BUCKET}", capacity="2GiB",
-                                      extra_args=["--s3-endpoint", self.minio.endpoint],
-                                      env=self.minio.worker_env())
+            under = f"s3://{BUCKET}"
+            worker_args = ["--s3-endpoint", self.minio.endpoint]
+            env = self.minio.worker_env()
             self.paths = {"read_parquet": f"s3://{BUCKET}/parquet",
                           "read_images": f"s3://{BUCKET}/images"}
             self.direct_paths = {"read_parquet": f"{BUCKET}/parquet",
@@ -104,16 +112,31 @@ class _Sources:
                 region="us-east-1")
             target = "s3"
         else:
-            self.worker = LocalWorker(cache_dir, under=f"file://{data}", capacity="2GiB")
+            under = f"file://{data}"
             self.paths = {"read_parquet": str(data / "parquet"),
                           "read_images": str(data / "images")}
             target = "file"
-        self.worker.start()
-        print(f"epochcache worker on {self.worker.address}, cache {cache_dir}")
         import fsspec
 
+        if args.workers == 1:
+            self.cluster = None
+            self.workers = [LocalWorker(cache_dir / "worker-0" / "cache", under=under,
+                                        capacity="2GiB", extra_args=worker_args, env=env).start()]
+            found = {"worker_hosts": [self.workers[0].address]}
+        else:
+            self.cluster = LocalCluster(cache_dir, under, args.workers, capacity="2GiB",
+                                        worker_args=worker_args, env=env).start()
+            self.workers = self.cluster.workers
+            found = self.cluster.filesystem_options()
+            print(f"etcd on {self.cluster.etcd.endpoint}")
+        print(f"epochcache workers on {', '.join(w.address for w in self.workers)}, "
+              f"caches in {cache_dir}")
         self.systems["epochcache"] = fsspec.filesystem("epochcache", target_protocol=target,
-                                                       worker_hosts=[self.worker.address])
+                                                       skip_instance_cache=True, **found)
+
+    def under_store_bytes(self) -> int:
+        """Bytes all workers fetched from the under store so far."""
+        return sum(w.stats()["under_store_bytes"] for w in self.workers)
 
     def path(self, system: str, reader: str) -> str:
         if system == "epochcache":
@@ -121,7 +144,10 @@ class _Sources:
         return self.direct_paths[reader]
 
     def close(self) -> None:
-        self.worker.stop()
+        if self.cluster:
+            self.cluster.stop()
+        else:
+            self.workers[0].stop()
         if self.minio:
             self.minio.stop()
 
@@ -150,12 +176,11 @@ def main(argv: list[str] | None = None) -> int:
             for epoch in range(1, args.epochs + 1):
                 for system, fs in sources.systems.items():
                     cached = system == "epochcache"
-                    before = sources.worker.stats()["under_store_bytes"] if cached else 0
+                    before = sources.under_store_bytes() if cached else 0
                     t0 = time.perf_counter()
                     rows = _run_epoch(reader, sources.path(system, reader), fs)
                     seconds = time.perf_counter() - t0
-                    fetched = (sources.worker.stats()["under_store_bytes"] - before
-                               if cached else None)
+                    fetched = sources.under_store_bytes() - before if cached else None
                     mb_s = sizes[reader] / seconds
                     rows_out.append({"system": system, "reader": reader, "epoch": epoch,
                                      "rows": rows, "seconds": round(seconds, 4),
