@@ -5,8 +5,6 @@ a worker killed with SIGKILL, a worker restarting with its cache, and etcd going
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -17,7 +15,8 @@ import pytest
 from epochcache import EpochCacheFileSystem
 from epochcache.demo_data import make_parquet_dataset
 from epochcache.local_servers import free_port
-from epochcache.local_worker import LocalWorker, worker_binary
+from epochcache.cluster import EtcdServer
+from epochcache.local_worker import LocalWorker
 
 pytestmark = pytest.mark.timeout(300)  # each test, with pytest-timeout
 
@@ -29,79 +28,9 @@ FAST_BREAKER = dict(breaker_backoff=0.2, breaker_max_backoff=1.0)
 # Servers.
 
 
-class EtcdServer:
-    """A single-member etcd on 127.0.0.1 with a fresh data dir and free ports."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = Path(data_dir)
-        self.client_port = free_port()
-        self.peer_port = free_port()
-        self._proc: subprocess.Popen | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"127.0.0.1:{self.client_port}"
-
-    def start(self, timeout: float = 30.0) -> "EtcdServer":
-        etcd = shutil.which("etcd")
-        if etcd is None:
-            pytest.skip("etcd is not installed (Debian package etcd-server)")
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        client = f"http://127.0.0.1:{self.client_port}"
-        peer = f"http://127.0.0.1:{self.peer_port}"
-        log = open(self.data_dir.parent / f"{self.data_dir.name}.log", "ab")  # noqa: SIM115
-        self._proc = subprocess.Popen(
-            [etcd, "--name", "default", "--data-dir", str(self.data_dir),
-             "--listen-client-urls", client, "--advertise-client-urls", client,
-             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-             "--initial-cluster", f"default={peer}"],
-            stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        import urllib.request
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"etcd exited with code {self._proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"{client}/health", timeout=1) as resp:
-                    if b"true" in resp.read():
-                        return self
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise TimeoutError("etcd did not become healthy")
-
-    def stop(self) -> None:
-        if self._proc and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._proc = None
-
-
-def _worker_help() -> str:
-    try:
-        return subprocess.run([worker_binary(), "worker", "--help"], capture_output=True,
-                              text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
 def _etcd_flags(etcd: EtcdServer, cluster: str) -> list[str]:
-    """Worker flags to register in `etcd`; skips the test if this worker cannot."""
-    help_text = _worker_help()
-    if "--etcd" not in help_text:
-        pytest.skip("this epochcache worker has no --etcd flag")
-    flags = ["--etcd", etcd.endpoint]
-    if "--cluster" in help_text:
-        flags += ["--cluster", cluster]
-    if "--lease-ttl" in help_text:
-        flags += ["--lease-ttl", "3s"]  # a killed worker leaves the view within seconds
-    return flags
+    """Worker flags to register in `etcd`; a short lease so a killed worker leaves within seconds."""
+    return ["--etcd", etcd.endpoint, "--cluster", cluster, "--lease-ttl", "3s"]
 
 
 class Cluster:
