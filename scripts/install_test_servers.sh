@@ -19,6 +19,8 @@ MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 TOXIPROXY_MODULE=github.com/Shopify/toxiproxy/v2/cmd/server
 TOXIPROXY_VERSION=v2.5.0
 
+# Builds `module@version` with go install into tools/bin/<name>. go install names a binary after
+# its package directory, so it is built into a temporary dir and moved to the name we use.
 build() {  # name module version
   local name=$1 module=$2 version=$3
   if [ -x "$BIN/$name" ] && [ "$(cat "$BIN/.$name.version" 2>/dev/null)" = "$version" ]; then
@@ -29,21 +31,6 @@ build() {  # name module version
     exit 1
   fi
   echo "[servers] building $name $version with go install (first time only; takes minutes)"
-  GOBIN="$BIN" GOFLAGS=-mod=mod nice go install "$module@$version"
-  echo "$version" > "$BIN/.$name.version"
-}
-
-build minio "$MINIO_MODULE" "$MINIO_VERSION"
-build_renamed() {  # name module version: like build, for a package whose directory is not the name
-  local name=$1 module=$2 version=$3
-  if [ -x "$BIN/$name" ] && [ "$(cat "$BIN/.$name.version" 2>/dev/null)" = "$version" ]; then
-    return 0
-  fi
-  if ! command -v go >/dev/null; then
-    echo "[servers] go is needed to build $name; install Go 1.24 or newer" >&2
-    exit 1
-  fi
-  echo "[servers] building $name $version with go install (first time only)"
   local tmp
   tmp=$(mktemp -d)
   GOBIN="$tmp" GOFLAGS=-mod=mod nice go install "$module@$version"
@@ -52,5 +39,6 @@ build_renamed() {  # name module version: like build, for a package whose direct
   echo "$version" > "$BIN/.$name.version"
 }
 
-build_renamed toxiproxy-server "$TOXIPROXY_MODULE" "$TOXIPROXY_VERSION"
+build minio "$MINIO_MODULE" "$MINIO_VERSION"
+build toxiproxy-server "$TOXIPROXY_MODULE" "$TOXIPROXY_VERSION"
 echo "[servers] ready in $BIN"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import sysconfig
@@ -17,6 +16,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from epochcache.local_servers import stop_process
 
 
 def worker_binary() -> str:
@@ -112,13 +113,7 @@ class LocalWorker:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stops the worker with SIGTERM (a clean shutdown)."""
-        if self._proc and self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
-            try:
-                self._proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        stop_process(self._proc, timeout)
         self._proc = None
 
     def kill(self) -> None:
