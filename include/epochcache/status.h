@@ -28,6 +28,8 @@ enum class StatusCode : std::uint8_t {
   kRejected,          // the cache declined to admit (capacity, policy); not a read failure
   kChanged,           // the remote object changed while being read (version mismatch)
   kInternal,          // a bug: an invariant did not hold
+  kUnauthenticated,   // the caller did not present a valid token (HTTP 401)
+  kCancelled,         // the operation was abandoned before it finished (its caller gave up)
 };
 
 // Returns a stable lower_snake name ("not_found"), used in JSON errors and metrics labels.
@@ -57,6 +59,10 @@ class [[nodiscard]] Status {
   static Status Rejected(std::string msg) { return {StatusCode::kRejected, std::move(msg)}; }
   static Status Changed(std::string msg) { return {StatusCode::kChanged, std::move(msg)}; }
   static Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
+  static Status Unauthenticated(std::string msg) {
+    return {StatusCode::kUnauthenticated, std::move(msg)};
+  }
+  static Status Cancelled(std::string msg) { return {StatusCode::kCancelled, std::move(msg)}; }
 
   [[nodiscard]] bool ok() const { return code_ == StatusCode::kOk; }
   [[nodiscard]] StatusCode code() const { return code_; }

@@ -22,6 +22,8 @@ constexpr std::array kCodeNames = {
     CodeName{StatusCode::kRejected, "rejected"},
     CodeName{StatusCode::kChanged, "changed"},
     CodeName{StatusCode::kInternal, "internal"},
+    CodeName{StatusCode::kUnauthenticated, "unauthenticated"},
+    CodeName{StatusCode::kCancelled, "cancelled"},
 };
 
 }  // namespace

@@ -18,7 +18,7 @@ Result<int> Quarter(int x) {
 
 TEST(StatusTest, CodesRoundTripThroughNames) {
   for (auto code : {StatusCode::kNotFound, StatusCode::kTimeout, StatusCode::kChecksumError,
-                    StatusCode::kChanged}) {
+                    StatusCode::kChanged, StatusCode::kUnauthenticated, StatusCode::kCancelled}) {
     EXPECT_EQ(StatusCodeFromName(StatusCodeName(code)), code);
   }
   EXPECT_EQ(StatusCodeFromName("no such code"), StatusCode::kInternal);
