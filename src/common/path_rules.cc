@@ -20,7 +20,7 @@ Status Refuse(std::string_view uri, std::string_view why) {
       shown += c;
     }
   }
-  return Status::InvalidArgument(fmt::format("path '{}' {}", shown, why));
+  return Status::PermissionDenied(fmt::format("refused path '{}': it {}", shown, why));
 }
 
 }  // namespace

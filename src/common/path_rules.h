@@ -16,7 +16,8 @@
 namespace epochcache {
 
 // Checks the path part of an under-store URI: "/data/x", "file:///data/x", "s3://bucket/key",
-// "http://host/prefix/key". InvalidArgument (naming the offending part) for:
+// "http://host/prefix/key". PermissionDenied (naming the offending part: such a path is a
+// request to go where the root does not allow, answered 403 by the worker) for:
 //   - an empty, "." or ".." segment ("a//b", "a/./b", "a/../b"); one trailing '/' is allowed,
 //     since "dir/" is how object stores spell a directory;
 //   - '?' or '#' anywhere in the path, and '?', '#', '@' or '\' in the authority;

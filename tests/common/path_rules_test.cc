@@ -23,19 +23,19 @@ TEST(PathRulesTest, RefusesEverySpellingALaterLayerCouldCollapse) {
         "http://h/data/x?y", "http://h/data/x#frag", "s3://b?x/k", "s3://user@b/k", "s3://b\\x/k",
         "relative/path", "s3://b/a/.", "/a/b/../"}) {
     const Status s = CheckUnderPath(bad);
-    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(s.code(), StatusCode::kPermissionDenied) << bad;
   }
 }
 
 TEST(PathRulesTest, RefusesControlCharactersAndShowsThemEscaped) {
   const std::string with_nul = std::string("/data/a") + '\0' + "b";
   const Status nul = CheckUnderPath(with_nul);
-  EXPECT_EQ(nul.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(nul.code(), StatusCode::kPermissionDenied);
   EXPECT_NE(nul.message().find("\\x00"), std::string::npos) << nul.message();
   const Status newline = CheckUnderPath("/data/a\nforged log line");
-  EXPECT_EQ(newline.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(newline.code(), StatusCode::kPermissionDenied);
   EXPECT_EQ(newline.message().find('\n'), std::string::npos);
-  EXPECT_EQ(CheckUnderPath("/data/\x7f").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(CheckUnderPath("/data/\x7f").code(), StatusCode::kPermissionDenied);
 }
 
 }  // namespace
