@@ -168,4 +168,14 @@ HttpReply RequestRouter::Error(const Status& status) {
   return reply;
 }
 
+// Stand-ins: every request takes the miss path until the read service offers a hit path.
+std::optional<HttpReply> RequestRouter::TryHandleWithoutUnderStore(const HttpRequest& /*request*/) {
+  return std::nullopt;
+}
+
+std::optional<Result<ReadPlan>> RequestRouter::TryNextWindowWithoutUnderStore(
+    const FileStatus& /*status*/, std::uint64_t /*offset*/, std::uint64_t /*end*/) {
+  return std::nullopt;
+}
+
 }  // namespace epochcache::worker

@@ -52,6 +52,14 @@ class RequestRouter {
 
   [[nodiscard]] ReadService& service() { return service_; }
 
+  // The hit path: the reply when it can be made without waiting on the under store (a
+  // cached status and pages), else nullopt (the caller then runs Handle on the miss pool).
+  std::optional<HttpReply> TryHandleWithoutUnderStore(const HttpRequest& request);
+  // Likewise for NextWindow.
+  std::optional<Result<ReadPlan>> TryNextWindowWithoutUnderStore(const FileStatus& status,
+                                                                 std::uint64_t offset,
+                                                                 std::uint64_t end);
+
  private:
   HttpReply Route(const HttpRequest& request);
   HttpReply Read(const RequestTarget& target, const HttpRequest& request);
