@@ -15,6 +15,7 @@ import sysconfig
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from epochcache.local_servers import stop_process
@@ -38,7 +39,12 @@ def worker_binary() -> str:
 
 
 class LocalWorker:
-    """One ``epochcache worker`` process bound to 127.0.0.1 on a free port."""
+    """One ``epochcache worker`` process bound to 127.0.0.1 on a free port.
+
+    ``auth_token_file`` starts it with ``--auth-token-file`` (and :meth:`get` then sends the
+    token); ``env`` is added to the child's environment; ``preexec_fn`` runs in the child before
+    the worker starts (e.g. to lower its resource limits).
+    """
 
     def __init__(
         self,
@@ -48,6 +54,8 @@ class LocalWorker:
         extra_args: list[str] | None = None,
         log_path: str | os.PathLike | None = None,
         env: dict[str, str] | None = None,
+        auth_token_file: str | os.PathLike | None = None,
+        preexec_fn: Callable[[], None] | None = None,
     ) -> None:
         self.cache_dir = Path(cache_dir)
         self.under = under
@@ -57,8 +65,21 @@ class LocalWorker:
             self.cache_dir.name + ".log"
         )
         self.env = dict(env or {})
+        self.auth_token_file = Path(auth_token_file) if auth_token_file else None
+        self.preexec_fn = preexec_fn
         self.port: int | None = None
         self._proc: subprocess.Popen | None = None
+
+    @property
+    def auth_token(self) -> str | None:
+        """The token this worker requires (read from its token file), or None."""
+        if self.auth_token_file is None:
+            return None
+        return self.auth_token_file.read_text().rstrip()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
 
     @property
     def address(self) -> str:
@@ -78,11 +99,13 @@ class LocalWorker:
             "--cache-dir", str(self.cache_dir),
             "--capacity", self.capacity,
             "--under", self.under,
+            *(["--auth-token-file", str(self.auth_token_file)] if self.auth_token_file else []),
             *self.extra_args,
         ]
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                      env={**os.environ, **self.env})
+                                      env={**os.environ, **self.env},
+                                      preexec_fn=self.preexec_fn)  # noqa: PLW1509
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -104,8 +127,12 @@ class LocalWorker:
         raise TimeoutError(f"worker did not become healthy within {timeout}s; see {self.log_path}")
 
     def get(self, path: str, timeout: float = 10.0) -> dict:
-        """GETs a JSON endpoint of this worker."""
-        with urllib.request.urlopen(f"http://{self.address}{path}", timeout=timeout) as resp:
+        """GETs a JSON endpoint of this worker (with its token, if it has one)."""
+        request = urllib.request.Request(f"http://{self.address}{path}")
+        token = self.auth_token
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
             return json.loads(resp.read())
 
     def stats(self) -> dict:
