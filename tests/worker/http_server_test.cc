@@ -511,7 +511,7 @@ TEST_F(HttpServerTest, ResponseDeadlineIsTotalNotPerWrite) {
   asio::write(socket, asio::buffer(request));
   // A reader that keeps making progress, slowly: a per-write timeout never fires for it.
   std::size_t received = 0;
-  std::array<char, 16 * 1024> chunk{};
+  std::array<char, std::size_t{16} * 1024> chunk{};
   boost::system::error_code ec;
   const auto start = std::chrono::steady_clock::now();
   while (std::chrono::steady_clock::now() - start < std::chrono::seconds(30)) {
