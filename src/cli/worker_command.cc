@@ -181,6 +181,15 @@ void WorkerCommand::AddSecurityOptions() {
                    "past it the connection is closed")
       ->capture_default_str()
       ->envname("EPOCHCACHE_RESPONSE_TIMEOUT");
+  auto* cert = command_
+                   ->add_option("--tls-cert", tls_cert_,
+                                "PEM certificate chain: serve HTTPS (only) on the port; needs "
+                                "--tls-key. A non-loopback --host still needs --auth-token-file")
+                   ->envname("EPOCHCACHE_TLS_CERT");
+  auto* key = command_->add_option("--tls-key", tls_key_, "PEM private key of --tls-cert")
+                  ->envname("EPOCHCACHE_TLS_KEY");
+  cert->needs(key);
+  key->needs(cert);
 }
 
 void WorkerCommand::AddUnderStoreOptions() {
@@ -369,6 +378,8 @@ int WorkerCommand::Run() {
   server_options.max_connections = max_connections_;
   server_options.max_queued_requests = max_queued_requests_;
   server_options.response_timeout = *response_timeout;
+  server_options.tls_cert_file = tls_cert_;
+  server_options.tls_key_file = tls_key_;
   // The server has stopped serving: wake the sigwait below to shut down, and exit non-zero.
   server_options.on_fatal = [](const std::string&) {
     server_failed = true;
@@ -382,9 +393,10 @@ int WorkerCommand::Run() {
   for (const auto& dir : cache_dirs_) dirs += (dirs.empty() ? "" : ", ") + dir;
   spdlog::info(
       "worker serving {} on {}:{}; cache dirs [{}] of {} each, {} pages; {} threads; "
-      "authentication {}",
+      "authentication {}; {}",
       WithoutUserInfo(under_), host_, port, dirs, FormatSize(*capacity), FormatSize(*page_size),
-      threads_, auth_token_file_.empty() ? "off" : "by bearer token");
+      threads_, auth_token_file_.empty() ? "off" : "by bearer token",
+      tls_cert_.empty() ? "plain HTTP" : "HTTPS");
   if (!port_file_.empty()) {
     Status written = WritePortFile(port_file_, port);
     if (!written.ok()) return Fail(written);

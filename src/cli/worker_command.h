@@ -49,6 +49,8 @@ class WorkerCommand {
   unsigned max_connections_ = 1024;
   unsigned max_queued_requests_ = 256;
   std::string response_timeout_ = "120s";
+  std::string tls_cert_;
+  std::string tls_key_;
   // Under-store connection (S3 credentials come from the AWS environment, never from flags).
   std::string s3_endpoint_;
   std::string s3_region_;

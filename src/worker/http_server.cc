@@ -16,10 +16,18 @@
 #include <cstring>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "worker/request_router.h"
+
+// TLS needs OpenSSL's SSL library linked into the worker; builds that define
+// EPOCHCACHE_WORKER_TLS have it (src/worker/CMakeLists.txt).
+#ifdef EPOCHCACHE_WORKER_TLS
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/ssl.hpp>
+#endif
 
 namespace epochcache::worker {
 
@@ -27,6 +35,9 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+#ifdef EPOCHCACHE_WORKER_TLS
+namespace ssl = asio::ssl;
+#endif
 
 namespace {
 
@@ -40,6 +51,9 @@ constexpr std::chrono::milliseconds kAcceptBackoffMin{10};
 constexpr std::chrono::milliseconds kAcceptBackoffMax{1000};
 // At most one log line per this interval for a repeating accept failure.
 constexpr std::chrono::seconds kAcceptLogInterval{10};
+// Over TLS a page cannot go out by sendfile(2) (the kernel would send it unencrypted): it is
+// read into a buffer of this size at a time and written through the TLS stream.
+constexpr std::size_t kTlsPageChunk = std::size_t{256} * 1024;
 // A connection refused past --max-connections is given this long to take its 503.
 constexpr std::chrono::milliseconds kRejectLinger{1000};
 // Refused connections lingering at once; past it they are closed without a word, so that a
@@ -80,16 +94,18 @@ struct ServerContext {
         auth(!o.auth_token.empty()),
         token_digest(Sha256(o.auth_token)) {}
 
-  // Posts a new request's miss work unless max_queued_requests are already waiting.
+  // Posts a new request's miss work unless every miss thread is busy and max_queued_requests
+  // more already wait.
   template <typename F>
   bool TryPostMiss(F&& work) {
-    if (queued.fetch_add(1) >= options.max_queued_requests) {
-      queued.fetch_sub(1);
+    const unsigned limit = options.handler_threads + options.max_queued_requests;
+    if (outstanding_misses.fetch_add(1) >= limit) {
+      outstanding_misses.fetch_sub(1);
       return false;
     }
     asio::post(misses, [this, work = std::forward<F>(work)]() mutable {
-      queued.fetch_sub(1);
       work();
+      outstanding_misses.fetch_sub(1);
     });
     return true;
   }
@@ -100,9 +116,9 @@ struct ServerContext {
   const HttpServerOptions& options;
   const bool auth;
   const Digest token_digest;
-  std::atomic<unsigned> connections{0};  // live sessions
-  std::atomic<unsigned> lingering{0};    // refused connections still being answered
-  std::atomic<unsigned> queued{0};       // miss work posted and not started
+  std::atomic<unsigned> connections{0};         // live sessions
+  std::atomic<unsigned> lingering{0};           // refused connections still being answered
+  std::atomic<unsigned> outstanding_misses{0};  // new requests on the miss pool
 };
 
 // True for errors that just mean the peer went away or was too slow: closed without a word.
@@ -110,7 +126,11 @@ bool IsDisconnect(const beast::error_code& ec) {
   return ec == http::error::end_of_stream || ec == beast::error::timeout ||
          ec == asio::error::operation_aborted || ec == asio::error::eof ||
          ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
-         ec == http::error::partial_message;
+         ec == http::error::partial_message
+#ifdef EPOCHCACHE_WORKER_TLS
+         || ec == ssl::error::stream_truncated
+#endif
+      ;
 }
 
 bool Authorized(const ServerContext& ctx, const http::request_header<>& head) {
@@ -184,30 +204,62 @@ class Rejection : public std::enable_shared_from_this<Rejection> {
 };
 
 // One client connection: reads a request, answers it, repeats while keep-alive holds.
+// `Stream` is beast::tcp_stream (plain HTTP) or a TLS stream over one.
 // Every member is touched only on the connection's strand, except `closed_`.
-class Session : public std::enable_shared_from_this<Session> {
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
  public:
   // The caller has counted this session in ctx.connections; the destructor uncounts it.
-  Session(tcp::socket&& socket, ServerContext& ctx)
-      : stream_(std::move(socket)), ctx_(ctx), deadline_(stream_.get_executor()) {}
+  template <class... StreamArgs>
+  explicit Session(ServerContext& ctx, StreamArgs&&... stream_args)
+      : stream_(std::forward<StreamArgs>(stream_args)...),
+        ctx_(ctx),
+        deadline_(stream_.get_executor()) {}
   ~Session() { ctx_.connections.fetch_sub(1); }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
   void Start() {
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadRequest(); });
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (kTls) {
+        self->Handshake();
+      } else {
+        self->ReadRequest();
+      }
+    });
   }
 
  private:
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+  tcp::socket& Socket() { return Tcp().socket(); }
+
+  void Handshake() {
+#ifdef EPOCHCACHE_WORKER_TLS
+    if constexpr (kTls) {
+      Tcp().expires_after(ctx_.options.idle_timeout);
+      io_pending_ = true;
+      stream_.async_handshake(ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                self->io_pending_ = false;
+                                // A client that cannot or will not speak TLS: nothing to say.
+                                if (ec) return self->Close();
+                                self->ReadRequest();
+                              });
+    }
+#endif
+  }
+
   void ReadRequest() {
     if (closed_) return;
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
     parser_->body_limit(0);  // requests have no body
-    stream_.expires_after(ctx_.options.idle_timeout);
+    Tcp().expires_after(ctx_.options.idle_timeout);
     io_pending_ = true;
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                        self->io_pending_ = false;
                        self->OnRead(ec);
                      });
@@ -230,7 +282,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return WriteReply(std::move(reply));
     }
     StartDeadline();
-    stream_.expires_never();  // the response deadline governs from here on
+    Tcp().expires_never();  // the response deadline governs from here on
     const auto& head = parser_->get();
     HttpRequest request;
     request.method = std::string(head.method_string());
@@ -256,30 +308,31 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // The hit pool answers what needs no under-store access; the rest goes to the miss pool.
   void Dispatch(HttpRequest request) {
-    asio::post(ctx_.hits, [self = shared_from_this(), request = std::move(request)]() mutable {
-      if (self->closed_) return;
-      std::optional<HttpReply> hit;
-      try {
-        hit = self->ctx_.router.TryHandleWithoutUnderStore(request);
-      } catch (const std::exception& e) {
-        spdlog::warn("request {} failed on the hit path: {}", request.target, e.what());
-      }
-      if (hit) return self->Deliver(std::move(*hit));
-      const bool queued = self->ctx_.TryPostMiss([self, request = std::move(request)] {
-        if (self->closed_) return;
-        self->Deliver(self->SafeHandle(request));
-      });
-      if (!queued) {
-        Bump(self->ctx_.router.service().counters().errors);
-        self->Deliver(BusyReply("too many queued requests (--max-queued-requests " +
-                                std::to_string(self->ctx_.options.max_queued_requests) + ")"));
-      }
-    });
+    asio::post(
+        ctx_.hits, [self = this->shared_from_this(), request = std::move(request)]() mutable {
+          if (self->closed_) return;
+          std::optional<HttpReply> hit;
+          try {
+            hit = self->ctx_.router.TryHandleWithoutUnderStore(request);
+          } catch (const std::exception& e) {
+            spdlog::warn("request {} failed on the hit path: {}", request.target, e.what());
+          }
+          if (hit) return self->Deliver(std::move(*hit));
+          const bool queued = self->ctx_.TryPostMiss([self, request = std::move(request)] {
+            if (self->closed_) return;
+            self->Deliver(self->SafeHandle(request));
+          });
+          if (!queued) {
+            Bump(self->ctx_.router.service().counters().errors);
+            self->Deliver(BusyReply("too many queued requests (--max-queued-requests " +
+                                    std::to_string(self->ctx_.options.max_queued_requests) + ")"));
+          }
+        });
   }
 
   void Deliver(HttpReply reply) {
     asio::post(stream_.get_executor(),
-               [self = shared_from_this(), reply = std::move(reply)]() mutable {
+               [self = this->shared_from_this(), reply = std::move(reply)]() mutable {
                  self->WriteReply(std::move(reply));
                });
   }
@@ -298,7 +351,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void StartDeadline() {
     const std::uint64_t response = ++response_id_;
     deadline_.expires_after(ctx_.options.response_timeout);
-    deadline_.async_wait([self = shared_from_this(), response](beast::error_code ec) {
+    deadline_.async_wait([self = this->shared_from_this(), response](beast::error_code ec) {
       // A stale expiry (the response finished just as the timer fired) must not close the
       // next response on this connection.
       if (ec || response != self->response_id_ || self->closed_) return;
@@ -307,7 +360,7 @@ class Session : public std::enable_shared_from_this<Session> {
       // A reset, not a graceful close: the kernel would otherwise keep trickling the queued
       // bytes out to the slow reader, holding the socket's buffers as long as it likes.
       beast::error_code linger_ec;
-      self->stream_.socket().set_option(asio::socket_base::linger(true, 0), linger_ec);
+      self->Socket().set_option(asio::socket_base::linger(true, 0), linger_ec);
       self->Close(/*reset=*/true);
     });
   }
@@ -322,12 +375,13 @@ class Session : public std::enable_shared_from_this<Session> {
     res.body() = std::move(reply.body);
     res.prepare_payload();
     io_pending_ = true;
-    http::async_write(stream_, res, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      self->io_pending_ = false;
-      self->string_response_.reset();
-      if (ec) return self->Close();
-      self->FinishResponse();
-    });
+    http::async_write(stream_, res,
+                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                        self->io_pending_ = false;
+                        self->string_response_.reset();
+                        if (ec) return self->Close();
+                        self->FinishResponse();
+                      });
   }
 
   void WriteFileReply(HttpReply reply) {
@@ -342,7 +396,7 @@ class Session : public std::enable_shared_from_this<Session> {
     serializer_.emplace(res);
     io_pending_ = true;
     http::async_write_header(stream_, *serializer_,
-                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                             [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                                self->io_pending_ = false;
                                if (ec) return self->Close();
                                self->WriteNextSegment();
@@ -361,12 +415,16 @@ class Session : public std::enable_shared_from_this<Session> {
     if (segment.is_page()) {
       sendfile_offset_ = static_cast<off_t>(segment.page.file_offset());
       sendfile_left_ = segment.length;
-      return SendFile();
+      if constexpr (kTls) {
+        return SendPageChunk();
+      } else {
+        return SendFile();
+      }
     }
     auto bytes = asio::buffer(segment.buffer->data() + segment.buffer_offset, segment.length);
     io_pending_ = true;
     asio::async_write(stream_, bytes,
-                      [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                      [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
                         self->io_pending_ = false;
                         if (ec) return self->Close();
                         Bump(self->ctx_.router.service().counters().bytes_served, n);
@@ -382,8 +440,34 @@ class Session : public std::enable_shared_from_this<Session> {
     WriteNextSegment();
   }
 
+  // TLS: the next piece of the page slice, read from the page file and written encrypted.
+  // The read is of a local page file, like sendfile's, so it stays on the I/O thread.
+  void SendPageChunk() {
+    if (tls_chunk_.empty()) tls_chunk_.resize(kTlsPageChunk);
+    const int in_fd = file_.first.segments[segment_].page.fd();
+    const std::size_t want = std::min<std::uint64_t>(sendfile_left_, tls_chunk_.size());
+    ssize_t got = 0;
+    do {
+      got = ::pread(in_fd, tls_chunk_.data(), want, sendfile_offset_);
+    } while (got < 0 && errno == EINTR);
+    if (got <= 0) {
+      return Abort("page file read failed", got < 0 ? std::strerror(errno) : "file ended early");
+    }
+    io_pending_ = true;
+    asio::async_write(stream_, asio::buffer(tls_chunk_.data(), static_cast<std::size_t>(got)),
+                      [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                        self->io_pending_ = false;
+                        if (ec) return self->Close();
+                        Bump(self->ctx_.router.service().counters().bytes_served, n);
+                        self->sendfile_offset_ += static_cast<off_t>(n);
+                        self->sendfile_left_ -= n;
+                        if (self->sendfile_left_ > 0) return self->SendPageChunk();
+                        self->SegmentDone();
+                      });
+  }
+
   void SendFile() {
-    auto& socket = stream_.socket();
+    auto& socket = Socket();
     beast::error_code ec;
     socket.native_non_blocking(true, ec);
     if (ec) return Abort("cannot make socket non-blocking", ec.message());
@@ -412,12 +496,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // the socket, and so ends this wait, if it never does).
   void WaitWritable() {
     io_pending_ = true;
-    stream_.socket().async_wait(tcp::socket::wait_write,
-                                [self = shared_from_this()](beast::error_code ec) {
-                                  self->io_pending_ = false;
-                                  if (ec || self->closed_) return self->Close();
-                                  self->SendFile();
-                                });
+    Socket().async_wait(tcp::socket::wait_write,
+                        [self = this->shared_from_this()](beast::error_code ec) {
+                          self->io_pending_ = false;
+                          if (ec || self->closed_) return self->Close();
+                          self->SendFile();
+                        });
   }
 
   void PlanNextWindow() {
@@ -426,7 +510,7 @@ class Session : public std::enable_shared_from_this<Session> {
     const std::uint64_t end = file_.end;
     // The sent window's segments are released before the next one is planned.
     file_.first.segments.clear();
-    asio::post(ctx_.hits, [self = shared_from_this(), status, offset, end] {
+    asio::post(ctx_.hits, [self = this->shared_from_this(), status, offset, end] {
       if (self->closed_) return;
       std::optional<Result<ReadPlan>> hit;
       try {
@@ -451,23 +535,23 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void DeliverWindow(Result<ReadPlan> plan) {
-    asio::post(
-        stream_.get_executor(), [self = shared_from_this(), plan = std::move(plan)]() mutable {
-          if (self->closed_) return;
-          if (!plan.ok()) {
-            // The header promised more bytes: the only honest signal left is to hang up.
-            return self->Abort("read of " + self->file_.first.status.path + " failed mid-body",
-                               plan.status().ToString());
-          }
-          self->file_.first = std::move(plan).value();
-          self->segment_ = 0;
-          self->next_offset_ = self->file_.first.offset + self->file_.first.length;
-          if (self->file_.first.length == 0) {
-            return self->Abort("read of " + self->file_.first.status.path + " ended early",
-                               "empty window");
-          }
-          self->WriteNextSegment();
-        });
+    asio::post(stream_.get_executor(), [self = this->shared_from_this(),
+                                        plan = std::move(plan)]() mutable {
+      if (self->closed_) return;
+      if (!plan.ok()) {
+        // The header promised more bytes: the only honest signal left is to hang up.
+        return self->Abort("read of " + self->file_.first.status.path + " failed mid-body",
+                           plan.status().ToString());
+      }
+      self->file_.first = std::move(plan).value();
+      self->segment_ = 0;
+      self->next_offset_ = self->file_.first.offset + self->file_.first.length;
+      if (self->file_.first.length == 0) {
+        return self->Abort("read of " + self->file_.first.status.path + " ended early",
+                           "empty window");
+      }
+      self->WriteNextSegment();
+    });
   }
 
   void FinishFileReply() {
@@ -495,9 +579,11 @@ class Session : public std::enable_shared_from_this<Session> {
     closed_ = true;
     beast::error_code ec;
     deadline_.cancel();
-    if (stream_.socket().is_open()) {
-      if (!reset) stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-      stream_.socket().close(ec);
+    // Over TLS the connection ends without a close_notify: every response is delimited by
+    // Content-Length, so a truncation cannot pass for a complete body.
+    if (Socket().is_open()) {
+      if (!reset) Socket().shutdown(tcp::socket::shutdown_send, ec);
+      Socket().close(ec);
     }
     if (io_pending_) return;  // its handler calls Close again
     file_ = FileBody{};
@@ -507,9 +593,10 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.reset();
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   ServerContext& ctx_;
   asio::steady_timer deadline_;
+  std::vector<char> tls_chunk_;  // TLS only: the page bytes being written
   std::uint64_t response_id_ = 0;
   std::atomic<bool> closed_{false};  // read by pool threads to skip a dead connection's work
   bool io_pending_ = false;          // an async operation may still use the response's buffers
@@ -549,6 +636,30 @@ Result<tcp::endpoint> ResolveListen(asio::io_context& io, const std::string& hos
   }
   return results.begin()->endpoint();
 }
+
+#ifdef EPOCHCACHE_WORKER_TLS
+// A server context for the PEM certificate chain and key. TLS 1.2 at least; OpenSSL's default
+// cipher list (its security level 2) otherwise.
+Result<std::unique_ptr<ssl::context>> MakeTlsContext(const std::string& cert_file,
+                                                     const std::string& key_file) {
+  auto context = std::make_unique<ssl::context>(ssl::context::tls_server);
+  beast::error_code ec;
+  context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                           ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                           ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
+                       ec);
+  if (!ec) context->use_certificate_chain_file(cert_file, ec);
+  if (ec)
+    return Status::InvalidArgument("--tls-cert: cannot use " + cert_file + ": " + ec.message());
+  context->use_private_key_file(key_file, ssl::context::pem, ec);
+  if (ec) return Status::InvalidArgument("--tls-key: cannot use " + key_file + ": " + ec.message());
+  if (SSL_CTX_check_private_key(context->native_handle()) != 1) {
+    return Status::InvalidArgument("--tls-key: " + key_file + " does not match --tls-cert " +
+                                   cert_file);
+  }
+  return context;
+}
+#endif
 
 }  // namespace
 
@@ -593,16 +704,29 @@ struct HttpServer::Impl {
           accept_backoff = std::chrono::milliseconds(0);
           if (context.connections.fetch_add(1) >= options.max_connections) {
             context.connections.fetch_sub(1);
-            if (context.lingering.load() < kMaxLingering) {
+            // Over TLS a plain-text 503 would only be a handshake failure: just close.
+            if (tls == nullptr && context.lingering.load() < kMaxLingering) {
               std::make_shared<Rejection>(std::move(socket), context, busy_response)->Start();
             }  // else the socket closes here: a flood gets resets, not descriptors
           } else {
             // Small JSON answers and response heads must not wait for Nagle's algorithm.
             socket.set_option(tcp::no_delay(true), ec);
-            std::make_shared<Session>(std::move(socket), context)->Start();
+            StartSession(std::move(socket));
           }
           Accept();
         });
+  }
+
+  void StartSession(tcp::socket&& socket) {
+#ifdef EPOCHCACHE_WORKER_TLS
+    if (tls != nullptr) {
+      std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(context, std::move(socket),
+                                                                      *tls)
+          ->Start();
+      return;
+    }
+#endif
+    std::make_shared<Session<beast::tcp_stream>>(context, std::move(socket))->Start();
   }
 
   // Out of descriptors (EMFILE/ENFILE) and the like: the pending connection stays in the
@@ -681,6 +805,11 @@ struct HttpServer::Impl {
   std::unique_ptr<asio::thread_pool> misses;
   ServerContext context;
   const std::string busy_response;
+#ifdef EPOCHCACHE_WORKER_TLS
+  std::unique_ptr<ssl::context> tls;  // set when serving HTTPS
+#else
+  std::unique_ptr<int> tls;  // never set: this build has no TLS
+#endif
   // Accept back-off and its rate-limited log; touched only on the acceptor's strand.
   std::chrono::milliseconds accept_backoff{0};
   bool accept_logged = false;
@@ -708,8 +837,19 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(ReadService& service,
     return Status::InvalidArgument("--max-connections: must be positive");
   }
   EC_RETURN_IF_ERROR(CheckListenPolicy(opts.host, !opts.auth_token.empty(), opts.insecure));
+  if (opts.tls_cert_file.empty() != opts.tls_key_file.empty()) {
+    return Status::InvalidArgument("--tls-cert and --tls-key: give both or neither");
+  }
   try {
     auto impl = std::make_unique<Impl>(service, opts);
+    if (!opts.tls_cert_file.empty()) {
+#ifdef EPOCHCACHE_WORKER_TLS
+      EC_ASSIGN_OR_RETURN(impl->tls, MakeTlsContext(opts.tls_cert_file, opts.tls_key_file));
+#else
+      return Status::InvalidArgument(
+          "--tls-cert: this worker was built without TLS support (EPOCHCACHE_WORKER_TLS)");
+#endif
+    }
     EC_ASSIGN_OR_RETURN(const tcp::endpoint endpoint,
                         ResolveListen(*impl->io, opts.host, opts.port));
     if (opts.auth_token.empty() && !endpoint.address().is_loopback()) {

@@ -2,7 +2,8 @@
 // by a few I/O threads. Blocking work never runs on them: a request is first offered to a small
 // hit pool, which answers it when no under-store access is needed (cached status, cached
 // pages); everything else goes to a bounded miss pool, so that slow remote reads never delay a
-// hit. Page hits are sent with sendfile(2) straight from the page file.
+// hit. Page hits are sent with sendfile(2) straight from the page file (over plain HTTP; with
+// TLS they are read and encrypted in user space).
 //
 // Limits that hold against a hostile client: a bearer token on every endpoint but
 // /v1/health, a connection cap, a bounded miss queue (both answered 503 + Retry-After), a total
@@ -33,6 +34,10 @@ struct HttpServerOptions {
   std::string auth_token;
   // Listening on a non-loopback address without auth_token is refused unless this is set.
   bool insecure = false;
+  // PEM certificate chain and private key: when set, the port speaks HTTPS only. Hits are then
+  // read from the page files into memory and encrypted (no sendfile).
+  std::string tls_cert_file;
+  std::string tls_key_file;
   // Connections served at once; past it a connection gets a 503 and is closed.
   unsigned max_connections = 1024;
   // Requests waiting for a miss-pool thread; past it a request is answered 503.

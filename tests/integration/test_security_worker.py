@@ -10,6 +10,7 @@ import json
 import os
 import resource
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -368,3 +369,87 @@ def test_hit_is_not_held_up_by_slow_misses(tmp_path):
         worker.stop()
         origin.shutdown()
         origin.server_close()
+
+
+@pytest.fixture()
+def tls_files(tmp_path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (and its key), made with the openssl CLI."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def _start_tls_worker(worker: LocalWorker) -> LocalWorker:
+    try:
+        return worker.start()
+    except RuntimeError as e:
+        if "built without TLS support" in str(e):
+            pytest.skip("this worker was built without TLS (EPOCHCACHE_WORKER_TLS, OpenSSL::SSL "
+                        "in src/worker/CMakeLists.txt)")
+        raise
+
+
+def test_tls_serves_https_and_still_needs_the_token(data_root, tmp_path, token_file, tls_files):
+    cert, key = tls_files
+    worker = _start_tls_worker(LocalWorker(
+        tmp_path / "cache", under=f"file://{data_root}", auth_token_file=token_file,
+        tls_cert_file=cert, tls_key_file=key, extra_args=["--page-size", "256KiB"]))
+    try:
+        big = (data_root / "misc" / "big.bin").read_bytes()
+        target = _read_url(worker, data_root / "misc" / "big.bin")
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        conn = http.client.HTTPSConnection("127.0.0.1", worker.port, context=worker.ssl_context(),
+                                           timeout=30)
+        try:
+            conn.request("GET", "/v1/health")
+            resp = conn.getresponse()
+            assert resp.status == 200 and json.loads(resp.read())["status"] == "ok"
+            conn.request("GET", target)
+            resp = conn.getresponse()
+            assert resp.status == 401
+            assert TOKEN.encode() not in resp.read()
+            # Cold (from memory), then warm (page files read and encrypted), on one connection.
+            for _ in range(2):
+                conn.request("GET", target, headers=auth)
+                resp = conn.getresponse()
+                assert resp.status == 200
+                assert resp.read() == big
+            conn.request("GET", target, headers={**auth, "Range": "bytes=300000-2000000"})
+            resp = conn.getresponse()
+            assert resp.status == 206
+            assert resp.read() == big[300000:2000001]
+        finally:
+            conn.close()
+        stats = worker.stats()  # over HTTPS, with the token
+        assert stats["page_hits"] > 0
+
+        # Nothing is served in plain text on the TLS port.
+        with pytest.raises((http.client.HTTPException, OSError)):
+            _request(worker, "/v1/health", timeout=5)
+        # The certificate is verified: not trusted without the CA, and not valid for another
+        # name than the worker's address.
+        with pytest.raises(ssl.SSLCertVerificationError):
+            http.client.HTTPSConnection("127.0.0.1", worker.port, timeout=5,
+                                        context=ssl.create_default_context()).request(
+                                            "GET", "/v1/health")
+        with pytest.raises(ssl.SSLCertVerificationError):
+            http.client.HTTPSConnection("localhost", worker.port, timeout=5,
+                                        context=worker.ssl_context()).request("GET", "/v1/health")
+    finally:
+        worker.stop()
+    assert TOKEN.encode() not in worker.log_path.read_bytes()
+
+
+def test_tls_on_a_non_loopback_address_still_needs_a_token(tmp_path, tls_files):
+    cert, key = tls_files
+    result = _run_worker(tmp_path, "--host", "0.0.0.0", "--tls-cert", str(cert),
+                         "--tls-key", str(key))
+    assert result.returncode != 0
+    assert "--auth-token-file" in result.stderr, result.stderr
+    result = _run_worker(tmp_path, "--tls-cert", str(cert))
+    assert result.returncode != 0
+    assert "--tls-key" in result.stderr, result.stderr
