@@ -1,6 +1,7 @@
 #include "cli/worker_command.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -67,6 +68,20 @@ std::string WithoutUserInfo(const std::string& uri) {
   const auto at = uri.rfind('@', authority_end == std::string::npos ? uri.size() : authority_end);
   if (at == std::string::npos || at < authority) return uri;
   return uri.substr(0, authority) + "***@" + uri.substr(at + 1);
+}
+
+// Raises the soft descriptor limit to the hard one: every connection and every open page file
+// takes a descriptor, and the common soft default (1024) is below --max-connections' default.
+// Returns the limit in force.
+rlim_t RaiseDescriptorLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) return raised.rlim_cur;
+  }
+  return limit.rlim_cur;
 }
 
 // Set by the HTTP server's fatal-error callback; read after the stop signal it raises.
@@ -368,6 +383,13 @@ int WorkerCommand::Run() {
   read_options.metadata_ttl = *ttl;
   worker::ReadService service(**under, **pages, read_options);
 
+  const rlim_t descriptors = RaiseDescriptorLimit();
+  if (descriptors != 0 && descriptors != RLIM_INFINITY && max_connections_ >= descriptors) {
+    spdlog::warn(
+        "--max-connections {} is not below the descriptor limit {}: past the limit new "
+        "connections wait in the listen backlog instead of being answered 503",
+        max_connections_, descriptors);
+  }
   worker::HttpServerOptions server_options;
   server_options.host = host_;
   server_options.port = static_cast<std::uint16_t>(port_);
