@@ -154,7 +154,9 @@ std::optional<HttpReply> RequestRouter::Route(const HttpRequest& request, Mode m
   }
   // The path as decoded here is the path every later layer sees: refuse what could leave the
   // root (or be spelled two ways) before it reaches a cache or an under store.
-  if (auto it = target->params.find("path"); it != target->params.end()) {
+  const bool takes_path =
+      target->path == "/v1/read" || target->path == "/v1/stat" || target->path == "/v1/list";
+  if (auto it = target->params.find("path"); takes_path && it != target->params.end()) {
     if (Status allowed = CheckUnderPath(it->second); !allowed.ok()) return Error(allowed);
   }
   if (target->path == "/v1/read") return Read(*target, request, mode);

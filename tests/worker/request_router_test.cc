@@ -156,6 +156,8 @@ TEST_F(RequestRouterTest, PathsThatCouldLeaveTheRootAreRefusedAtTheDoor) {
   }
   EXPECT_EQ(under_.calls(), 0);
   EXPECT_EQ(service_->metadata_cache().size(), 0U);
+  // Health takes no path: whatever a prober appends, it stays open.
+  EXPECT_EQ(Get("/v1/health?path=/d/../x").status, 200U);
 }
 
 TEST_F(RequestRouterTest, QueryStringsAreDecodedExactlyOnce) {
