@@ -13,14 +13,7 @@ int HexValue(char c) {
   return -1;
 }
 
-// A whole-string unsigned decimal; nullopt on anything else (sign, space, overflow, empty).
-std::optional<std::uint64_t> ParseUint(std::string_view text) {
-  std::uint64_t value = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (text.empty() || ec != std::errc() || ptr != end) return std::nullopt;
-  return value;
-}
+constexpr std::string_view kWorkerBusy = "worker busy: ";
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -29,6 +22,14 @@ std::string_view Trim(std::string_view s) {
 }
 
 }  // namespace
+
+std::optional<std::uint64_t> ParseDecimal(std::string_view text) {
+  std::uint64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc() || ptr != end) return std::nullopt;
+  return value;
+}
 
 Result<std::string> PercentDecode(std::string_view text) {
   std::string out;
@@ -92,20 +93,20 @@ Result<RangeSpec> ParseRange(std::string_view header) {
   const std::string_view last = Trim(spec.substr(dash + 1));
   RangeSpec range;
   if (first.empty()) {
-    auto suffix = ParseUint(last);
+    auto suffix = ParseDecimal(last);
     if (!suffix) return bad("expected bytes=-SUFFIX");
     range.kind = RangeSpec::Kind::kSuffix;
     range.suffix = *suffix;
     return range;
   }
-  auto start = ParseUint(first);
+  auto start = ParseDecimal(first);
   if (!start) return bad("START is not a number");
   range.first = *start;
   if (last.empty()) {
     range.kind = RangeSpec::Kind::kFrom;
     return range;
   }
-  auto end = ParseUint(last);
+  auto end = ParseDecimal(last);
   if (!end) return bad("END is not a number");
   if (*end < *start) return bad("END is before START");
   range.kind = RangeSpec::Kind::kFromTo;
@@ -134,6 +135,8 @@ unsigned HttpStatusFor(StatusCode code) {
   switch (code) {
     case StatusCode::kOk:
       return 200;
+    case StatusCode::kUnauthenticated:
+      return 401;
     case StatusCode::kInvalidArgument:
       return 400;
     case StatusCode::kPermissionDenied:
@@ -146,6 +149,8 @@ unsigned HttpStatusFor(StatusCode code) {
       return 502;
     case StatusCode::kUnavailable:
     case StatusCode::kRejected:
+    // The worker gave up on the request (shutting down, a deadline): another worker may not.
+    case StatusCode::kCancelled:
       return 503;
     case StatusCode::kTimeout:
       return 504;
@@ -154,6 +159,14 @@ unsigned HttpStatusFor(StatusCode code) {
       return 500;
   }
   return 500;
+}
+
+Status WorkerBusy(std::string_view what) {
+  return Status::Unavailable(std::string(kWorkerBusy) + std::string(what));
+}
+
+bool IsWorkerBusy(const Status& status) {
+  return status.code() == StatusCode::kUnavailable && status.message().starts_with(kWorkerBusy);
 }
 
 std::string ErrorJson(const Status& status) {

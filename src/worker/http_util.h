@@ -13,12 +13,15 @@
 
 namespace epochcache::worker {
 
-// Decodes %XX escapes. '+' is a literal plus (paths are percent-encoded, not form-encoded).
+// Decodes %XX escapes, once: "%252e" is the three characters "%2e", never ".". '+' is a literal
+// plus (paths are percent-encoded, not form-encoded). "%00" and other escaped control
+// characters decode as they are; the path rules (CheckUnderPath) refuse them afterwards.
 // InvalidArgument on a truncated or non-hex escape.
 Result<std::string> PercentDecode(std::string_view text);
 
 // Splits a request target "/v1/read?path=%2Fa&version=3" into its path and decoded parameters
-// (a repeated parameter keeps its last value).
+// (a repeated parameter keeps its last value). Each name and value is decoded exactly once,
+// here; nothing downstream decodes again. The endpoint path is not decoded.
 struct RequestTarget {
   std::string path;
   std::map<std::string, std::string, std::less<>> params;
@@ -46,8 +49,18 @@ struct ByteSpan {
 };
 std::optional<ByteSpan> ResolveRange(const RangeSpec& range, std::uint64_t size);
 
+// A whole-string unsigned decimal ("42"); nullopt on anything else (sign, space, overflow,
+// empty).
+std::optional<std::uint64_t> ParseDecimal(std::string_view text);
+
 // The HTTP status docs/api.md assigns to a failed Status.
 unsigned HttpStatusFor(StatusCode code);
+
+// An overloaded worker's refusal (protocol: 503, `Retry-After: 1`, message "worker busy: ...").
+// `what` names the limit that was reached.
+Status WorkerBusy(std::string_view what);
+// Whether `status` is such a refusal (its reply then carries `Retry-After: 1`).
+bool IsWorkerBusy(const Status& status);
 
 // `{"error": "<code name>", "message": "..."}`.
 std::string ErrorJson(const Status& status);

@@ -5,16 +5,25 @@
 // A stale entry can only make a read fail with kChanged (the under store checks the version on
 // every ReadRange), never serve old bytes, so the TTL trades freshness for fewer remote calls.
 //
-// Thread-safety: safe to use from many threads at once.
+// Keys come from outside the worker (request paths), so memory is bounded in bytes, not
+// entries: a client asking for a million distinct long paths costs at most `max_bytes`, and
+// what goes is the least recently used status. Keys are paths that passed CheckUnderPath, so
+// one object has one spelling and cannot be cached many times over.
+//
+// Thread-safety: safe to use from many threads at once. No method calls out while holding the
+// lock, so a lookup never waits on the under store.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
+#include <list>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "epochcache/under_store.h"
 
@@ -23,31 +32,56 @@ namespace epochcache::worker {
 class MetadataCache {
  public:
   using Clock = std::chrono::steady_clock;
+  // Reads the current time; tests pass a manual clock to step past the TTL without sleeping.
+  using NowFn = std::function<Clock::time_point()>;
 
-  // `ttl` of zero disables caching. `max_entries` bounds memory: when full, the cache is
-  // cleared (cheap, and a full cache of a scan is mostly cold anyway).
-  explicit MetadataCache(Clock::duration ttl, std::size_t max_entries = 1 << 20)
-      : ttl_(ttl), max_entries_(max_entries) {}
+  static constexpr std::size_t kDefaultMaxBytes = std::size_t{64} << 20;
 
-  // The cached status of `path`, if present and younger than the TTL.
+  // `ttl` of zero disables caching. `max_bytes` bounds the memory held (see EntryBytes).
+  explicit MetadataCache(Clock::duration ttl, std::size_t max_bytes = kDefaultMaxBytes,
+                         NowFn now = &Clock::now)
+      : ttl_(ttl), max_bytes_(max_bytes), now_(std::move(now)) {}
+
+  // The cached status of `path`, if present and younger than the TTL; marks it recently used.
   std::optional<FileStatus> Get(std::string_view path);
+  // Caches `status` under `path`, evicting least recently used entries to stay within the byte
+  // bound. An entry larger than the whole bound is not cached.
   void Put(std::string_view path, const FileStatus& status);
   void Invalidate(std::string_view path);
 
+  // What one entry is charged: its strings plus a fixed estimate of the list node, the hash
+  // node and bucket, and allocator headers. An estimate, but one that grows with every byte a
+  // client controls, which is what makes the bound hold.
+  static std::size_t EntryBytes(std::string_view path, const FileStatus& status);
+
+  [[nodiscard]] std::size_t bytes() const;
+  [[nodiscard]] std::size_t size() const;
+
  private:
-  struct Entry {
+  struct Node {
+    std::string path;
     FileStatus status;
     Clock::time_point expires;
+    std::size_t bytes = 0;
   };
+  using Lru = std::list<Node>;  // most recently used first
   struct Hash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
 
+  // REQUIRES: mu_ held.
+  void EraseLocked(Lru::iterator it);
+
   const Clock::duration ttl_;
-  const std::size_t max_entries_;
-  std::mutex mu_;
-  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;  // GUARDED_BY(mu_)
+  const std::size_t max_bytes_;
+  const NowFn now_;
+  mutable std::mutex mu_;
+  Lru lru_;  // GUARDED_BY(mu_)
+  // Keys view the Node's own path string, which list nodes never move.
+  std::unordered_map<std::string_view, Lru::iterator, Hash, std::equal_to<>>
+      index_;              // GUARDED_BY(mu_)
+  std::size_t bytes_ = 0;  // GUARDED_BY(mu_)
 };
 
 }  // namespace epochcache::worker

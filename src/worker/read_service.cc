@@ -7,6 +7,9 @@
 #include <span>
 #include <utility>
 
+#include "common/path_rules.h"
+#include "worker/http_util.h"
+
 namespace epochcache::worker {
 namespace {
 
@@ -18,16 +21,81 @@ std::string FlightKey(const std::string& file_key, std::uint64_t index) {
   return file_key + ":" + std::to_string(index);
 }
 
+// A miss buffer that holds its bytes' reservation: the bytes go back to the budget when the
+// last plan segment sharing the buffer is dropped.
+struct BudgetedBuffer {
+  BudgetedBuffer(std::shared_ptr<ByteBudget> budget, std::uint64_t bytes)
+      : budget(std::move(budget)), reserved(bytes), data(bytes) {}
+  BudgetedBuffer(const BudgetedBuffer&) = delete;
+  BudgetedBuffer& operator=(const BudgetedBuffer&) = delete;
+  BudgetedBuffer(BudgetedBuffer&&) = delete;
+  BudgetedBuffer& operator=(BudgetedBuffer&&) = delete;
+  ~BudgetedBuffer() { budget->Release(reserved); }
+
+  std::shared_ptr<ByteBudget> budget;
+  std::uint64_t reserved;
+  PageBuffer data;
+};
+
+// The part of page `index` that the bytes [offset, end) cover.
+struct PageSlice {
+  std::uint64_t index = 0;
+  std::uint64_t begin = 0;  // within the page
+  std::uint64_t length = 0;
+};
+
+std::vector<PageSlice> SlicesOf(std::uint64_t page_size, std::uint64_t offset, std::uint64_t end) {
+  std::vector<PageSlice> slices;
+  if (offset >= end) return slices;
+  for (std::uint64_t index = offset / page_size; index * page_size < end; ++index) {
+    const std::uint64_t page_start = index * page_size;
+    const std::uint64_t begin = std::max(offset, page_start) - page_start;
+    const std::uint64_t stop = std::min(end, page_start + page_size) - page_start;
+    slices.push_back({index, begin, stop - begin});
+  }
+  return slices;
+}
+
+// An empty plan of `status` at `offset`, plus the end of the bytes to plan (clipped to the
+// file); the end equals the offset when there is nothing to read.
+std::pair<ReadPlan, std::uint64_t> StartPlan(const FileStatus& status, std::uint64_t offset,
+                                             std::uint64_t length) {
+  ReadPlan plan;
+  plan.status = status;
+  plan.offset = offset;
+  if (offset >= status.size || length == 0) return {std::move(plan), offset};
+  const std::uint64_t end = offset + std::min(length, status.size - offset);
+  plan.length = end - offset;
+  return {std::move(plan), end};
+}
+
+Status DirectoryRefused(const FileStatus& status) {
+  return Status::InvalidArgument(status.path + " is a directory, not a file");
+}
+
 }  // namespace
+
+bool ByteBudget::TryReserve(std::uint64_t bytes) {
+  std::uint64_t used = used_.load(std::memory_order_relaxed);
+  do {
+    if (bytes > limit_ || used > limit_ - bytes) return false;
+  } while (!used_.compare_exchange_weak(used, used + bytes, std::memory_order_relaxed));
+  return true;
+}
+
+void ByteBudget::Release(std::uint64_t bytes) { used_.fetch_sub(bytes, std::memory_order_relaxed); }
 
 ReadService::ReadService(UnderStore& under, PageStore& pages, ReadServiceOptions options)
     : under_(under),
       pages_(pages),
       options_(options),
       page_size_(pages.page_size()),
-      metadata_(options.metadata_ttl) {}
+      metadata_(options.metadata_ttl, options.metadata_max_bytes),
+      miss_budget_(std::make_shared<ByteBudget>(
+          std::max(options.max_inflight_miss_bytes, pages.page_size()))) {}
 
 Result<FileStatus> ReadService::Stat(std::string_view path) {
+  EC_RETURN_IF_ERROR(CheckUnderPath(path));
   if (auto cached = metadata_.Get(path)) {
     Bump(counters_.metadata_hits);
     return *std::move(cached);
@@ -38,7 +106,15 @@ Result<FileStatus> ReadService::Stat(std::string_view path) {
   return status;
 }
 
+std::optional<FileStatus> ReadService::CachedStatus(std::string_view path) {
+  if (!CheckUnderPath(path).ok()) return std::nullopt;
+  auto cached = metadata_.Get(path);
+  if (cached) Bump(counters_.metadata_hits);
+  return cached;
+}
+
 Result<std::vector<FileStatus>> ReadService::List(std::string_view path, bool recursive) {
+  EC_RETURN_IF_ERROR(CheckUnderPath(path));
   auto entries = under_.List(path, recursive);
   if (entries.ok()) {
     for (const auto& entry : *entries) {
@@ -46,6 +122,33 @@ Result<std::vector<FileStatus>> ReadService::List(std::string_view path, bool re
     }
   }
   return entries;
+}
+
+Result<ListPage> ReadService::List(std::string_view path, bool recursive,
+                                   std::string_view start_after, std::size_t limit) {
+  EC_RETURN_IF_ERROR(CheckUnderPath(path));
+  EC_ASSIGN_OR_RETURN(std::vector<FileStatus> all, under_.List(path, recursive));
+  const auto by_path = [](const FileStatus& a, const FileStatus& b) { return a.path < b.path; };
+  // Under stores list sorted, but pages must follow one order whatever an under store does.
+  if (!std::is_sorted(all.begin(), all.end(), by_path)) {
+    std::sort(all.begin(), all.end(), by_path);
+  }
+  auto first = all.begin();
+  if (!start_after.empty()) {
+    first =
+        std::upper_bound(all.begin(), all.end(), start_after,
+                         [](std::string_view key, const FileStatus& e) { return key < e.path; });
+  }
+  const auto available = static_cast<std::size_t>(all.end() - first);
+  const std::size_t count = std::min(available, limit);
+  ListPage page;
+  page.more = available > count;
+  page.entries.reserve(count);
+  for (auto it = first; it != first + static_cast<std::ptrdiff_t>(count); ++it) {
+    if (!it->is_directory) metadata_.Put(it->path, *it);
+    page.entries.push_back(std::move(*it));
+  }
+  return page;
 }
 
 Result<FileStatus> ReadService::StatForRead(std::string_view path, std::string_view version) {
@@ -59,9 +162,7 @@ Result<FileStatus> ReadService::StatForRead(std::string_view path, std::string_v
                              ", not the requested " + std::string(version));
     }
   }
-  if (status.is_directory) {
-    return Status::InvalidArgument(std::string(path) + " is a directory, not a file");
-  }
+  if (status.is_directory) return DirectoryRefused(status);
   return status;
 }
 
@@ -85,26 +186,34 @@ Result<ReadPlan> ReadService::Read(std::string_view path, std::string_view versi
 
 Result<ReadPlan> ReadService::ReadVersion(const FileStatus& status, std::uint64_t offset,
                                           std::uint64_t length) {
-  if (status.is_directory) {
-    return Status::InvalidArgument(status.path + " is a directory, not a file");
-  }
-  ReadPlan plan;
-  plan.status = status;
-  plan.offset = offset;
-  if (offset >= status.size || length == 0) return plan;
-  const std::uint64_t end = offset + std::min(length, status.size - offset);
-  plan.length = end - offset;
-
+  if (status.is_directory) return DirectoryRefused(status);
+  auto [plan, end] = StartPlan(status, offset, length);
   const std::string file_key = MakeFileKey(status.path, status.version);
-  for (std::uint64_t index = offset / page_size_; index * page_size_ < end; ++index) {
-    const std::uint64_t page_start = index * page_size_;
-    const std::uint64_t begin = std::max(offset, page_start) - page_start;
-    const std::uint64_t stop = std::min(end, page_start + page_size_) - page_start;
+  for (const PageSlice& slice : SlicesOf(page_size_, offset, end)) {
     EC_ASSIGN_OR_RETURN(ReadSegment segment,
-                        ReadPageSlice(status, file_key, index, begin, stop - begin));
+                        ReadPageSlice(status, file_key, slice.index, slice.begin, slice.length));
     plan.segments.push_back(std::move(segment));
   }
-  return plan;
+  return std::move(plan);
+}
+
+std::optional<Result<ReadPlan>> ReadService::TryReadCached(const FileStatus& status,
+                                                           std::uint64_t offset,
+                                                           std::uint64_t length) {
+  if (status.is_directory) return Result<ReadPlan>(DirectoryRefused(status));
+  auto [plan, end] = StartPlan(status, offset, length);
+  const std::string file_key = MakeFileKey(status.path, status.version);
+  for (const PageSlice& slice : SlicesOf(page_size_, offset, end)) {
+    auto page = pages_.Get(PageId{file_key, slice.index}, slice.begin, slice.length);
+    // Any failure, not only NotFound, goes to the full path, which refetches what is wrong.
+    if (!page.ok()) return std::nullopt;
+    ReadSegment segment;
+    segment.page = std::move(page).value();
+    segment.length = slice.length;
+    plan.segments.push_back(std::move(segment));
+  }
+  Bump(counters_.page_hits, plan.segments.size());
+  return Result<ReadPlan>(std::move(plan));
 }
 
 Result<ReadSegment> ReadService::ReadPageSlice(const FileStatus& status,
@@ -156,7 +265,17 @@ Result<std::shared_ptr<const PageBuffer>> ReadService::FetchPage(const FileStatu
   // Asking for one byte verifies one chunk, not the whole page: this only checks presence.
   if (pages_.Get(id, 0, 1).ok()) return std::shared_ptr<const PageBuffer>();
 
-  auto buffer = std::make_shared<PageBuffer>(page_length);
+  // Reserved before the under store is asked, so a refused miss costs neither memory nor a
+  // remote read.
+  if (!miss_budget_->TryReserve(page_length)) {
+    Bump(counters_.miss_budget_refusals);
+    return WorkerBusy("in-flight miss bytes at the limit (" +
+                      std::to_string(miss_budget_->limit()) + " bytes); page " +
+                      std::to_string(index) + " of " + status.path + " not fetched");
+  }
+  auto holder = std::make_shared<BudgetedBuffer>(miss_budget_, page_length);
+  // The plan sees only the bytes; the holder (and its reservation) lives as long as they do.
+  std::shared_ptr<PageBuffer> buffer(holder, &holder->data);
   auto read = under_.ReadRange(status.path, status.version, page_start, std::span(*buffer));
   Bump(counters_.under_store_reads);
   if (!read.ok()) {

@@ -8,14 +8,26 @@
 // names the version from the status the plan was made for, and a replaced object makes the
 // whole read fail with kChanged.
 //
+// Memory held for misses is bounded worker-wide: a page fetched from the under store reserves its
+// bytes from a budget before the fetch and gives them back when the last plan holding the buffer
+// lets go of it (after the bytes are on the wire). Past the budget a miss fails at once with
+// kUnavailable "worker busy: ...", so clients that request cold ranges and never read them
+// cannot grow the worker without bound.
+//
+// Hits have their own entry points (CachedStatus, TryReadCached) that never call the under
+// store and never wait on a concurrent fetch, so a server can answer them on a path that no
+// slow remote read can hold up.
+//
 // Thread-safety: a ReadService is safe to use from many threads at once. The under store and
 // page store must outlive it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +46,29 @@ struct ReadServiceOptions {
   std::chrono::milliseconds metadata_ttl{10000};
   // How long a miss waits for a concurrent fetch of the same page before giving up (Timeout).
   std::chrono::milliseconds fetch_wait_bound{120000};
+  // Memory the metadata cache may hold (paths, versions and per-entry overhead), least
+  // recently used statuses evicted first.
+  std::size_t metadata_max_bytes = MetadataCache::kDefaultMaxBytes;
+  // Bytes of pages fetched from the under store that may be held in memory at once, across
+  // all requests (from the fetch until the bytes are sent). Raised to one page if smaller.
+  std::uint64_t max_inflight_miss_bytes = std::uint64_t{256} << 20;
+};
+
+// A worker-wide count of bytes reserved against a limit; reservations never wait.
+class ByteBudget {
+ public:
+  explicit ByteBudget(std::uint64_t limit) : limit_(limit) {}
+
+  // Reserves `bytes` unless that would pass the limit; false (nothing reserved) if it would.
+  bool TryReserve(std::uint64_t bytes);
+  void Release(std::uint64_t bytes);
+
+  [[nodiscard]] std::uint64_t used() const { return used_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t limit() const { return limit_; }
+
+ private:
+  const std::uint64_t limit_;
+  std::atomic<std::uint64_t> used_{0};
 };
 
 // A page fetched from the under store, shared by every reader that missed it.
@@ -50,6 +85,12 @@ struct ReadSegment {
   [[nodiscard]] bool is_page() const { return page.fd() >= 0; }
 };
 
+// One page of a directory listing (see ReadService::List).
+struct ListPage {
+  std::vector<FileStatus> entries;  // sorted by path
+  bool more = false;                // entries past the last one returned exist
+};
+
 struct ReadPlan {
   FileStatus status;         // the version every segment belongs to
   std::uint64_t offset = 0;  // first byte served
@@ -61,6 +102,9 @@ class ReadService {
  public:
   ReadService(UnderStore& under, PageStore& pages, ReadServiceOptions options = {});
 
+  // Every method taking a path refuses one that fails CheckUnderPath (PermissionDenied) before
+  // looking at the cache or the under store, so the cache is keyed by checked paths only.
+
   // Status of a file or directory, from the metadata cache when fresh.
   Result<FileStatus> Stat(std::string_view path);
 
@@ -69,12 +113,21 @@ class ReadService {
   // version is kChanged. A directory is InvalidArgument.
   Result<FileStatus> StatForRead(std::string_view path, std::string_view version);
 
+  // The cached, fresh status of `path`, or nullopt: never calls the under store.
+  std::optional<FileStatus> CachedStatus(std::string_view path);
+
   // Drops the cached status of `path` (after a read of it failed with kChanged).
   void ForgetStatus(std::string_view path);
 
   // Directory listing, straight from the under store; file entries refresh the metadata cache
   // (a reader typically lists, then reads every file listed).
   Result<std::vector<FileStatus>> List(std::string_view path, bool recursive);
+
+  // One page of that listing: at most `limit` entries whose path sorts after `start_after`
+  // (byte order; empty = from the start). Only the returned file entries refresh the
+  // metadata cache.
+  Result<ListPage> List(std::string_view path, bool recursive, std::string_view start_after,
+                        std::size_t limit);
 
   // Plans the bytes [offset, offset + length) of `path`, clipped to the end of the file (a
   // range starting at or past the end gives an empty plan). `length` may be UINT64_MAX for
@@ -87,7 +140,15 @@ class ReadService {
   Result<ReadPlan> ReadVersion(const FileStatus& status, std::uint64_t offset,
                                std::uint64_t length);
 
+  // Like ReadVersion, but only from pages already in the page store: nullopt as soon as one
+  // page of the range is missing (the caller then goes through ReadVersion). Never calls the
+  // under store and never waits on a concurrent fetch.
+  std::optional<Result<ReadPlan>> TryReadCached(const FileStatus& status, std::uint64_t offset,
+                                                std::uint64_t length);
+
   [[nodiscard]] std::uint64_t page_size() const { return page_size_; }
+  [[nodiscard]] const ByteBudget& miss_budget() const { return *miss_budget_; }
+  [[nodiscard]] const MetadataCache& metadata_cache() const { return metadata_; }
   [[nodiscard]] WorkerCounters& counters() { return counters_; }
   [[nodiscard]] const WorkerCounters& counters() const { return counters_; }
   [[nodiscard]] PageStore& page_store() { return pages_; }
@@ -109,6 +170,9 @@ class ReadService {
   const ReadServiceOptions options_;
   const std::uint64_t page_size_;
   MetadataCache metadata_;
+  // Shared with every miss buffer, which gives its bytes back when it dies (possibly after
+  // the plan outlived a request).
+  std::shared_ptr<ByteBudget> miss_budget_;
   // A null buffer means "the page is now in the page store: Get it again".
   SingleFlight<std::shared_ptr<const PageBuffer>> flights_;
   WorkerCounters counters_;

@@ -1,13 +1,19 @@
 #include "worker/request_router.h"
 
+#include <algorithm>
 #include <limits>
 
+#include "common/path_rules.h"
 #include "worker/worker_json.h"
 
 namespace epochcache::worker {
 namespace {
 
 constexpr std::string_view kHealthJson = R"({"status":"ok"})";
+
+// docs/api.md: /v1/list pages.
+constexpr std::uint64_t kDefaultListLimit = 1000;
+constexpr std::uint64_t kMaxListLimit = 10000;
 
 // A required, non-empty `path` parameter.
 Result<std::string> RequirePath(const RequestTarget& target) {
@@ -28,9 +34,95 @@ Result<bool> ParseFlag(const RequestTarget& target, std::string_view name) {
                                  "'");
 }
 
+bool HasControlCharacter(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
 bool IsKnownEndpoint(std::string_view path) {
   return path == "/v1/read" || path == "/v1/stat" || path == "/v1/list" || path == "/v1/health" ||
          path == "/v1/stats";
+}
+
+// The parameters of a /v1/read, validated.
+struct ReadRequest {
+  std::string path;
+  std::string version;
+  std::optional<RangeSpec> range;
+};
+
+Result<ReadRequest> ParseReadRequest(const RequestTarget& target, const HttpRequest& request) {
+  ReadRequest out;
+  EC_ASSIGN_OR_RETURN(out.path, RequirePath(target));
+  if (auto it = target.params.find("version"); it != target.params.end()) {
+    // The version goes upstream as a header value (If-Match): no CR/LF or other controls.
+    if (HasControlCharacter(it->second)) {
+      return Status::InvalidArgument("parameter 'version' contains a control character");
+    }
+    out.version = it->second;
+  }
+  if (request.range) {
+    EC_ASSIGN_OR_RETURN(RangeSpec range, ParseRange(*request.range));
+    out.range = range;
+  }
+  return out;
+}
+
+// The parameters of a /v1/list, validated.
+struct ListRequest {
+  std::string path;
+  bool recursive = false;
+  std::string start_after;
+  std::uint64_t limit = kDefaultListLimit;
+};
+
+Result<ListRequest> ParseListRequest(const RequestTarget& target) {
+  ListRequest out;
+  EC_ASSIGN_OR_RETURN(out.path, RequirePath(target));
+  EC_ASSIGN_OR_RETURN(out.recursive, ParseFlag(target, "recursive"));
+  if (auto it = target.params.find("start_after"); it != target.params.end()) {
+    out.start_after = it->second;
+  }
+  if (auto it = target.params.find("limit"); it != target.params.end()) {
+    auto limit = ParseDecimal(it->second);
+    if (!limit || *limit == 0 || *limit > kMaxListLimit) {
+      return Status::InvalidArgument("parameter 'limit' must be a number from 1 to " +
+                                     std::to_string(kMaxListLimit) + ", not '" + it->second + "'");
+    }
+    out.limit = *limit;
+  }
+  return out;
+}
+
+// 416 for a range that starts at or past the end of a file of `size` bytes.
+HttpReply RangeNotSatisfiable(const ReadRequest& read, const std::string& header,
+                              std::uint64_t size) {
+  HttpReply reply;
+  reply.status = 416;
+  reply.body =
+      ErrorJson(Status::InvalidArgument("range " + header + " starts at or past the end of " +
+                                        read.path + " (" + std::to_string(size) + " bytes)"));
+  reply.headers.emplace_back("Content-Range", "bytes */" + std::to_string(size));
+  return reply;
+}
+
+HttpReply FileReply(const FileStatus& status, const ByteSpan& span, bool ranged, ReadPlan first) {
+  const std::uint64_t end = span.offset + span.length;
+  HttpReply reply;
+  reply.status = ranged ? 206 : 200;
+  reply.content_type = "application/octet-stream";
+  reply.headers.emplace_back("Accept-Ranges", "bytes");
+  reply.headers.emplace_back("X-Epochcache-Size", std::to_string(status.size));
+  reply.headers.emplace_back("X-Epochcache-Version", status.version);
+  if (ranged) {
+    reply.headers.emplace_back("Content-Range", "bytes " + std::to_string(span.offset) + "-" +
+                                                    std::to_string(end - 1) + "/" +
+                                                    std::to_string(status.size));
+  }
+  reply.file = FileBody{.first = std::move(first), .end = end};
+  return reply;
 }
 
 }  // namespace
@@ -42,12 +134,13 @@ RequestRouter::RequestRouter(ReadService& service, std::uint64_t window_bytes) :
 
 HttpReply RequestRouter::Handle(const HttpRequest& request) {
   Bump(service_.counters().requests);
-  HttpReply reply = Route(request);
-  if (reply.status >= 400) Bump(service_.counters().errors);
-  return reply;
+  std::optional<HttpReply> reply = Route(request, Mode::kFull);
+  if (!reply) reply = Error(Status::Internal("request " + request.target + " was not answered"));
+  if (reply->status >= 400) Bump(service_.counters().errors);
+  return *std::move(reply);
 }
 
-HttpReply RequestRouter::Route(const HttpRequest& request) {
+std::optional<HttpReply> RequestRouter::Route(const HttpRequest& request, Mode mode) {
   auto target = ParseTarget(request.target);
   if (!target.ok()) return Error(target.status());
   if (!IsKnownEndpoint(target->path)) {
@@ -59,71 +152,82 @@ HttpReply RequestRouter::Route(const HttpRequest& request) {
     reply.headers.emplace_back("Allow", "GET");
     return reply;
   }
-  if (target->path == "/v1/read") return Read(*target, request);
-  if (target->path == "/v1/stat") return Stat(*target);
-  if (target->path == "/v1/list") return List(*target);
+  // The path as decoded here is the path every later layer sees: refuse what could leave the
+  // root (or be spelled two ways) before it reaches a cache or an under store.
+  const bool takes_path =
+      target->path == "/v1/read" || target->path == "/v1/stat" || target->path == "/v1/list";
+  if (auto it = target->params.find("path"); takes_path && it != target->params.end()) {
+    if (Status allowed = CheckUnderPath(it->second); !allowed.ok()) return Error(allowed);
+  }
+  if (target->path == "/v1/read") return Read(*target, request, mode);
+  if (target->path == "/v1/stat") return Stat(*target, mode);
+  if (target->path == "/v1/list") return List(*target, mode);
   HttpReply reply;
   if (target->path == "/v1/health") {
     reply.body = std::string(kHealthJson);
   } else {
-    reply.body = StatsJson(service_.counters(), service_.page_store().Stats());
+    const WorkerGauges gauges{
+        .inflight_miss_bytes = service_.miss_budget().used(),
+        .inflight_miss_limit = service_.miss_budget().limit(),
+        .metadata_cache_bytes = service_.metadata_cache().bytes(),
+        .metadata_cache_entries = service_.metadata_cache().size(),
+    };
+    reply.body = StatsJson(service_.counters(), gauges, service_.page_store().Stats());
   }
   return reply;
 }
 
-HttpReply RequestRouter::Read(const RequestTarget& target, const HttpRequest& request) {
-  auto path = RequirePath(target);
-  if (!path.ok()) return Error(path.status());
-  std::string version;
-  if (auto it = target.params.find("version"); it != target.params.end()) version = it->second;
-  std::optional<RangeSpec> range;
-  if (request.range) {
-    auto parsed = ParseRange(*request.range);
-    if (!parsed.ok()) return Error(parsed.status());
-    range = *parsed;
+std::optional<HttpReply> RequestRouter::Read(const RequestTarget& target,
+                                             const HttpRequest& request, Mode mode) {
+  auto read = ParseReadRequest(target, request);
+  if (!read.ok()) return Error(read.status());
+
+  if (mode == Mode::kHitOnly) {
+    // A status the under store would have to confirm (absent, stale, another version than
+    // asked for) or a directory (whose refusal Handle words) goes to the full path.
+    auto status = service_.CachedStatus(read->path);
+    if (!status || status->is_directory) return std::nullopt;
+    if (!read->version.empty() && status->version != read->version) return std::nullopt;
+    ByteSpan span{0, status->size};
+    if (read->range) {
+      auto resolved = ResolveRange(*read->range, status->size);
+      if (!resolved) return RangeNotSatisfiable(*read, *request.range, status->size);
+      span = *resolved;
+    }
+    auto plan = TryNextWindowWithoutUnderStore(*status, span.offset, span.offset + span.length);
+    if (!plan) return std::nullopt;
+    if (!plan->ok()) return Error(plan->status());
+    return FileReply(*status, span, read->range.has_value(), std::move(*plan).value());
   }
 
   // Twice at most: a file replaced between its (cached) status and the first under-store read
   // is planned again from a fresh status, unless the caller asked for a specific version.
   for (int attempt = 0;; ++attempt) {
-    auto status = service_.StatForRead(*path, version);
+    auto status = service_.StatForRead(read->path, read->version);
     if (!status.ok()) return Error(status.status().WithContext("read"));
     ByteSpan span{0, status->size};
-    if (range) {
-      auto resolved = ResolveRange(*range, status->size);
-      if (!resolved) {
-        HttpReply reply = Error(
-            Status::InvalidArgument("range " + *request.range + " starts at or past the end of " +
-                                    *path + " (" + std::to_string(status->size) + " bytes)"));
-        reply.status = 416;
-        reply.headers.emplace_back("Content-Range", "bytes */" + std::to_string(status->size));
-        return reply;
-      }
+    if (read->range) {
+      auto resolved = ResolveRange(*read->range, status->size);
+      if (!resolved) return RangeNotSatisfiable(*read, *request.range, status->size);
       span = *resolved;
     }
-    const std::uint64_t end = span.offset + span.length;
-    auto plan = NextWindow(*status, span.offset, end);
+    auto plan = NextWindow(*status, span.offset, span.offset + span.length);
     if (!plan.ok()) {
       if (plan.status().code() == StatusCode::kChanged) {
-        service_.ForgetStatus(*path);
-        if (version.empty() && attempt == 0) continue;
+        service_.ForgetStatus(read->path);
+        if (read->version.empty() && attempt == 0) continue;
       }
       return Error(plan.status());
     }
-    HttpReply reply;
-    reply.status = range ? 206 : 200;
-    reply.content_type = "application/octet-stream";
-    reply.headers.emplace_back("Accept-Ranges", "bytes");
-    reply.headers.emplace_back("X-Epochcache-Size", std::to_string(status->size));
-    reply.headers.emplace_back("X-Epochcache-Version", status->version);
-    if (range) {
-      reply.headers.emplace_back("Content-Range", "bytes " + std::to_string(span.offset) + "-" +
-                                                      std::to_string(end - 1) + "/" +
-                                                      std::to_string(status->size));
-    }
-    reply.file = FileBody{.first = std::move(plan).value(), .end = end};
-    return reply;
+    return FileReply(*status, span, read->range.has_value(), std::move(plan).value());
   }
+}
+
+std::uint64_t RequestRouter::WindowEnd(std::uint64_t offset, std::uint64_t end) const {
+  // Windows end on page boundaries so that no page is planned (or fetched) twice.
+  const std::uint64_t window_index = offset / window_bytes_;
+  if (window_index >= std::numeric_limits<std::uint64_t>::max() / window_bytes_ - 1) return end;
+  return std::min(end, (window_index + 1) * window_bytes_);
 }
 
 Result<ReadPlan> RequestRouter::NextWindow(const FileStatus& status, std::uint64_t offset,
@@ -134,14 +238,19 @@ Result<ReadPlan> RequestRouter::NextWindow(const FileStatus& status, std::uint64
     empty.offset = offset;
     return empty;
   }
-  // Windows end on page boundaries so that no page is planned (or fetched) twice.
-  const std::uint64_t window_end = (offset / window_bytes_ + 1) * window_bytes_;
-  return service_.ReadVersion(status, offset, std::min(end, window_end) - offset);
+  return service_.ReadVersion(status, offset, WindowEnd(offset, end) - offset);
 }
 
-HttpReply RequestRouter::Stat(const RequestTarget& target) {
+std::optional<HttpReply> RequestRouter::Stat(const RequestTarget& target, Mode mode) {
   auto path = RequirePath(target);
   if (!path.ok()) return Error(path.status());
+  if (mode == Mode::kHitOnly) {
+    auto cached = service_.CachedStatus(*path);
+    if (!cached) return std::nullopt;
+    HttpReply reply;
+    reply.body = StatJson(*cached);
+    return reply;
+  }
   auto status = service_.Stat(*path);
   if (!status.ok()) return Error(status.status().WithContext("stat"));
   HttpReply reply;
@@ -149,15 +258,16 @@ HttpReply RequestRouter::Stat(const RequestTarget& target) {
   return reply;
 }
 
-HttpReply RequestRouter::List(const RequestTarget& target) {
-  auto path = RequirePath(target);
-  if (!path.ok()) return Error(path.status());
-  auto recursive = ParseFlag(target, "recursive");
-  if (!recursive.ok()) return Error(recursive.status());
-  auto entries = service_.List(*path, *recursive);
-  if (!entries.ok()) return Error(entries.status().WithContext("list"));
+std::optional<HttpReply> RequestRouter::List(const RequestTarget& target, Mode mode) {
+  auto list = ParseListRequest(target);
+  if (!list.ok()) return Error(list.status());
+  if (mode == Mode::kHitOnly) return std::nullopt;  // listings always come from the under store
+  auto page = service_.List(list->path, list->recursive, list->start_after, list->limit);
+  if (!page.ok()) return Error(page.status().WithContext("list"));
+  std::optional<std::string> next;
+  if (page->more && !page->entries.empty()) next = page->entries.back().path;
   HttpReply reply;
-  reply.body = ListJson(*path, *entries);
+  reply.body = ListJson(list->path, page->entries, next);
   return reply;
 }
 
@@ -165,17 +275,23 @@ HttpReply RequestRouter::Error(const Status& status) {
   HttpReply reply;
   reply.status = HttpStatusFor(status.code());
   reply.body = ErrorJson(status);
+  // docs/api.md: an overloaded worker asks the client to come back (or go elsewhere) soon.
+  if (IsWorkerBusy(status)) reply.headers.emplace_back("Retry-After", "1");
   return reply;
 }
 
-// Stand-ins: every request takes the miss path until the read service offers a hit path.
-std::optional<HttpReply> RequestRouter::TryHandleWithoutUnderStore(const HttpRequest& /*request*/) {
-  return std::nullopt;
+std::optional<HttpReply> RequestRouter::TryHandleWithoutUnderStore(const HttpRequest& request) {
+  std::optional<HttpReply> reply = Route(request, Mode::kHitOnly);
+  if (!reply) return std::nullopt;
+  Bump(service_.counters().requests);
+  if (reply->status >= 400) Bump(service_.counters().errors);
+  return reply;
 }
 
 std::optional<Result<ReadPlan>> RequestRouter::TryNextWindowWithoutUnderStore(
-    const FileStatus& /*status*/, std::uint64_t /*offset*/, std::uint64_t /*end*/) {
-  return std::nullopt;
+    const FileStatus& status, std::uint64_t offset, std::uint64_t end) {
+  if (offset >= end) return NextWindow(status, offset, end);  // empty: no store at all
+  return service_.TryReadCached(status, offset, WindowEnd(offset, end) - offset);
 }
 
 }  // namespace epochcache::worker

@@ -6,6 +6,15 @@
 // after the header is on the wire (a failure then can only abort the connection, which the
 // client sees as a short body).
 //
+// Every `path` parameter (decoded once, by ParseTarget) must pass CheckUnderPath before anything
+// else looks at it; a refusal is 403 permission_denied.
+//
+// Requests have two ways in. Handle answers anything and may block on the under store.
+// TryHandleWithoutUnderStore answers only what needs no under store at all (health, stats,
+// malformed or refused requests, a stat from the fresh metadata cache, a read whose status is
+// cached and whose first window is wholly in the page store) and otherwise declines, so that a
+// server can run it on threads no slow remote read ever occupies.
+//
 // Thread-safety: safe to use from many threads at once.
 #pragma once
 
@@ -52,20 +61,29 @@ class RequestRouter {
 
   [[nodiscard]] ReadService& service() { return service_; }
 
-  // The hit path: the reply when it can be made without waiting on the under store (a
-  // cached status and pages), else nullopt (the caller then runs Handle on the miss pool).
+  // The hit path: the reply when it can be made without calling (or waiting on) the under store
+  // or a concurrent fetch: health, stats, errors that need no under store, a stat from the
+  // fresh metadata cache, a read whose status is cached and fresh and whose first window's
+  // pages are all in the page store. Otherwise nullopt (the caller then runs Handle, on the
+  // miss pool). Counts the request only when it answers.
   std::optional<HttpReply> TryHandleWithoutUnderStore(const HttpRequest& request);
-  // Likewise for NextWindow.
+  // Likewise for NextWindow: the plan when every page of the window is in the page store,
+  // else nullopt.
   std::optional<Result<ReadPlan>> TryNextWindowWithoutUnderStore(const FileStatus& status,
                                                                  std::uint64_t offset,
                                                                  std::uint64_t end);
 
  private:
-  HttpReply Route(const HttpRequest& request);
-  HttpReply Read(const RequestTarget& target, const HttpRequest& request);
-  HttpReply Stat(const RequestTarget& target);
-  HttpReply List(const RequestTarget& target);
-  HttpReply Error(const Status& status);
+  // kHitOnly: decline (nullopt) whatever would need the under store.
+  enum class Mode : std::uint8_t { kFull, kHitOnly };
+
+  std::optional<HttpReply> Route(const HttpRequest& request, Mode mode);
+  std::optional<HttpReply> Read(const RequestTarget& target, const HttpRequest& request, Mode mode);
+  std::optional<HttpReply> Stat(const RequestTarget& target, Mode mode);
+  std::optional<HttpReply> List(const RequestTarget& target, Mode mode);
+  // The end of the window that starts at `offset`, clipped to `end`.
+  [[nodiscard]] std::uint64_t WindowEnd(std::uint64_t offset, std::uint64_t end) const;
+  static HttpReply Error(const Status& status);
 
   ReadService& service_;
   std::uint64_t window_bytes_;

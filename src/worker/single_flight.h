@@ -38,10 +38,11 @@ class SingleFlight {
       std::lock_guard lock(mu_);
       auto it = flights_.find(key);
       if (it != flights_.end()) {
-        future = it->second;
+        future = it->second.future;
+        ++it->second.waiters;
       } else {
         future = promise.get_future().share();
-        flights_.emplace(key, future);
+        flights_.emplace(key, Flight{future, 0});
         leader = true;
       }
     }
@@ -72,9 +73,22 @@ class SingleFlight {
     return flights_.size();
   }
 
+  // Number of callers that joined the flight of `key` now in progress (for tests: a test can
+  // hold the leader until every caller has joined, without sleeping).
+  std::size_t waiters(const std::string& key) const {
+    std::lock_guard lock(mu_);
+    auto it = flights_.find(key);
+    return it == flights_.end() ? 0 : it->second.waiters;
+  }
+
  private:
+  struct Flight {
+    std::shared_future<Result<Value>> future;
+    std::size_t waiters = 0;
+  };
+
   mutable std::mutex mu_;
-  std::unordered_map<std::string, std::shared_future<Result<Value>>> flights_;  // GUARDED_BY(mu_)
+  std::unordered_map<std::string, Flight> flights_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace epochcache::worker

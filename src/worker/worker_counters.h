@@ -22,6 +22,16 @@ struct WorkerCounters {
   std::atomic<std::uint64_t> metadata_misses{0};
   std::atomic<std::uint64_t> version_changes{0};  // reads refused because the object changed
   std::atomic<std::uint64_t> errors{0};           // requests answered with a 4xx/5xx
+  // Misses refused at once because the in-flight miss bytes were at their limit.
+  std::atomic<std::uint64_t> miss_budget_refusals{0};
+};
+
+// Levels (not counts) shown next to the counters in /v1/stats.
+struct WorkerGauges {
+  std::uint64_t inflight_miss_bytes = 0;  // held now by fetched pages not yet sent
+  std::uint64_t inflight_miss_limit = 0;
+  std::uint64_t metadata_cache_bytes = 0;  // charged by the metadata cache's byte bound
+  std::uint64_t metadata_cache_entries = 0;
 };
 
 // Adds `n` to `counter` (relaxed): the counters order nothing.

@@ -28,13 +28,17 @@ std::uint64_t Load(const std::atomic<std::uint64_t>& counter) {
 
 std::string StatJson(const FileStatus& status) { return Dump(StatObject(status)); }
 
-std::string ListJson(std::string_view path, const std::vector<FileStatus>& entries) {
+std::string ListJson(std::string_view path, const std::vector<FileStatus>& entries,
+                     const std::optional<std::string>& next_start_after) {
   json list = json::array();
   for (const auto& entry : entries) list.push_back(StatObject(entry));
-  return Dump({{"path", std::string(path)}, {"entries", std::move(list)}});
+  json body = {{"path", std::string(path)}, {"entries", std::move(list)}};
+  if (next_start_after) body["next_start_after"] = *next_start_after;
+  return Dump(body);
 }
 
-std::string StatsJson(const WorkerCounters& counters, const PageStoreStats& page_store) {
+std::string StatsJson(const WorkerCounters& counters, const WorkerGauges& gauges,
+                      const PageStoreStats& page_store) {
   json dirs = json::array();
   for (const auto& dir : page_store.dirs) {
     dirs.push_back({{"path", dir.path},
@@ -67,6 +71,11 @@ std::string StatsJson(const WorkerCounters& counters, const PageStoreStats& page
                {"metadata_misses", Load(counters.metadata_misses)},
                {"version_changes", Load(counters.version_changes)},
                {"errors", Load(counters.errors)},
+               {"miss_budget_refusals", Load(counters.miss_budget_refusals)},
+               {"inflight_miss_bytes", gauges.inflight_miss_bytes},
+               {"inflight_miss_limit", gauges.inflight_miss_limit},
+               {"metadata_cache_bytes", gauges.metadata_cache_bytes},
+               {"metadata_cache_entries", gauges.metadata_cache_entries},
                {"page_store", store}});
 }
 

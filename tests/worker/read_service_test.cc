@@ -10,6 +10,7 @@
 
 #include "temp_dir.h"
 #include "understore/memory_under_store.h"
+#include "worker/http_util.h"
 
 namespace epochcache::worker {
 namespace {
@@ -41,7 +42,8 @@ class ReadServiceTest : public ::testing::Test {
  protected:
   void SetUp() override { OpenService(); }
 
-  void OpenService(std::chrono::milliseconds ttl = std::chrono::seconds(10)) {
+  void OpenService(std::chrono::milliseconds ttl = std::chrono::seconds(10),
+                   std::uint64_t max_inflight_miss_bytes = std::uint64_t{256} << 20) {
     service_.reset();
     pages_.reset();
     PageStoreOptions options;
@@ -52,6 +54,7 @@ class ReadServiceTest : public ::testing::Test {
     pages_ = std::move(pages).value();
     ReadServiceOptions read_options;
     read_options.metadata_ttl = ttl;
+    read_options.max_inflight_miss_bytes = max_inflight_miss_bytes;
     service_ = std::make_unique<ReadService>(under_, *pages_, read_options);
   }
 
@@ -235,6 +238,127 @@ TEST_F(ReadServiceTest, ListRefreshesFileStatuses) {
   ASSERT_TRUE(service_->Stat("/d/sub/b").ok());
   EXPECT_EQ(service_->counters().metadata_misses.load(), misses);
   EXPECT_EQ(service_->List("/nope", false).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(ReadServiceTest, ListPagesFollowThePathOrder) {
+  for (const char* name : {"/d/c", "/d/a", "/d/e", "/d/b", "/d/d"}) under_.Put(name, "x");
+  auto first = service_->List("/d", false, "", 2);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_EQ(first->entries.size(), 2U);
+  EXPECT_EQ(first->entries[0].path, "/d/a");
+  EXPECT_EQ(first->entries[1].path, "/d/b");
+  EXPECT_TRUE(first->more);
+  auto rest = service_->List("/d", false, "/d/b", 3);
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->entries.size(), 3U);
+  EXPECT_EQ(rest->entries[0].path, "/d/c");
+  EXPECT_EQ(rest->entries[2].path, "/d/e");
+  EXPECT_FALSE(rest->more);
+  // start_after need not name an entry; past the last one the page is empty.
+  auto between = service_->List("/d", false, "/d/bb", 10);
+  ASSERT_TRUE(between.ok());
+  EXPECT_EQ(between->entries.front().path, "/d/c");
+  auto past = service_->List("/d", false, "/d/z", 10);
+  ASSERT_TRUE(past.ok());
+  EXPECT_TRUE(past->entries.empty());
+  EXPECT_FALSE(past->more);
+  // Only the returned page refreshed the metadata cache.
+  EXPECT_TRUE(service_->CachedStatus("/d/a"));
+  EXPECT_FALSE(service_->CachedStatus("/d/z"));
+}
+
+TEST_F(ReadServiceTest, PathsThatBreakThePathRulesAreRefusedBeforeTheUnderStore) {
+  under_.Put("/d/x", "abc");
+  for (const char* bad : {"/d/../d/x", "/d/./x", "/d//x", "/d/x?y", "/d/x#y", "d/x"}) {
+    EXPECT_EQ(service_->Stat(bad).status().code(), StatusCode::kPermissionDenied) << bad;
+    EXPECT_EQ(service_->Read(bad, "", 0, 3).status().code(), StatusCode::kPermissionDenied) << bad;
+    EXPECT_EQ(service_->List(bad, false).status().code(), StatusCode::kPermissionDenied) << bad;
+    EXPECT_FALSE(service_->CachedStatus(bad)) << bad;
+  }
+  EXPECT_EQ(service_->Stat(std::string("/d/x\0", 5)).status().code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(under_.read_calls(), 0U);
+  EXPECT_EQ(service_->metadata_cache().size(), 0U);
+}
+
+TEST_F(ReadServiceTest, MissBuffersStayWithinTheInFlightBudget) {
+  constexpr int kHeld = 3;
+  OpenService(std::chrono::seconds(10), kHeld * kPageSize);
+  const std::string data = PatternBytes(8 * kPageSize, 11);
+  under_.Put("/f", data);
+  // Each plan holds one fetched page in memory until it is dropped (as a sender does once the
+  // bytes are on the wire).
+  std::vector<ReadPlan> held;
+  for (int i = 0; i < kHeld; ++i) {
+    auto plan = service_->Read("/f", "", i * kPageSize, kPageSize);
+    ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+    ASSERT_FALSE(plan->segments.at(0).is_page());
+    held.push_back(std::move(plan).value());
+    EXPECT_LE(service_->miss_budget().used(), service_->miss_budget().limit());
+  }
+  EXPECT_EQ(service_->miss_budget().used(), kHeld * kPageSize);
+
+  const auto reads_before = under_.read_calls();
+  auto refused = service_->Read("/f", "", kHeld * kPageSize, kPageSize);
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
+  EXPECT_TRUE(refused.status().message().starts_with("worker busy: "))
+      << refused.status().message();
+  EXPECT_TRUE(IsWorkerBusy(refused.status()));
+  EXPECT_EQ(under_.read_calls(), reads_before);  // refused before asking the under store
+  EXPECT_EQ(service_->counters().miss_budget_refusals.load(), 1U);
+
+  // Hits cost no budget: the pages fetched above are in the page store now.
+  auto hit = service_->Read("/f", "", 0, kPageSize);
+  ASSERT_TRUE(hit.ok()) << hit.status().ToString();
+  EXPECT_TRUE(hit->segments.at(0).is_page());
+
+  held.pop_back();  // its bytes were sent: the budget has room for one more page
+  EXPECT_EQ(service_->miss_budget().used(), (kHeld - 1) * kPageSize);
+  // A two-page read gets its first page, is refused the second, and gives the first back.
+  auto partial = service_->Read("/f", "", kHeld * kPageSize, 2 * kPageSize);
+  EXPECT_TRUE(IsWorkerBusy(partial.status())) << partial.status().ToString();
+  EXPECT_EQ(service_->miss_budget().used(), (kHeld - 1) * kPageSize);
+
+  auto next = service_->Read("/f", "", 6 * kPageSize, kPageSize);
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  ASSERT_FALSE(next->segments.at(0).is_page());
+  EXPECT_EQ(Materialize(*next), data.substr(6 * kPageSize, kPageSize));
+  EXPECT_EQ(service_->miss_budget().used(), kHeld * kPageSize);
+  next = ReadPlan{};  // drops the buffer
+  held.clear();
+  EXPECT_EQ(service_->miss_budget().used(), 0U);
+  EXPECT_EQ(ReadAll("/f"), data);  // and nothing is stuck
+  EXPECT_EQ(service_->miss_budget().used(), 0U);
+}
+
+TEST_F(ReadServiceTest, CachedReadsNeverTouchTheUnderStore) {
+  const std::string data = PatternBytes(3 * kPageSize + 7, 12);
+  under_.Put("/f", data);
+  EXPECT_FALSE(service_->CachedStatus("/f"));  // nothing cached, and not fetched either
+  ASSERT_TRUE(service_->Stat("/f").ok());
+  auto status = service_->CachedStatus("/f");
+  ASSERT_TRUE(status);
+  EXPECT_FALSE(service_->TryReadCached(*status, 0, UINT64_MAX));  // cold pages: declined
+  EXPECT_EQ(under_.read_calls(), 0U);
+
+  ASSERT_TRUE(service_->Read("/f", "", kPageSize, kPageSize).ok());  // caches page 1 only
+  const auto reads = under_.read_calls();
+  auto page1 = service_->TryReadCached(*status, kPageSize + 5, 100);
+  ASSERT_TRUE(page1);
+  ASSERT_TRUE(page1->ok());
+  EXPECT_EQ(Materialize(page1->value()), data.substr(kPageSize + 5, 100));
+  // A range one byte into an uncached page is declined as a whole.
+  EXPECT_FALSE(service_->TryReadCached(*status, kPageSize, kPageSize + 1));
+
+  EXPECT_EQ(ReadAll("/f"), data);
+  auto all = service_->TryReadCached(*status, 0, UINT64_MAX);
+  ASSERT_TRUE(all && all->ok());
+  EXPECT_EQ(Materialize(all->value()), data);
+  for (const auto& segment : all->value().segments) EXPECT_TRUE(segment.is_page());
+  auto empty = service_->TryReadCached(*status, data.size(), 10);
+  ASSERT_TRUE(empty && empty->ok());
+  EXPECT_EQ(empty->value().length, 0U);
+  EXPECT_EQ(under_.read_calls(), reads + 3);  // only the ReadAll's three misses
 }
 
 }  // namespace
