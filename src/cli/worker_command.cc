@@ -153,6 +153,11 @@ WorkerCommand::WorkerCommand(CLI::App& app)
       ->capture_default_str()
       ->envname("EPOCHCACHE_METADATA_TTL");
   command_
+      ->add_option("--metadata-cache-size", metadata_cache_size_,
+                   "Memory for cached file statuses (least recently used dropped first)")
+      ->capture_default_str()
+      ->envname("EPOCHCACHE_METADATA_CACHE_SIZE");
+  command_
       ->add_option("--idle-timeout", idle_timeout_,
                    "Close a connection that sends no complete request for this long")
       ->capture_default_str()
@@ -196,6 +201,12 @@ void WorkerCommand::AddSecurityOptions() {
                    "past it the connection is closed")
       ->capture_default_str()
       ->envname("EPOCHCACHE_RESPONSE_TIMEOUT");
+  command_
+      ->add_option("--max-inflight-miss-bytes", max_inflight_miss_bytes_,
+                   "Bytes fetched from the under store that may be held in memory at once, "
+                   "across all requests; past it a miss is answered 503 with Retry-After")
+      ->capture_default_str()
+      ->envname("EPOCHCACHE_MAX_INFLIGHT_MISS_BYTES");
   auto* cert = command_
                    ->add_option("--tls-cert", tls_cert_,
                                 "PEM certificate chain: serve HTTPS (only) on the port; needs "
@@ -349,6 +360,10 @@ int WorkerCommand::Run() {
   if (response_timeout->count() <= 0) {
     return Fail(Status::InvalidArgument("--response-timeout: must be positive"));
   }
+  auto metadata_bytes = ParseSizeFlag("--metadata-cache-size", metadata_cache_size_);
+  if (!metadata_bytes.ok()) return Fail(metadata_bytes.status());
+  auto miss_budget = ParseSizeFlag("--max-inflight-miss-bytes", max_inflight_miss_bytes_);
+  if (!miss_budget.ok()) return Fail(miss_budget.status());
   std::string token;
   if (!auth_token_file_.empty()) {
     auto read = ReadTokenFile(auth_token_file_);
@@ -381,6 +396,8 @@ int WorkerCommand::Run() {
 
   worker::ReadServiceOptions read_options;
   read_options.metadata_ttl = *ttl;
+  read_options.max_inflight_miss_bytes = *miss_budget;
+  read_options.metadata_max_bytes = *metadata_bytes;
   worker::ReadService service(**under, **pages, read_options);
 
   const rlim_t descriptors = RaiseDescriptorLimit();

@@ -41,6 +41,7 @@ class WorkerCommand {
   std::string eviction_policy_ = "scan-resistant";
   unsigned threads_;
   std::string metadata_ttl_ = "10s";
+  std::string metadata_cache_size_ = "64MiB";
   std::string idle_timeout_ = "60s";
   std::string log_level_ = "info";
   // Who may connect, and how much they may hold.
@@ -49,6 +50,7 @@ class WorkerCommand {
   unsigned max_connections_ = 1024;
   unsigned max_queued_requests_ = 256;
   std::string response_timeout_ = "120s";
+  std::string max_inflight_miss_bytes_ = "256MiB";
   std::string tls_cert_;
   std::string tls_key_;
   // Under-store connection (S3 credentials come from the AWS environment, never from flags).
