@@ -148,12 +148,6 @@ def test_bad_token_files_refuse_to_start(tmp_path):
     assert "--auth-token-file" in result.stderr and "missing" in result.stderr, result.stderr
 
 
-def _worker_supports(flag: str) -> bool:
-    out = subprocess.run([worker_binary(), "worker", "--help"], capture_output=True, text=True,
-                         timeout=30)
-    return flag in out.stdout
-
-
 def _open_non_reading(port: int, target: str, extra_headers: str = "") -> socket.socket:
     """A connection that sends one request and then never reads its answer."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -168,9 +162,6 @@ BUDGET_FLAG = "--max-inflight-miss-bytes"
 
 
 def test_fifty_non_reading_connections_stay_inside_the_miss_budget(tmp_path):
-    if not _worker_supports(BUDGET_FLAG):
-        pytest.skip(f"needs the read service's worker-wide miss byte budget "
-                    f"(ReadServiceOptions::max_inflight_miss_bytes, flag {BUDGET_FLAG})")
     # A sparse file: 50 distinct cold 8 MiB ranges, 400 MiB if each were held in memory.
     root = tmp_path / "root"
     root.mkdir()
@@ -316,12 +307,6 @@ class _OriginHandler(BaseHTTPRequestHandler):
         self._serve(True)
 
 
-HIT_PATH_REASON = ("needs the read service's hit path (RequestRouter::TryHandleWithoutUnderStore "
-                   "/ TryNextWindowWithoutUnderStore); the hooks on this branch are stand-ins "
-                   "that always decline")
-
-
-@pytest.mark.skip(reason=HIT_PATH_REASON)
 def test_hit_is_not_held_up_by_slow_misses(tmp_path):
     files = {"/data/hit.bin": os.urandom(3 << 20)}
     for i in range(8):
