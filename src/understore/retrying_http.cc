@@ -46,7 +46,11 @@ Result<HttpResponse> PerformWithRetries(CurlHttp& http, const HttpRequest& reque
     auto response = http.Perform(request, &transport);
     Status failure;
     if (!response.ok()) {
-      if (transport == TransportError::kOverflow) return response.status().WithContext(uri);
+      // Too many bytes, or a request that went elsewhere than asked: retrying cannot help.
+      if (transport == TransportError::kOverflow ||
+          response.status().code() == StatusCode::kPermissionDenied) {
+        return response.status().WithContext(uri);
+      }
       failure = response.status().WithContext(uri);
     } else if (response->status == 429 || response->status >= 500) {
       failure = describe(*response);
