@@ -142,7 +142,8 @@ Result<int> LocalUnderStore::OpenBeneath(const std::string& relative, int flags)
   how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC);
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
   for (int attempt = 0;; ++attempt) {
-    const long fd = ::syscall(SYS_openat2, root_fd_, relative.c_str(), &how, sizeof(how));
+    const long fd = ::syscall(  // NOLINT(google-runtime-int): syscall's type
+        SYS_openat2, root_fd_, relative.c_str(), &how, sizeof(how));
     if (fd >= 0) return static_cast<int>(fd);
     const int err = errno;
     if (err == ENOSYS) return WalkBeneath(relative, flags);
@@ -208,7 +209,9 @@ Status LocalUnderStore::ListDir(int dir_fd, const std::string& relative, bool re
   }
   ::closedir(dir);
   for (const auto& name : names) {
-    const std::string child = relative.empty() ? name : relative + "/" + name;
+    std::string child = relative;
+    if (!child.empty()) child += '/';
+    child += name;
     // Through the root again: a symlink counts only if it resolves inside. Entries that
     // vanish, or lead out, are skipped.
     auto fd = OpenBeneath(child, O_PATH);

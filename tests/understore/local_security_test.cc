@@ -46,15 +46,16 @@ class LocalSecurityTest : public ::testing::Test {
 };
 
 // Overwrites `path` in place (same inode, same size) with `fill`, in chunks as a program
-// writing a file does, then puts `mtime` back.
-void RewriteInPlace(const fs::path& path, char fill, std::size_t size,
-                    const struct timespec& mtime) {
+// writing a file does (`pause` between chunks), then puts `mtime` back.
+void RewriteInPlace(const fs::path& path, char fill, std::size_t size, const struct timespec& mtime,
+                    std::chrono::microseconds pause = std::chrono::microseconds(0)) {
   const int fd = ::open(path.c_str(), O_WRONLY);
   ASSERT_GE(fd, 0);
-  const std::string chunk(64 * 1024, fill);
+  const std::string chunk(std::size_t{64} * 1024, fill);
   for (std::size_t at = 0; at < size; at += chunk.size()) {
     const std::size_t n = std::min(chunk.size(), size - at);
     ASSERT_EQ(::pwrite(fd, chunk.data(), n, static_cast<off_t>(at)), static_cast<ssize_t>(n));
+    if (pause.count() > 0) std::this_thread::sleep_for(pause);
   }
   const struct timespec times[2] = {{0, UTIME_OMIT}, mtime};
   ASSERT_EQ(::futimens(fd, times), 0);
@@ -90,7 +91,7 @@ TEST_F(LocalSecurityTest, SameSizeSameMtimeRewriteIsANewVersion) {
 }
 
 TEST_F(LocalSecurityTest, InPlaceRewritesDuringReadsAreNeverReturnedMixed) {
-  constexpr std::size_t kSize = 2 * 1024 * 1024;
+  constexpr std::size_t kSize = std::size_t{2} * 1024 * 1024;
   constexpr int kGenerations = 24;
   const fs::path f = root_ / "dir" / "big.bin";
   Write(f, std::string(kSize, 'A'));
@@ -101,7 +102,9 @@ TEST_F(LocalSecurityTest, InPlaceRewritesDuringReadsAreNeverReturnedMixed) {
   std::atomic<bool> done{false};
   std::thread writer([&] {
     for (int g = 1; g <= kGenerations && Clock::now() < cap; ++g) {
-      RewriteInPlace(f, static_cast<char>('A' + g), kSize, st.st_mtim);
+      // About 32 chunks 200us apart: the file is half old, half new for several ms.
+      RewriteInPlace(f, static_cast<char>('A' + g), kSize, st.st_mtim,
+                     std::chrono::microseconds(200));
       std::this_thread::sleep_for(std::chrono::milliseconds(40));
     }
     done = true;
@@ -124,12 +127,14 @@ TEST_F(LocalSecurityTest, InPlaceRewritesDuringReadsAreNeverReturnedMixed) {
     if (!std::all_of(buf.begin(), buf.end(), [&](std::byte b) { return b == buf[0]; })) ++mixed;
   }
   writer.join();
+  RecordProperty("successful_reads", ok);
+  RecordProperty("changed_reads", changed);
   EXPECT_EQ(mixed, 0) << ok << " reads succeeded, " << changed << " reported a change";
   EXPECT_GT(ok, 0) << "no read succeeded: the test proved nothing";
 }
 
 TEST_F(LocalSecurityTest, SwappedSymlinkNeverYieldsOutsideContent) {
-  constexpr std::size_t kSize = 256 * 1024;
+  constexpr std::size_t kSize = std::size_t{256} * 1024;
   Write(root_ / "dir" / "inside.txt", std::string(kSize, 'I'));
   Write(base_ / "outside" / "secret.txt", std::string(kSize, 'S'));
   const fs::path link = root_ / "dir" / "link";
@@ -173,6 +178,8 @@ TEST_F(LocalSecurityTest, SwappedSymlinkNeverYieldsOutsideContent) {
     }
   }
   swapper.join();
+  RecordProperty("inside_reads", inside);
+  RecordProperty("refused_reads", refused);
   EXPECT_EQ(leaked, 0) << inside << " inside reads, " << refused << " refused";
   EXPECT_GT(inside + refused, 0);
 }
