@@ -60,8 +60,9 @@ Result<std::unique_ptr<S3UnderStore>> S3UnderStore::Open(std::string_view root_u
   std::string endpoint = options.s3.endpoint_url;
   if (endpoint.empty()) endpoint = fmt::format("https://s3.{}.amazonaws.com", creds.region);
   if (!endpoint.starts_with("http://") && !endpoint.starts_with("https://")) {
-    return Status::InvalidArgument(fmt::format(
-        "S3 endpoint '{}' must start with http:// or https://", options.s3.endpoint_url));
+    return Status::InvalidArgument(
+        fmt::format("S3 endpoint '{}' must start with http:// or https://",
+                    RedactUserinfo(options.s3.endpoint_url)));
   }
   while (endpoint.ends_with('/')) endpoint.pop_back();
   bool path_style = false;
@@ -127,7 +128,8 @@ Status S3UnderStore::DescribeError(const HttpResponse& response, const std::stri
     // object. S3 redirects when the bucket lives in another region.
     const std::string region = Header(response, "x-amz-bucket-region");
     return Status::IoError(fmt::format(
-        "{}: {} redirected the request ({}); redirects are not followed{}", uri, endpoint_, detail,
+        "{}: {} redirected the request ({}); redirects are not followed{}", uri,
+        RedactUserinfo(endpoint_), detail,
         region.empty()
             ? std::string()
             : fmt::format(": the bucket is in region {}, set the region to it", region)));
@@ -141,18 +143,19 @@ Status S3UnderStore::DescribeError(const HttpResponse& response, const std::stri
     case 401:
     case 403:
       return Status::PermissionDenied(
-          fmt::format("{}: access denied by {} with {} credentials ({})", uri, endpoint_,
-                      credentials_.source, detail));
+          fmt::format("{}: access denied by {} with {} credentials ({})", uri,
+                      RedactUserinfo(endpoint_), credentials_.source, detail));
     case 400:
       return Status::InvalidArgument(fmt::format("{}: {}", uri, detail));
     case 412:
       return Status::Changed(fmt::format("{} changed while being read", uri));
     default:
       if (response.status >= 500 || response.status == 429) {
-        return Status::Unavailable(fmt::format("{}: {} answered {}", uri, endpoint_, detail));
+        return Status::Unavailable(
+            fmt::format("{}: {} answered {}", uri, RedactUserinfo(endpoint_), detail));
       }
       return Status::IoError(
-          fmt::format("{}: unexpected answer from {}: {}", uri, endpoint_, detail));
+          fmt::format("{}: unexpected answer from {}: {}", uri, RedactUserinfo(endpoint_), detail));
   }
 }
 
