@@ -3,14 +3,21 @@
 // outside target while it is read. Loops are bounded in count and in time.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -222,6 +229,59 @@ TEST_F(LocalSecurityTest, SymlinksInsideWorkAndListingsShowNothingOutside) {
   for (const auto& e : *deep) paths.push_back(e.path);
   EXPECT_EQ(paths, (std::vector<std::string>{(root_ / "dir" / "a.bin").string(),
                                              (root_ / "dir" / "alias.bin").string()}));
+}
+
+// Makes openat2 fail with ENOSYS in this process, as on a kernel older than 5.6.
+bool DisableOpenat2() {
+  struct sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat2, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {static_cast<std::uint16_t>(std::size(filter)), filter};
+  return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+         ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+}
+
+// Runs in a forked child: exits 0 when the O_NOFOLLOW walk serves what is inside and refuses
+// every symlink, since without openat2 a symlink's target cannot be confined.
+[[noreturn]] void CheckWalkFallback(LocalUnderStore& store, const fs::path& root) {
+  int failures = 0;
+  auto expect = [&](bool ok, const std::string& what) {
+    if (!ok) {
+      std::cerr << "fallback: " << what << "\n";
+      ++failures;
+    }
+  };
+  if (!DisableOpenat2()) std::_Exit(2);
+  errno = 0;
+  expect(::syscall(SYS_openat2, AT_FDCWD, "/", nullptr, 0) < 0 && errno == ENOSYS,
+         "openat2 still works");
+  std::vector<std::byte> buf(3);
+  auto n = store.ReadRange((root / "dir" / "a.bin").string(), "", 0, buf);
+  expect(n.ok() && *n == 3 && std::to_integer<char>(buf[0]) == 'a', "inside file not read");
+  expect(store.Stat((root / "dir").string()).ok(), "inside dir not stat'ed");
+  expect(store.Stat(root.string()).ok(), "root not stat'ed");
+  for (const auto& p :
+       {root / "dir" / "alias.bin", root / "outlink" / "secret.txt", root / "escape.txt"}) {
+    expect(store.Stat(p.string()).status().code() != StatusCode::kOk, p.string() + " stat'ed");
+    expect(!store.ReadRange(p.string(), "", 0, buf).ok(), p.string() + " read");
+  }
+  auto deep = store.List(root.string(), true);
+  expect(deep.ok() && deep->size() == 1 && deep->front().path == (root / "dir" / "a.bin").string(),
+         "recursive listing");
+  std::_Exit(failures == 0 ? 0 : 1);
+}
+
+TEST_F(LocalSecurityTest, WithoutOpenat2TheWalkRefusesEverySymlink) {
+  Write(root_ / "dir" / "a.bin", "abc");
+  Write(base_ / "outside" / "secret.txt", "do not serve");
+  fs::create_symlink("a.bin", root_ / "dir" / "alias.bin");
+  fs::create_symlink(base_ / "outside", root_ / "outlink");
+  fs::create_symlink("../outside/secret.txt", root_ / "escape.txt");
+  GTEST_FLAG_SET(death_test_style, "fast");
+  EXPECT_EXIT(CheckWalkFallback(*store_, root_), ::testing::ExitedWithCode(0), "");
 }
 
 }  // namespace
