@@ -138,5 +138,20 @@ TEST(S3SecurityTest, JunkOrHugeContentLengthIsAClearError) {
   EXPECT_NE(st.status().message().find("s3://bucket/k"), std::string::npos);
 }
 
+TEST(S3SecurityTest, JunkNumbersInAListingAreAClearError) {
+  for (const std::string& size : std::vector<std::string>{"99999999999999999999999", "-1", ""}) {
+    ScriptedHttpServer server({ScriptedHttpServer::Response(
+        200, "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>d/a</Key><Size>" +
+                 size +
+                 "</Size><LastModified>not a date</LastModified></Contents>"
+                 "</ListBucketResult>")});
+    auto listed = Open("s3://bucket", server.endpoint())->List("s3://bucket/d", false);
+    ASSERT_FALSE(listed.ok()) << size;
+    EXPECT_EQ(listed.status().code(), StatusCode::kInvalidArgument) << listed.status().ToString();
+    EXPECT_NE(listed.status().message().find("Size"), std::string::npos);
+    EXPECT_NE(listed.status().message().find("s3://bucket/d"), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace epochcache
