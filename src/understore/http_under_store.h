@@ -3,8 +3,11 @@
 // Stat is a HEAD (Content-Length, ETag, Last-Modified); ReadRange is a GET with a Range header
 // and the version as a condition: If-Match for a strong ETag ("etag:" versions), otherwise
 // If-Unmodified-Since for the Last-Modified date ("lm:" versions), so a replaced file answers
-// 412 and is reported as changed. A server that ignores Range is reported as such rather than
-// downloaded whole. HTTP has no listing: List is refused with a clear error.
+// 412 and is reported as changed; an "lm:" version also carries the size, checked against the
+// total in Content-Range. (A server that sends neither a strong ETag nor Last-Modified leaves
+// only that size check: such files should not be trusted to change visibly.) A server that
+// ignores Range is reported as such rather than downloaded whole. HTTP has no listing: List is
+// refused with a clear error.
 //
 // Containment: a path is a URL under the root ("http://host/prefix/..."). It must pass
 // CheckUnderPath both as given and with its path percent-decoded once (a server decodes
