@@ -80,7 +80,8 @@ Result<HostPort> SplitHostPort(std::string_view address) {
 
 class HttpPool::Impl {
  public:
-  explicit Impl(HttpPoolOptions options) : options_(options), work_(asio::make_work_guard(ioc_)) {
+  explicit Impl(HttpPoolOptions options)
+      : options_(std::move(options)), work_(asio::make_work_guard(ioc_)) {
     const std::size_t threads = std::max<std::size_t>(1, options_.io_threads);
     for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
   }
@@ -236,6 +237,9 @@ class Op : public std::enable_shared_from_this<Op> {
     req_.set(http::field::host, host_);
     req_.set(http::field::user_agent, "epochcache-client");
     req_.keep_alive(true);
+    if (!pool_.options().auth_token.empty()) {
+      req_.set(http::field::authorization, "Bearer " + pool_.options().auth_token);
+    }
     if (request_.range) {
       req_.set(http::field::range,
                fmt::format("bytes={}-{}", request_.range->first, request_.range->second));
@@ -395,7 +399,7 @@ class Op : public std::enable_shared_from_this<Op> {
 
 }  // namespace
 
-HttpPool::HttpPool(HttpPoolOptions options) : impl_(std::make_unique<Impl>(options)) {}
+HttpPool::HttpPool(HttpPoolOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 
 HttpPool::~HttpPool() = default;
 

@@ -33,6 +33,8 @@ struct HttpPoolOptions {
   std::size_t io_threads = 2;
   // Largest body accepted into HttpResponse::body (JSON answers, error bodies).
   std::size_t max_body = std::size_t{256} << 20;
+  // When not empty, every request carries "Authorization: Bearer <auth_token>".
+  std::string auth_token;
 };
 
 struct HttpRequest {

@@ -101,6 +101,16 @@ void FakeWorker::PutFile(const std::string& path, std::string data) {
   files_[path] = File{std::move(data), fmt::format("v{}", ++generation_)};
 }
 
+void FakeWorker::RequireToken(std::string token) {
+  std::lock_guard lock(mu_);
+  required_token_ = std::move(token);
+}
+
+std::vector<std::string> FakeWorker::Authorizations() {
+  std::lock_guard lock(mu_);
+  return authorizations_;
+}
+
 std::vector<std::uint64_t> FakeWorker::ReadOffsets() {
   std::lock_guard lock(mu_);
   return read_offsets_;
@@ -124,13 +134,32 @@ void FakeWorker::Serve(int fd) {
     const std::string_view endpoint = PathOf(target);
     const std::string path = QueryParam(target, "path");
     std::optional<File> file;
+    bool authorized = true;
     {
       std::lock_guard lock(mu_);
       if (auto it = files_.find(path); it != files_.end()) file = it->second;
+      const std::string presented(req[http::field::authorization]);
+      authorizations_.push_back(presented);
+      authorized = required_token_.empty() || endpoint == "/v1/health" ||
+                   presented == "Bearer " + required_token_;
     }
+    const Garble garbled = garble.load();
     http::response<http::string_body> res;
     bool half_body = false;
-    if (endpoint == "/v1/stat") {
+    if (!authorized) {
+      ++unauthorized;
+      res = JsonError(401, "unauthenticated", "a valid bearer token is required");
+      res.set(http::field::www_authenticate, R"(Bearer realm="epochcache")");
+    } else if (endpoint == "/v1/stat" && garbled == Garble::kStatNotJson) {
+      res.result(http::status::ok);
+      res.body() = R"({"path": "/x", "type": "file", "size": 1)";
+    } else if (endpoint == "/v1/stat" && garbled == Garble::kStatWrongTypes) {
+      res.result(http::status::ok);
+      res.body() = R"({"path": 7, "type": "file", "size": "12", "mtime_ns": "x", "version": []})";
+    } else if (endpoint == "/v1/list" && garbled == Garble::kListWrongTypes) {
+      res.result(http::status::ok);
+      res.body() = R"({"path": "/d", "entries": {"a": 1}, "next_start_after": 5})";
+    } else if (endpoint == "/v1/stat") {
       ++stats;
       if (stat_delay_ms > 0) Sleep(stat_delay_ms);
       if (!file) {
@@ -145,19 +174,34 @@ void FakeWorker::Serve(int fd) {
                          .dump();
       }
     } else if (endpoint == "/v1/list") {
+      ++lists;
+      // Pages as protocol.md item 3 says: sorted by path (files_ is a sorted map), entries
+      // after start_after, next_start_after only when more follow.
+      const std::string start_after = QueryParam(target, "start_after");
+      const auto page_size = static_cast<std::size_t>(std::max(0, list_page_size.load()));
       nlohmann::json entries = nlohmann::json::array();
+      std::string last;
+      bool more = false;
       std::lock_guard lock(mu_);
       for (const auto& [p, f] : files_) {
-        if (p.starts_with(path + "/")) {
-          entries.push_back({{"path", p},
-                             {"type", "file"},
-                             {"size", f.data.size()},
-                             {"mtime_ns", 0},
-                             {"version", f.version}});
+        if (!p.starts_with(path + "/") || (!start_after.empty() && p <= start_after)) continue;
+        if (page_size > 0 && entries.size() == page_size) {
+          more = true;
+          break;
         }
+        entries.push_back({{"path", p},
+                           {"type", "file"},
+                           {"size", f.data.size()},
+                           {"mtime_ns", 0},
+                           {"version", f.version}});
+        last = p;
+      }
+      nlohmann::json doc{{"path", path}, {"entries", entries}};
+      if (more) {
+        doc["next_start_after"] = list_cursor_stuck && !start_after.empty() ? start_after : last;
       }
       res.result(http::status::ok);
-      res.body() = nlohmann::json{{"path", path}, {"entries", entries}}.dump();
+      res.body() = doc.dump();
     } else if (endpoint == "/v1/stats") {
       res.result(http::status::ok);
       res.body() = R"({"requests": 1})";
@@ -175,6 +219,10 @@ void FakeWorker::Serve(int fd) {
       } else if (fail_reads_with_500 > 0) {
         --fail_reads_with_500;
         res = JsonError(500, "internal", "injected failure reading " + path);
+      } else if (fail_reads_with_503 > 0) {
+        --fail_reads_with_503;
+        res = JsonError(503, "unavailable", "worker busy: injected");
+        res.set(http::field::retry_after, "1");
       } else if (!version.empty() && version != file->version) {
         ++conflicts;
         res = JsonError(409, "changed", path + " changed");
@@ -199,6 +247,12 @@ void FakeWorker::Serve(int fd) {
           b = std::min(b, size - 1);
           res.result(http::status::partial_content);
           res.set(http::field::content_range, fmt::format("bytes {}-{}/{}", a, b, size));
+          if (garbled == Garble::kContentRangeGarbage) {
+            res.set(http::field::content_range, "bytes x-y/z");
+          } else if (garbled == Garble::kContentRangeOverflow) {
+            res.set(http::field::content_range,
+                    fmt::format("bytes {}-{}/99999999999999999999999", a, b));
+          }
           res.set("X-Epochcache-Version", file->version);
           res.body() = file->data.substr(a, b - a + 1);
           if (close_mid_body > 0) {
