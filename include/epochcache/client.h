@@ -50,6 +50,11 @@ struct ClientOptions {
   // Sent to every worker as "Authorization: Bearer <token>" when not empty (workers started
   // with --auth-token-file require it). Never appears in an error message.
   std::string auth_token;
+  // HTTPS to workers (started with --tls-cert/--tls-key): `tls_ca` is a PEM CA bundle that
+  // must have signed each worker's certificate; `tls` alone uses the system's CAs. The
+  // certificate must name the host (or IP address) of the worker's "host:port" address.
+  bool tls = false;
+  std::string tls_ca;
   // Deadline for one request to a worker, from sending it to the last body byte.
   std::chrono::milliseconds request_timeout{60000};
   // Reads are split into pieces of this size (aligned to it), fetched in parallel.

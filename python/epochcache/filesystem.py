@@ -192,6 +192,9 @@ class EpochCacheFileSystem(AbstractFileSystem, metaclass=_SecretsHidden):
             messages or fsspec's instance-cache key; different tokens get different instances.
             A worker refusing the token (or its absence) raises PermissionError at once,
             without trying other workers or the under store.
+        tls_ca: path of a PEM CA bundle: talk HTTPS to the workers (started with
+            ``--tls-cert/--tls-key``) and accept only certificates it signed that name the
+            worker's host or IP address. ``tls=True`` does the same with the system's CAs.
 
     ``client_stats()`` returns the client's counters (failovers, direct reads, breaker opens).
     """
@@ -217,6 +220,8 @@ class EpochCacheFileSystem(AbstractFileSystem, metaclass=_SecretsHidden):
         breaker_max_backoff: float = 30.0,
         direct_fallback: bool = True,
         auth_token: Union[None, str, _Secret] = None,
+        tls_ca: Union[None, str, "os.PathLike[str]"] = None,
+        tls: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -259,6 +264,10 @@ class EpochCacheFileSystem(AbstractFileSystem, metaclass=_SecretsHidden):
             breaker_backoff=float(breaker_backoff),
             breaker_max_backoff=float(breaker_max_backoff),
         )
+        if tls_ca:
+            self._client_options.update(tls_ca=os.fspath(tls_ca))
+        elif tls:
+            self._client_options.update(tls=True)
         if etcd:
             self._client_options.update(etcd_endpoints=list(etcd), cluster=self.cluster)
         if direct_fallback:

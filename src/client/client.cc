@@ -324,19 +324,13 @@ class PieceRead : public std::enable_shared_from_this<PieceRead> {
 class ClientImpl final : public Client {
  public:
   ClientImpl(ClientOptions options, std::unique_ptr<MembershipView> view,
-             std::unique_ptr<client::FallbackStores> fallback)
+             std::unique_ptr<client::FallbackStores> fallback, std::unique_ptr<HttpPool> pool)
       : options_(std::move(options)),
         view_(std::move(view)),
         fallback_(std::move(fallback)),
         cache_(options_.metadata_ttl),
         breakers_(options_.breaker_backoff, options_.breaker_max_backoff),
-        pool_(std::make_unique<HttpPool>(client::HttpPoolOptions{
-            .connect_timeout = options_.connect_timeout,
-            .request_timeout = options_.request_timeout,
-            .max_parallel_requests = options_.max_parallel_requests,
-            .io_threads = kIoThreads,
-            .auth_token = options_.auth_token,
-        })),
+        pool_(std::move(pool)),
         creator_pid_(getpid()) {}
 
   ~ClientImpl() override {
@@ -886,6 +880,15 @@ Result<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
         fallback, client::FallbackStores::Create(options.fallback_under_store,
                                                  options.fallback_options, options.fallback_store));
   }
+  EC_ASSIGN_OR_RETURN(auto pool, HttpPool::Create(client::HttpPoolOptions{
+                                     .connect_timeout = options.connect_timeout,
+                                     .request_timeout = options.request_timeout,
+                                     .max_parallel_requests = options.max_parallel_requests,
+                                     .io_threads = kIoThreads,
+                                     .auth_token = options.auth_token,
+                                     .tls = options.tls,
+                                     .tls_ca = options.tls_ca,
+                                 }));
   std::unique_ptr<MembershipView> view;
   if (!options.etcd_endpoints.empty()) {
     EtcdOptions etcd;
@@ -904,8 +907,8 @@ Result<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   } else {
     view = MakeStaticView(options.worker_hosts);
   }
-  return std::unique_ptr<Client>(
-      std::make_unique<ClientImpl>(std::move(options), std::move(view), std::move(fallback)));
+  return std::unique_ptr<Client>(std::make_unique<ClientImpl>(
+      std::move(options), std::move(view), std::move(fallback), std::move(pool)));
 }
 
 }  // namespace epochcache

@@ -150,6 +150,8 @@ ClientOptions OptionsFromKwargs(std::vector<std::string> worker_hosts, nb::dict 
     options.seed_workers.push_back(WorkerRecord{std::move(id), std::move(address), 0, 0});
   }
   TakeOption(kwargs, "auth_token", &options.auth_token);
+  TakeOption(kwargs, "tls", &options.tls);
+  TakeOption(kwargs, "tls_ca", &options.tls_ca);
   options.connect_timeout = TakeSeconds(kwargs, "connect_timeout", options.connect_timeout);
   options.request_timeout = TakeSeconds(kwargs, "request_timeout", options.request_timeout);
   options.metadata_ttl = TakeSeconds(kwargs, "metadata_ttl", options.metadata_ttl, true);
@@ -358,7 +360,8 @@ NB_MODULE(_native, m) {
       .def(nb::init<std::vector<std::string>, const nb::kwargs&>(),
            nb::arg("worker_hosts") = std::vector<std::string>(), nb::arg("options"),
            "worker_hosts are 'host:port' (or pass etcd_endpoints=[...], cluster=...). Other "
-           "options: auth_token (sent as 'Authorization: Bearer'), connect_timeout, "
+           "options: auth_token (sent as 'Authorization: Bearer'); tls_ca (PEM CA bundle "
+           "verifying HTTPS workers) or tls=True (system CAs); connect_timeout, "
            "request_timeout, metadata_ttl, membership_refresh, "
            "etcd_timeout, breaker_backoff, breaker_max_backoff (seconds); piece_size, "
            "block_size, max_parallel_requests, max_workers_per_key; seed_workers ([(id, "

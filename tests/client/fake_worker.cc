@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <charconv>
@@ -17,6 +18,7 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 std::string QueryParam(std::string_view target, std::string_view name) {
@@ -61,9 +63,16 @@ http::response<http::string_body> JsonError(unsigned status, const std::string& 
 struct FakeWorker::Impl {
   asio::io_context ioc;
   tcp::acceptor acceptor{ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
+  std::unique_ptr<ssl::context> tls;  // set: every connection must speak TLS
 };
 
-FakeWorker::FakeWorker() : impl_(std::make_unique<Impl>()) {
+FakeWorker::FakeWorker(const FakeWorkerTls& tls) : impl_(std::make_unique<Impl>()) {
+  if (!tls.cert_file.empty()) {
+    // Test set-up: a bad file throws, and the test fails there.
+    impl_->tls = std::make_unique<ssl::context>(ssl::context::tls_server);
+    impl_->tls->use_certificate_chain_file(tls.cert_file);
+    impl_->tls->use_private_key_file(tls.key_file, ssl::context::pem);
+  }
   acceptor_ = std::thread([this] {
     for (;;) {
       beast::error_code ec;
@@ -124,11 +133,33 @@ void FakeWorker::Sleep(int ms) {
 void FakeWorker::Serve(int fd) {
   asio::io_context ioc;
   tcp::socket socket(ioc, tcp::v4(), fd);
+  if (impl_->tls) {
+    ssl::stream<tcp::socket&> stream(socket, *impl_->tls);
+    beast::error_code ec;
+    stream.handshake(ssl::stream_base::server, ec);
+    if (ec) {
+      ++tls_handshake_failures;
+    } else {
+      ServeRequests(stream);
+    }
+  } else {
+    ServeRequests(socket);
+  }
+  beast::error_code ignored;
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  // Forget the fd before closing it, so that the destructor never shuts down a reused number.
+  std::lock_guard lock(mu_);
+  std::erase(fds_, fd);
+  socket.close(ignored);
+}
+
+template <typename Stream>
+void FakeWorker::ServeRequests(Stream& stream) {
   beast::flat_buffer buffer;
   for (;;) {
     http::request<http::string_body> req;
     beast::error_code ec;
-    http::read(socket, buffer, req, ec);
+    http::read(stream, buffer, req, ec);
     if (ec) break;
     const std::string target(req.target());
     const std::string_view endpoint = PathOf(target);
@@ -273,19 +304,13 @@ void FakeWorker::Serve(int fd) {
       partial.body().resize(res.body().size() / 2);
       http::serializer<false, http::string_body> sr{partial};
       sr.split(true);
-      http::write_header(socket, sr, ec);
-      asio::write(socket, asio::buffer(partial.body()), ec);
+      http::write_header(stream, sr, ec);
+      asio::write(stream, asio::buffer(partial.body()), ec);
       break;
     }
-    http::write(socket, res, ec);
+    http::write(stream, res, ec);
     if (ec || !req.keep_alive() || close_after_response) break;
   }
-  beast::error_code ignored;
-  socket.shutdown(tcp::socket::shutdown_both, ignored);
-  // Forget the fd before closing it, so that the destructor never shuts down a reused number.
-  std::lock_guard lock(mu_);
-  std::erase(fds_, fd);
-  socket.close(ignored);
 }
 
 }  // namespace epochcache::testing

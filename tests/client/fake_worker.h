@@ -24,9 +24,16 @@ enum class Garble : int {
   kContentRangeOverflow,  // /v1/read answers 206 with numbers beyond 2^64
 };
 
+// PEM files of the certificate (chain) and key a TLS fake worker presents.
+struct FakeWorkerTls {
+  std::string cert_file;
+  std::string key_file;
+};
+
 class FakeWorker {
  public:
-  FakeWorker();  // listens on 127.0.0.1, an ephemeral port
+  // Listens on 127.0.0.1, an ephemeral port; speaks TLS when `tls` names a certificate.
+  explicit FakeWorker(const FakeWorkerTls& tls = {});
   ~FakeWorker();
   FakeWorker(const FakeWorker&) = delete;
   FakeWorker& operator=(const FakeWorker&) = delete;
@@ -60,6 +67,7 @@ class FakeWorker {
   std::atomic<int> conflicts{0};  // 409 answers sent
   std::atomic<int> lists{0};
   std::atomic<int> unauthorized{0};  // 401 answers sent
+  std::atomic<int> tls_handshake_failures{0};
   std::atomic<int> reads_in_flight{0};
   std::atomic<int> max_reads_in_flight{0};
 
@@ -74,6 +82,8 @@ class FakeWorker {
   struct Impl;
 
   void Serve(int fd);
+  template <typename Stream>
+  void ServeRequests(Stream& stream);
   void Sleep(int ms);
 
   std::unique_ptr<Impl> impl_;
