@@ -13,8 +13,11 @@ import http.client
 import json
 import os
 import pickle
+import shutil
+import ssl
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Optional
@@ -22,6 +25,7 @@ from typing import Any, Optional
 import pytest
 
 from epochcache import EpochCacheFileSystem
+from epochcache.local_servers import free_port, stop_process
 from epochcache.local_worker import LocalWorker, worker_binary
 
 TOKEN = "e2e-token-51f0c3a9"
@@ -38,12 +42,16 @@ WORKER_HELP = _worker_help()
 needs_worker_auth = pytest.mark.skipif(
     "--auth-token-file" not in WORKER_HELP,
     reason="this epochcache worker has no --auth-token-file yet")
+needs_worker_tls = pytest.mark.skipif(
+    "--tls-cert" not in WORKER_HELP, reason="this epochcache worker has no --tls-cert yet")
+needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl CLI")
 
 
 class TokenProxy:
     """Requires `Authorization: Bearer <token>` like a guarded worker; forwards to `upstream`."""
 
-    def __init__(self, upstream: str, token: str) -> None:
+    def __init__(self, upstream: str, token: str,
+                 tls: Optional[tuple[str, str]] = None) -> None:
         self.upstream = upstream
         self.token = token
         self.seen: list[tuple[str, Optional[str]]] = []  # (endpoint, Authorization)
@@ -61,6 +69,10 @@ class TokenProxy:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
@@ -197,3 +209,100 @@ def test_worker_enforces_the_token(data_root, tmp_path, monkeypatch):
     finally:
         w.kill()
     assert TOKEN not in w.log_path.read_text(errors="replace")
+
+
+# ------------------------------------------------------------------------------------------------
+# TLS: certificates made with the openssl CLI for this run.
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+
+def _make_ca(d: Path, name: str) -> Path:
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-days", "1", "-subj", f"/CN={name}", "-keyout", str(d / f"{name}.key"),
+             "-out", str(d / f"{name}.pem"))
+    return d / f"{name}.pem"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> dict[str, str]:
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl CLI")
+    d = tmp_path_factory.mktemp("pki")
+    ca = _make_ca(d, "ca")
+    other = _make_ca(d, "other-ca")
+    (d / "worker.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-subj", "/CN=worker", "-keyout", str(d / "worker.key"), "-out",
+             str(d / "worker.csr"))
+    _openssl("x509", "-req", "-days", "1", "-in", str(d / "worker.csr"), "-CA", str(ca),
+             "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-extfile", str(d / "worker.ext"),
+             "-out", str(d / "worker.pem"))
+    return {"ca": str(ca), "other_ca": str(other), "cert": str(d / "worker.pem"),
+            "key": str(d / "worker.key")}
+
+
+@needs_openssl
+def test_tls_with_the_right_ca_reads_and_a_wrong_ca_fails(worker, data_root, pki, monkeypatch):
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    p = TokenProxy(worker.address, TOKEN, tls=(pki["cert"], pki["key"]))
+    try:
+        fs = EpochCacheFileSystem(worker_hosts=[p.address], auth_token=TOKEN, tls_ca=pki["ca"],
+                                  direct_fallback=False, skip_instance_cache=True)
+        big = data_root / "misc" / "big.bin"
+        assert fs.cat_file(str(big)) == big.read_bytes()
+        assert fs.find(str(data_root / "images")) == _files_under(data_root / "images")
+        assert {a for _, a in p.seen} == {f"Bearer {TOKEN}"}
+        seen = len(p.seen)
+        wrong = EpochCacheFileSystem(worker_hosts=[p.address], auth_token=TOKEN,
+                                     tls_ca=pki["other_ca"], direct_fallback=False,
+                                     skip_instance_cache=True)
+        with pytest.raises(ConnectionError) as e:
+            wrong.info(str(big))
+        msg = str(e.value)
+        assert p.address in msg and "certificate verification failed" in msg, msg
+        assert TOKEN not in msg
+        assert len(p.seen) == seen  # no request went out over an unverified connection
+        plain = EpochCacheFileSystem(worker_hosts=[p.address], auth_token=TOKEN,
+                                     direct_fallback=False, skip_instance_cache=True)
+        with pytest.raises(OSError):
+            plain.info(str(big))
+    finally:
+        p.close()
+
+
+@needs_worker_tls
+@needs_openssl
+def test_worker_serves_tls(data_root, tmp_path, pki):
+    port = free_port()
+    log = tmp_path / "worker.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [worker_binary(), "worker", "--host", "127.0.0.1", "--port", str(port),
+             "--cache-dir", str(tmp_path / "cache"), "--capacity", "1GiB",
+             "--under", f"file://{data_root}", "--tls-cert", pki["cert"], "--tls-key", pki["key"]],
+            stdout=out, stderr=subprocess.STDOUT)
+    try:
+        fs = EpochCacheFileSystem(worker_hosts=[f"127.0.0.1:{port}"], tls_ca=pki["ca"],
+                                  direct_fallback=False, connect_timeout=1.0,
+                                  skip_instance_cache=True)
+        hello = data_root / "misc" / "hello.txt"
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, log.read_text(errors="replace")
+            try:
+                fs.info(str(hello))
+                break
+            except ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        big = data_root / "misc" / "big.bin"
+        assert fs.cat_file(str(big)) == big.read_bytes()
+        wrong = EpochCacheFileSystem(worker_hosts=[f"127.0.0.1:{port}"], tls_ca=pki["other_ca"],
+                                     direct_fallback=False, skip_instance_cache=True)
+        with pytest.raises(ConnectionError, match="certificate verification failed"):
+            wrong.info(str(hello))
+    finally:
+        stop_process(proc)
