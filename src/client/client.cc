@@ -391,7 +391,7 @@ class ClientImpl final : public Client {
       }
       const auto& [host, resp] = *r;
       if (resp.status != 200) return ErrorFromResponse(resp, host, path, sent_token());
-      auto next = ParseListPage(host, path, resp.body, &out);
+      auto next = ParseListPage(host, path, resp.body, start_after, &out);
       if (!next.ok()) return next.status();
       if (!next->has_value()) return out;
       // Entries come sorted and strictly after start_after: a cursor that does not move
@@ -583,10 +583,13 @@ class ClientImpl final : public Client {
 
   [[nodiscard]] bool sent_token() const { return !options_.auth_token.empty(); }
 
-  // Appends the entries of one /v1/list page to `out`; returns its next_start_after (absent on
-  // the last page, and from workers that do not paginate).
+  // Appends the entries of one /v1/list page that come after `start_after` to `out`; returns
+  // its next_start_after (absent on the last page, and from workers that do not paginate).
+  // Entries up to `start_after` are dropped: a worker that does not paginate yet (in a cluster
+  // being upgraded) answers a later page with the whole listing.
   Result<std::optional<std::string>> ParseListPage(std::string_view host, std::string_view path,
                                                    const std::string& body,
+                                                   const std::string& start_after,
                                                    std::vector<FileStatus>* out) {
     const json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
     if (!doc.is_object()) return BadAnswer(host, path, Status::IoError("not a JSON object"));
@@ -606,6 +609,7 @@ class ClientImpl final : public Client {
     for (const auto& entry : *entries) {
       auto st = StatusFromJson(entry);
       if (!st.ok()) return BadAnswer(host, path, st.status());
+      if (!start_after.empty() && st->path <= start_after) continue;
       // Listing a directory and then reading its files is the common pattern: prime the cache.
       if (!st->is_directory && !st->path.empty()) cache_.Put(st->path, *st);
       out->push_back(std::move(st).value());

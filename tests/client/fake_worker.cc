@@ -204,11 +204,16 @@ void FakeWorker::ServeRequests(Stream& stream) {
                                     {"version", file->version}}
                          .dump();
       }
+    } else if (endpoint == "/v1/list" && lists_before_failing >= 0 &&
+               lists >= lists_before_failing) {
+      ++lists;
+      res = JsonError(500, "internal", "injected failure listing " + path);
     } else if (endpoint == "/v1/list") {
       ++lists;
       // Pages as protocol.md item 3 says: sorted by path (files_ is a sorted map), entries
       // after start_after, next_start_after only when more follow.
-      const std::string start_after = QueryParam(target, "start_after");
+      const std::string start_after =
+          list_ignores_start_after ? std::string() : QueryParam(target, "start_after");
       const auto page_size = static_cast<std::size_t>(std::max(0, list_page_size.load()));
       nlohmann::json entries = nlohmann::json::array();
       std::string last;

@@ -58,6 +58,8 @@ class FakeWorker {
   std::atomic<int> fail_reads_with_503{0};        // answer this many reads 503 + Retry-After
   std::atomic<int> list_page_size{0};             // > 0: /v1/list answers pages this long
   std::atomic<bool> list_cursor_stuck{false};     // every page repeats the first cursor
+  std::atomic<int> lists_before_failing{-1};      // >= 0: lists after this many answer 500
+  std::atomic<bool> list_ignores_start_after{false};  // lists as workers did before paging
   std::atomic<Garble> garble{Garble::kNone};
 
   // Counters.

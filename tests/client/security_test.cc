@@ -197,6 +197,29 @@ TEST(ListTest, WorkerThatDoesNotPaginateStillWorks) {
   EXPECT_EQ(w.lists.load(), 1);
 }
 
+TEST(ListTest, LaterPageFromAWorkerThatDoesNotPaginateAddsNoDuplicates) {
+  // Page 1 from a paginating worker that then fails; page 2 from one that ignores start_after
+  // and sends everything (a cluster in the middle of an upgrade).
+  FakeWorker w1;
+  FakeWorker w2;
+  for (FakeWorker* w : {&w1, &w2}) {
+    for (int i = 0; i < 5; ++i) w->PutFile("/d/f" + std::to_string(i), "x");
+  }
+  auto client = Make(Options({w1.address(), w2.address()}));
+  FakeWorker& owner = client->Locate("/d", 0, 1)[0] == w1.address() ? w1 : w2;
+  FakeWorker& other = &owner == &w1 ? w2 : w1;
+  owner.list_page_size = 2;
+  owner.lists_before_failing = 1;
+  other.list_ignores_start_after = true;
+  auto listed = client->List("/d", false);
+  ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+  std::vector<std::string> paths;
+  for (const auto& st : *listed) paths.push_back(st.path);
+  EXPECT_EQ(paths, (std::vector<std::string>{"/d/f0", "/d/f1", "/d/f2", "/d/f3", "/d/f4"}));
+  EXPECT_EQ(owner.lists.load(), 2);
+  EXPECT_EQ(other.lists.load(), 1);
+}
+
 TEST(ListTest, CursorThatDoesNotAdvanceIsAnError) {
   FakeWorker w;
   for (int i = 0; i < 5; ++i) w.PutFile("/d/f" + std::to_string(i), "x");
