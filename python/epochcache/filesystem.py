@@ -31,8 +31,8 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 _TO_END = 1 << 62
 _PROTOCOL_ALIASES = {"local": "file", "s3a": "s3", "gcs": "gs"}
 _TOKEN_ENV = "EPOCHCACHE_AUTH_TOKEN"
-# Keys its digests with a key of this process, so that a digest seen in a repr or a cache key
-# cannot be checked against guessed secrets elsewhere.
+# Digests of secrets are keyed with a random key of this process, so that a digest seen in a
+# repr or a cache key cannot be checked against guessed secrets elsewhere.
 _DIGEST_KEY = os.urandom(32)
 # target_options entries (and their client_kwargs) that hold secrets, with s3fs's names.
 _SECRET_TARGET_OPTIONS = ("secret", "token", "password")

@@ -622,3 +622,12 @@ def test_paginated_listing_is_followed(worker):
     assert fs.ls("/many", detail=False) == [f"/many/f{i:02d}" for i in range(9)]
     assert sum(r.startswith("/v1/list ") for r in worker.requests) == 5
     assert fs.find("/many") == [f"/many/f{i:02d}" for i in range(9)]
+
+
+def test_bad_security_options_are_refused_at_construction(worker, tmp_path):
+    with pytest.raises(ValueError, match="no-such-ca.pem"):
+        EpochCacheFileSystem(worker_hosts=[worker.address], skip_instance_cache=True,
+                             tls_ca=str(tmp_path / "no-such-ca.pem"))
+    with pytest.raises(ValueError, match="auth_token"):
+        EpochCacheFileSystem(worker_hosts=[worker.address], skip_instance_cache=True,
+                             auth_token="")
