@@ -873,6 +873,16 @@ Result<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   if (options.connect_timeout.count() <= 0 || options.request_timeout.count() <= 0) {
     return Status::InvalidArgument("timeouts must be positive");
   }
+  // A token goes into a header line: control characters would split it, and a space is never
+  // part of a bearer token (RFC 6750). The message does not show the token.
+  if (std::any_of(options.auth_token.begin(), options.auth_token.end(), [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u <= 0x20 || u == 0x7f;
+      })) {
+    return Status::InvalidArgument(
+        "auth_token contains a space, line break or other control character (a trailing "
+        "newline from the token file?)");
+  }
   if (options.breaker_backoff.count() <= 0 ||
       options.breaker_max_backoff < options.breaker_backoff) {
     return Status::InvalidArgument(

@@ -70,6 +70,17 @@ TEST(AuthTest, TokenGoesWithEveryRequest) {
   EXPECT_EQ(w.unauthorized.load(), 0);
 }
 
+TEST(AuthTest, TokenThatWouldBreakTheHeaderIsRefused) {
+  const std::vector<std::string> bads = {"abc\n", "ab\r\nX-Injected: 1", "a b",
+                                         std::string("a\0b", 3)};
+  for (const auto& bad : bads) {
+    auto client = Client::Create(Options({"127.0.0.1:1"}, bad));
+    ASSERT_EQ(client.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(client.status().message().find("auth_token"), std::string::npos);
+    EXPECT_EQ(client.status().message().find(bad), std::string::npos);
+  }
+}
+
 TEST(AuthTest, NoTokenSendsNoHeader) {
   FakeWorker w;
   w.PutFile("/f", "abc");
