@@ -10,7 +10,8 @@
 // read from the under store directly (when a fallback store is configured). A per-worker circuit
 // breaker skips a worker that just failed for a backoff period, so a dead worker costs one
 // timeout, not one per request. Answers about the request itself (not_found,
-// permission_denied, invalid_argument, changed) are final and not retried elsewhere.
+// permission_denied, invalid_argument, changed) and a refused token (unauthenticated: every
+// worker of a cluster shares the token) are final and not retried elsewhere.
 //
 // Thread-safety: a Client is safe to use from many threads at once.
 #pragma once
@@ -46,6 +47,14 @@ struct ClientOptions {
   // unreachable etcd at creation is an error.
   std::vector<WorkerRecord> seed_workers;
   std::chrono::milliseconds connect_timeout{3000};
+  // Sent to every worker as "Authorization: Bearer <token>" when not empty (workers started
+  // with --auth-token-file require it). Never appears in an error message.
+  std::string auth_token;
+  // HTTPS to workers (started with --tls-cert/--tls-key): `tls_ca` is a PEM CA bundle that
+  // must have signed each worker's certificate; `tls` alone uses the system's CAs. The
+  // certificate must name the host (or IP address) of the worker's "host:port" address.
+  bool tls = false;
+  std::string tls_ca;
   // Deadline for one request to a worker, from sending it to the last body byte.
   std::chrono::milliseconds request_timeout{60000};
   // Reads are split into pieces of this size (aligned to it), fetched in parallel.

@@ -26,8 +26,10 @@ struct FileStatus {
   bool is_directory = false;
   std::uint64_t size = 0;     // bytes; 0 for directories
   std::int64_t mtime_ns = 0;  // last modification, nanoseconds since the epoch (0 if unknown)
-  // Identifies the content: an S3 ETag / version id, or for local files "size-mtime_ns".
-  // Part of every cached page's identity, so a changed object is never served from old pages.
+  // Identifies the content: an S3 ETag / version id, for HTTP "etag:<ETag>" or
+  // "lm:<Last-Modified>-<size>", for local files "size-mtime_ns-inode-ctime_ns" (ctime cannot
+  // be set by users, so a rewrite that keeps size and mtime still changes it). Part of every
+  // cached page's identity, so a changed object is never served from old pages.
   std::string version;
 
   bool operator==(const FileStatus&) const = default;
@@ -81,8 +83,12 @@ struct UnderStoreOptions {
 
 // Opens the under store named by `root_uri`: "file:///data" (or a plain absolute path) for a
 // local directory, "s3://bucket[/prefix]" for S3, "http(s)://host[/prefix]" for plain HTTP,
-// "memory://" for the in-memory twin. Only paths inside the root are served; anything else
-// (including "../" escapes and symlinks out of the root) is PermissionDenied.
+// "memory://" for the in-memory twin. Only paths inside the root are served. Every store first
+// checks each path with CheckUnderPath (common/path_rules.h: no empty, "." or ".." segment, no
+// '?', '#' or control character), then that it lies under the root, and then sends or opens
+// exactly the checked path: anything else (including "../" escapes in any spelling, symlinks
+// out of the root, redirects a store does not follow) is PermissionDenied. Credentials in a
+// root URI ("http://user:pass@host/prefix") never appear in a Status message.
 Result<std::unique_ptr<UnderStore>> OpenUnderStore(std::string_view root_uri,
                                                    const UnderStoreOptions& options = {});
 

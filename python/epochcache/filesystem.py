@@ -12,6 +12,7 @@ and the native client fetches its pieces in parallel with the GIL released.
 
 from __future__ import annotations
 
+import hmac
 import io
 import json
 import os
@@ -22,13 +23,93 @@ from datetime import datetime, timezone
 from hashlib import sha256
 from typing import Any, Iterable, Optional, Sequence, Union
 
-from fsspec.spec import AbstractFileSystem
+from fsspec.spec import AbstractFileSystem, _Cached
 from fsspec.utils import stringify_path
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 # Reads of unknown length ask for "everything"; the native client clips to the file size.
 _TO_END = 1 << 62
 _PROTOCOL_ALIASES = {"local": "file", "s3a": "s3", "gcs": "gs"}
+_TOKEN_ENV = "EPOCHCACHE_AUTH_TOKEN"
+# Digests of secrets are keyed with a random key of this process, so that a digest seen in a
+# repr or a cache key cannot be checked against guessed secrets elsewhere.
+_DIGEST_KEY = os.urandom(32)
+# target_options entries (and their client_kwargs) that hold secrets, with s3fs's names.
+_SECRET_TARGET_OPTIONS = ("secret", "token", "password")
+_SECRET_CLIENT_KWARGS = ("aws_secret_access_key", "aws_session_token")
+
+
+class _Secret:
+    """A secret string that never shows itself: repr() and str() give a keyed digest.
+
+    fsspec builds its instance-cache key from repr() of the constructor's arguments and keeps
+    them as ``storage_options``; wrapped, the secret appears in neither. Equal secrets compare
+    equal (and give the same digest in one process), so one token shares one instance and two
+    tokens never do. Pickled, it carries its value: only secrets passed in code are wrapped.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = str(value)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def digest(self) -> str:
+        return hmac.new(_DIGEST_KEY, self._value.encode(), sha256).hexdigest()[:32]
+
+    def __repr__(self) -> str:
+        return f"<secret {self.digest()}>"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Secret) and hmac.compare_digest(
+            self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(self.digest())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _Secret, (self._value,)
+
+
+def _reveal(value: Any) -> Any:
+    return value.reveal() if isinstance(value, _Secret) else value
+
+
+def _hide(value: Any) -> Any:
+    return _Secret(value) if isinstance(value, str) else value
+
+
+def _hide_target_secrets(target_options: Any) -> Any:
+    if not isinstance(target_options, dict):
+        return target_options
+    out = dict(target_options)
+    for k in _SECRET_TARGET_OPTIONS:
+        if k in out:
+            out[k] = _hide(out[k])
+    if isinstance(out.get("client_kwargs"), dict):
+        ck = dict(out["client_kwargs"])
+        for k in _SECRET_CLIENT_KWARGS:
+            if k in ck:
+                ck[k] = _hide(ck[k])
+        out["client_kwargs"] = ck
+    return out
+
+
+class _SecretsHidden(_Cached):
+    """fsspec's instance cache, with secrets wrapped before it sees the arguments."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if "auth_token" in kwargs:
+            kwargs["auth_token"] = _hide(kwargs["auth_token"])
+        if "target_options" in kwargs:
+            kwargs["target_options"] = _hide_target_secrets(kwargs["target_options"])
+        elif len(args) > 1:
+            args = (args[0], _hide_target_secrets(args[1]), *args[2:])
+        return super().__call__(*args, **kwargs)
 
 
 def _parse_hosts(hosts: Union[None, str, Iterable[str]]) -> list[str]:
@@ -51,7 +132,9 @@ def _fallback_options(protocol: str, target_options: dict[str, Any]) -> dict[str
         return {"fallback_under_store": f"{protocol}://"}
     if protocol != "s3":
         return {}
-    client_kwargs = dict(target_options.get("client_kwargs") or {})
+    target_options = {k: _reveal(v) for k, v in target_options.items()}
+    client_kwargs = {k: _reveal(v)
+                     for k, v in (target_options.get("client_kwargs") or {}).items()}
     config_kwargs = dict(target_options.get("config_kwargs") or {})
     addressing = (config_kwargs.get("s3") or {}).get("addressing_style")
     out: dict[str, Any] = {
@@ -69,7 +152,7 @@ def _fallback_options(protocol: str, target_options: dict[str, Any]) -> dict[str
     return {k: v for k, v in out.items() if v is not None}
 
 
-class EpochCacheFileSystem(AbstractFileSystem):
+class EpochCacheFileSystem(AbstractFileSystem, metaclass=_SecretsHidden):
     """Read-only fsspec filesystem that reads ``target_protocol`` storage through epochcache.
 
     Workers are found either from a static list or from etcd; each block of a file (4 MiB by
@@ -100,6 +183,18 @@ class EpochCacheFileSystem(AbstractFileSystem):
         direct_fallback: read the under store directly when no worker can serve (default
             True). For "file" targets this reads the path on this machine, so it suits shared
             filesystems; pass False to see worker errors instead.
+        auth_token: the token of workers started with ``--auth-token-file``, sent to them as
+            ``Authorization: Bearer``. When None (the default), each process reads
+            ``$EPOCHCACHE_AUTH_TOKEN`` when it first uses the filesystem. Pickling (Ray ships
+            the filesystem to every worker process): a token passed here travels inside the
+            pickle, since it was given in code; a token from the environment never does, and
+            each process reads its own environment. The token never appears in repr(), error
+            messages or fsspec's instance-cache key; different tokens get different instances.
+            A worker refusing the token (or its absence) raises PermissionError at once,
+            without trying other workers or the under store.
+        tls_ca: path of a PEM CA bundle: talk HTTPS to the workers (started with
+            ``--tls-cert/--tls-key``) and accept only certificates it signed that name the
+            worker's host or IP address. ``tls=True`` does the same with the system's CAs.
 
     ``client_stats()`` returns the client's counters (failovers, direct reads, breaker opens).
     """
@@ -124,16 +219,24 @@ class EpochCacheFileSystem(AbstractFileSystem):
         breaker_backoff: float = 1.0,
         breaker_max_backoff: float = 30.0,
         direct_fallback: bool = True,
+        auth_token: Union[None, str, _Secret] = None,
+        tls_ca: Union[None, str, "os.PathLike[str]"] = None,
+        tls: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if auth_token is not None:
+            auth_token = _hide(auth_token)  # constructed without the metaclass (subclasses)
+            if not isinstance(auth_token, _Secret) or not auth_token.reveal():
+                raise ValueError("epochcache: auth_token must be a non-empty string or None")
+        self._auth_token: Optional[_Secret] = auth_token
         proto = (target_protocol or "file").lower()
         self.target_protocol: str = _PROTOCOL_ALIASES.get(proto, proto)
         # The instance also answers to the target's scheme, so callers that match a path's
         # scheme against the filesystem's protocols (Ray Data does, for "s3://..." paths) keep
         # reading through epochcache instead of falling back to their own S3 client.
         self.protocol = ("epochcache", self.target_protocol)
-        self.target_options: dict[str, Any] = dict(target_options or {})
+        self.target_options: dict[str, Any] = _hide_target_secrets(dict(target_options or {}))
         hosts = _parse_hosts(worker_hosts)
         etcd = _parse_hosts(etcd_hosts)
         if hosts and etcd:
@@ -161,6 +264,10 @@ class EpochCacheFileSystem(AbstractFileSystem):
             breaker_backoff=float(breaker_backoff),
             breaker_max_backoff=float(breaker_max_backoff),
         )
+        if tls_ca:
+            self._client_options.update(tls_ca=os.fspath(tls_ca))
+        elif tls:
+            self._client_options.update(tls=True)
         if etcd:
             self._client_options.update(etcd_endpoints=list(etcd), cluster=self.cluster)
         if direct_fallback:
@@ -201,7 +308,11 @@ class EpochCacheFileSystem(AbstractFileSystem):
         """The native client of this process."""
         client = self._native
         if client is None or self._native_pid != os.getpid():
-            client = _shared_client(self._static_hosts, self._client_options)
+            if self._auth_token is not None:
+                token = self._auth_token.reveal()
+            else:
+                token = os.environ.get(_TOKEN_ENV) or None
+            client = _shared_client(self._static_hosts, self._client_options, token)
             self._native, self._native_pid = client, os.getpid()
         return client
 
@@ -545,12 +656,13 @@ _clients_lock = threading.Lock()
 _seeds: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
 
 
-def _shared_client(hosts: list[str], options: dict[str, Any]) -> Any:
-    """The process's native client for these workers and options."""
+def _shared_client(hosts: list[str], options: dict[str, Any], token: Optional[str] = None) -> Any:
+    """The process's native client for these workers, options and auth token."""
     global _clients_pid
     from epochcache import _native
 
-    key = (tuple(hosts), repr(sorted(options.items())))
+    key = (tuple(hosts), repr(sorted(options.items())),
+           _Secret(token).digest() if token else None)
     with _clients_lock:
         if _clients_pid != os.getpid():
             _clients.clear()
@@ -562,6 +674,8 @@ def _shared_client(hosts: list[str], options: dict[str, Any]) -> Any:
                                str(options.get("cluster", "default"))))
             if seed:
                 extra["seed_workers"] = seed
+            if token:
+                extra["auth_token"] = token
             client = _clients[key] = _native.Client(hosts, **options, **extra)
         return client
 

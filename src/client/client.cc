@@ -13,6 +13,7 @@
 #include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -36,6 +37,9 @@ constexpr int kMaxChangedAttempts = 3;
 constexpr std::size_t kIoThreads = 2;
 // Under-store reads in flight at once for one Read() that falls back to the under store.
 constexpr std::size_t kDirectReadThreads = 8;
+// A listing longer than this many pages (ten million entries at the workers' default page
+// size) is taken for a worker stuck in a loop.
+constexpr std::size_t kMaxListPages = 10000;
 
 std::string Snippet(std::string_view body) {
   constexpr std::size_t kMax = 200;
@@ -49,6 +53,7 @@ StatusCode CodeForHttpStatus(unsigned status) {
     case 400:
       return StatusCode::kInvalidArgument;
     case 401:
+      return StatusCode::kUnauthenticated;
     case 403:
       return StatusCode::kPermissionDenied;
     case 404:
@@ -67,21 +72,37 @@ StatusCode CodeForHttpStatus(unsigned status) {
   }
 }
 
+// The string member `key` of a JSON object, or empty. Never throws on untrusted input.
+std::string StringMember(const json& doc, const char* key) {
+  if (!doc.is_object()) return {};
+  auto it = doc.find(key);
+  return it != doc.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 // The Status a worker's error answer stands for: its JSON {"error","message"} when present.
-Status ErrorFromResponse(const HttpResponse& r, std::string_view host, std::string_view path) {
+// `sent_token` says whether this client presented a token, for the message of a 401.
+Status ErrorFromResponse(const HttpResponse& r, std::string_view host, std::string_view path,
+                         bool sent_token) {
   if (r.status == 416) {
     return Status::Changed(fmt::format("{}: the file is shorter than when it was stat'ed", path));
   }
   const json doc = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_object() && doc.contains("error") && doc["error"].is_string()) {
-    StatusCode code = StatusCodeFromName(doc["error"].get<std::string>());
+  const std::string name = StringMember(doc, "error");
+  std::string message = StringMember(doc, "message");
+  if (r.status == 401) {
+    // The worker's message never echoes the token, and neither does this one.
+    return Status::Unauthenticated(fmt::format(
+        "{}: worker {} refused the request (HTTP 401 unauthenticated): {}{}", path, host,
+        sent_token ? "the auth token given was not accepted"
+                   : "it requires an auth token and none was given",
+        message.empty() ? std::string() : fmt::format(" ({})", Snippet(message))));
+  }
+  if (!name.empty()) {
+    StatusCode code = StatusCodeFromName(name);
     if (code == StatusCode::kOk) code = StatusCode::kInternal;
-    std::string message;
-    if (doc.contains("message") && doc["message"].is_string()) {
-      message = doc["message"].get<std::string>();
-    }
-    if (message.empty())
+    if (message.empty()) {
       message = fmt::format("{}: worker {} answered HTTP {}", path, host, r.status);
+    }
     return {code, std::move(message)};
   }
   return {CodeForHttpStatus(r.status),
@@ -217,20 +238,28 @@ bool IsWorkerFailure(const Result<HttpResponse>& r) {
 
 // Whether the worker itself is unreachable or stuck (trips its breaker), rather than alive and
 // answering with an error.
+//
+// A 503 (with Retry-After: the worker is over one of its limits) deliberately is not: the
+// worker is alive and the overload is momentary and per request, so the piece goes to the next
+// worker for its block (or the under store) and the worker keeps its breaker closed. Opening it
+// would take the busy worker's whole share of blocks away for at least breaker_backoff (and
+// up to breaker_max_backoff after failed probes), pushing that load onto its neighbours, which
+// are the ones most likely to be busy too; a 503 costs one round trip, not a timeout, so
+// nothing is gained by skipping it.
 bool IsTransportFailure(const Result<HttpResponse>& r) {
   return !r.ok() && r.status().code() != StatusCode::kRejected;
 }
 
 Status CheckPiece(const Result<HttpResponse>& r, const std::string& host, const std::string& path,
-                  std::uint64_t a, std::uint64_t b, std::uint64_t size,
-                  const std::string& version) {
+                  std::uint64_t a, std::uint64_t b, std::uint64_t size, const std::string& version,
+                  bool sent_token) {
   if (!r.ok()) return r.status().WithContext(path);
   if (r->status != 206) {
     if (r->status / 100 == 2) {
       return Status::IoError(
           fmt::format("{}: worker {} answered HTTP {} to a range request", path, host, r->status));
     }
-    return ErrorFromResponse(*r, host, path);
+    return ErrorFromResponse(*r, host, path, sent_token);
   }
   std::uint64_t first = 0;
   std::uint64_t last = 0;
@@ -295,18 +324,13 @@ class PieceRead : public std::enable_shared_from_this<PieceRead> {
 class ClientImpl final : public Client {
  public:
   ClientImpl(ClientOptions options, std::unique_ptr<MembershipView> view,
-             std::unique_ptr<client::FallbackStores> fallback)
+             std::unique_ptr<client::FallbackStores> fallback, std::unique_ptr<HttpPool> pool)
       : options_(std::move(options)),
         view_(std::move(view)),
         fallback_(std::move(fallback)),
         cache_(options_.metadata_ttl),
         breakers_(options_.breaker_backoff, options_.breaker_max_backoff),
-        pool_(std::make_unique<HttpPool>(client::HttpPoolOptions{
-            .connect_timeout = options_.connect_timeout,
-            .request_timeout = options_.request_timeout,
-            .max_parallel_requests = options_.max_parallel_requests,
-            .io_threads = kIoThreads,
-        })),
+        pool_(std::move(pool)),
         creator_pid_(getpid()) {}
 
   ~ClientImpl() override {
@@ -334,7 +358,7 @@ class ClientImpl final : public Client {
       return direct;
     }
     const auto& [host, resp] = *r;
-    if (resp.status != 200) return ErrorFromResponse(resp, host, path);
+    if (resp.status != 200) return ErrorFromResponse(resp, host, path, sent_token());
     const json doc = json::parse(resp.body, nullptr, /*allow_exceptions=*/false);
     auto st = StatusFromJson(doc);
     if (!st.ok()) return BadAnswer(host, path, st.status());
@@ -343,31 +367,43 @@ class ClientImpl final : public Client {
   }
 
   Result<std::vector<FileStatus>> List(std::string_view path, bool recursive) override {
-    const std::string target = "/v1/list?path=" + client::PercentEncodeQueryComponent(path) +
-                               (recursive ? "&recursive=1" : "");
-    auto r = MetadataCall(path, target);
-    if (!r.ok()) {
-      if (!fallback_) return r.status();
-      auto direct = DirectList(path, recursive);
-      if (!direct.ok()) return BothFailed(r.status(), direct.status());
-      return direct;
-    }
-    const auto& [host, resp] = *r;
-    if (resp.status != 200) return ErrorFromResponse(resp, host, path);
-    const json doc = json::parse(resp.body, nullptr, /*allow_exceptions=*/false);
-    if (!doc.is_object() || !doc.contains("entries") || !doc["entries"].is_array()) {
-      return BadAnswer(host, path, Status::IoError("no 'entries' array"));
-    }
+    const std::string base = "/v1/list?path=" + client::PercentEncodeQueryComponent(path) +
+                             (recursive ? "&recursive=1" : "");
     std::vector<FileStatus> out;
-    out.reserve(doc["entries"].size());
-    for (const auto& entry : doc["entries"]) {
-      auto st = StatusFromJson(entry);
-      if (!st.ok()) return BadAnswer(host, path, st.status());
-      // Listing a directory and then reading its files is the common pattern: prime the cache.
-      if (!st->is_directory && !st->path.empty()) cache_.Put(st->path, *st);
-      out.push_back(std::move(st).value());
+    std::string start_after;
+    for (std::size_t page = 0;; ++page) {
+      if (page >= kMaxListPages) {
+        return Status::IoError(
+            fmt::format("{}: the listing did not end after {} pages (last start_after '{}')", path,
+                        page, Snippet(start_after)));
+      }
+      const std::string target =
+          start_after.empty()
+              ? base
+              : base + "&start_after=" + client::PercentEncodeQueryComponent(start_after);
+      // Each page may come from a different worker: they all list the same under store.
+      auto r = MetadataCall(path, target);
+      if (!r.ok()) {
+        if (!fallback_) return r.status();
+        auto direct = DirectList(path, recursive);
+        if (!direct.ok()) return BothFailed(r.status(), direct.status());
+        return direct;
+      }
+      const auto& [host, resp] = *r;
+      if (resp.status != 200) return ErrorFromResponse(resp, host, path, sent_token());
+      auto next = ParseListPage(host, path, resp.body, start_after, &out);
+      if (!next.ok()) return next.status();
+      if (!next->has_value()) return out;
+      // Entries come sorted and strictly after start_after: a cursor that does not move
+      // forward would repeat the same page forever.
+      if (**next <= start_after) {
+        return BadAnswer(host, path,
+                         Status::IoError(fmt::format(
+                             "next_start_after '{}' does not advance past start_after '{}'",
+                             Snippet(**next), Snippet(start_after))));
+      }
+      start_after = std::move(**next);
     }
-    return out;
   }
 
   Result<std::size_t> Read(std::string_view path, std::uint64_t offset,
@@ -396,7 +432,7 @@ class ClientImpl final : public Client {
     EC_ASSIGN_OR_RETURN(HttpResponse r, pool_->Get(host, HttpRequest{.target = "/v1/stats",
                                                                      .range = std::nullopt,
                                                                      .cancelled = nullptr}));
-    if (r.status != 200) return ErrorFromResponse(r, host, "/v1/stats");
+    if (r.status != 200) return ErrorFromResponse(r, host, "/v1/stats", sent_token());
     return std::move(r.body);
   }
 
@@ -485,7 +521,8 @@ class ClientImpl final : public Client {
         }
         if (!IsWorkerFailure(r)) return std::make_pair(host, std::move(r).value());
         worker_errors_.fetch_add(1, std::memory_order_relaxed);
-        last = r.ok() ? ErrorFromResponse(*r, host, path) : r.status().WithContext(path);
+        last =
+            r.ok() ? ErrorFromResponse(*r, host, path, sent_token()) : r.status().WithContext(path);
         // A 5xx answer is a worker failure too: keep the status code for the caller.
         if (r.ok() && last.code() != StatusCode::kUnavailable &&
             last.code() != StatusCode::kTimeout && last.code() != StatusCode::kInternal &&
@@ -542,6 +579,42 @@ class ClientImpl final : public Client {
   static Status BadAnswer(std::string_view host, std::string_view path, const Status& why) {
     return Status::IoError(
         fmt::format("{}: worker {} sent a malformed answer: {}", path, host, why.message()));
+  }
+
+  [[nodiscard]] bool sent_token() const { return !options_.auth_token.empty(); }
+
+  // Appends the entries of one /v1/list page that come after `start_after` to `out`; returns
+  // its next_start_after (absent on the last page, and from workers that do not paginate).
+  // Entries up to `start_after` are dropped: a worker that does not paginate yet (in a cluster
+  // being upgraded) answers a later page with the whole listing.
+  Result<std::optional<std::string>> ParseListPage(std::string_view host, std::string_view path,
+                                                   const std::string& body,
+                                                   const std::string& start_after,
+                                                   std::vector<FileStatus>* out) {
+    const json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (!doc.is_object()) return BadAnswer(host, path, Status::IoError("not a JSON object"));
+    const auto entries = doc.find("entries");
+    if (entries == doc.end() || !entries->is_array()) {
+      return BadAnswer(host, path, Status::IoError("no 'entries' array"));
+    }
+    std::optional<std::string> next;
+    if (const auto it = doc.find("next_start_after"); it != doc.end() && !it->is_null()) {
+      if (!it->is_string() || it->get_ref<const std::string&>().empty()) {
+        return BadAnswer(host, path,
+                         Status::IoError("'next_start_after' is not a non-empty string"));
+      }
+      next = it->get<std::string>();
+    }
+    out->reserve(out->size() + entries->size());
+    for (const auto& entry : *entries) {
+      auto st = StatusFromJson(entry);
+      if (!st.ok()) return BadAnswer(host, path, st.status());
+      if (!start_after.empty() && st->path <= start_after) continue;
+      // Listing a directory and then reading its files is the common pattern: prime the cache.
+      if (!st->is_directory && !st->path.empty()) cache_.Put(st->path, *st);
+      out->push_back(std::move(st).value());
+    }
+    return next;
   }
 
   // Reads [offset, offset + out.size()) of version st.version into `out`, one request per
@@ -692,7 +765,8 @@ void PieceRead::OnResponse(const std::string& host, const Result<HttpResponse>& 
   } else {
     client_.breakers_.Success(host);
   }
-  Status s = CheckPiece(r, host, path_, piece_.a, piece_.b, size_, version_);
+  Status s = CheckPiece(r, host, path_, piece_.a, piece_.b, size_, version_,
+                        !client_.options_.auth_token.empty());
   if (s.ok()) return batch_->Done(Status::Ok());
   const bool worker_failure =
       IsWorkerFailure(r) || (r.ok() && r->status / 100 == 2 && s.code() == StatusCode::kIoError);
@@ -799,6 +873,16 @@ Result<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   if (options.connect_timeout.count() <= 0 || options.request_timeout.count() <= 0) {
     return Status::InvalidArgument("timeouts must be positive");
   }
+  // A token goes into a header line: control characters would split it, and a space is never
+  // part of a bearer token (RFC 6750). The message does not show the token.
+  if (std::any_of(options.auth_token.begin(), options.auth_token.end(), [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u <= 0x20 || u == 0x7f;
+      })) {
+    return Status::InvalidArgument(
+        "auth_token contains a space, line break or other control character (a trailing "
+        "newline from the token file?)");
+  }
   if (options.breaker_backoff.count() <= 0 ||
       options.breaker_max_backoff < options.breaker_backoff) {
     return Status::InvalidArgument(
@@ -810,6 +894,15 @@ Result<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
         fallback, client::FallbackStores::Create(options.fallback_under_store,
                                                  options.fallback_options, options.fallback_store));
   }
+  EC_ASSIGN_OR_RETURN(auto pool, HttpPool::Create(client::HttpPoolOptions{
+                                     .connect_timeout = options.connect_timeout,
+                                     .request_timeout = options.request_timeout,
+                                     .max_parallel_requests = options.max_parallel_requests,
+                                     .io_threads = kIoThreads,
+                                     .auth_token = options.auth_token,
+                                     .tls = options.tls,
+                                     .tls_ca = options.tls_ca,
+                                 }));
   std::unique_ptr<MembershipView> view;
   if (!options.etcd_endpoints.empty()) {
     EtcdOptions etcd;
@@ -828,8 +921,8 @@ Result<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   } else {
     view = MakeStaticView(options.worker_hosts);
   }
-  return std::unique_ptr<Client>(
-      std::make_unique<ClientImpl>(std::move(options), std::move(view), std::move(fallback)));
+  return std::unique_ptr<Client>(std::make_unique<ClientImpl>(
+      std::move(options), std::move(view), std::move(fallback), std::move(pool)));
 }
 
 }  // namespace epochcache

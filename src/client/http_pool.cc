@@ -1,6 +1,8 @@
 #include "client/http_pool.h"
 
 #include <fmt/format.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 
 #include <algorithm>
 #include <boost/asio/executor_work_guard.hpp>
@@ -8,9 +10,12 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <deque>
 #include <future>
 #include <limits>
@@ -26,7 +31,9 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 using Clock = std::chrono::steady_clock;
 
 // Response headers are read through a small buffer; the body goes straight to its destination
@@ -35,9 +42,30 @@ constexpr std::size_t kHeaderBufferLimit = std::size_t{16} * 1024;
 constexpr std::size_t kMaxIdlePerHost = 64;
 constexpr std::size_t kInitialChunkedBody = 4096;
 
+// A connection to one worker: plain TCP, or TLS over it.
 struct Connection {
-  explicit Connection(asio::io_context& ioc) : stream(asio::make_strand(ioc)) {}
-  beast::tcp_stream stream;
+  Connection(asio::io_context& ioc, ssl::context* tls_context) {
+    if (tls_context != nullptr) {
+      tls = std::make_unique<TlsStream>(asio::make_strand(ioc), *tls_context);
+    } else {
+      plain = std::make_unique<beast::tcp_stream>(asio::make_strand(ioc));
+    }
+  }
+
+  beast::tcp_stream& tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+
+  // Runs `f` on the stream that carries HTTP.
+  template <typename F>
+  void With(F&& f) {
+    if (tls) {
+      std::forward<F>(f)(*tls);
+    } else {
+      std::forward<F>(f)(*plain);
+    }
+  }
+
+  std::unique_ptr<beast::tcp_stream> plain;
+  std::unique_ptr<TlsStream> tls;
   beast::flat_buffer buffer{kHeaderBufferLimit};
 };
 
@@ -78,9 +106,37 @@ Result<HostPort> SplitHostPort(std::string_view address) {
   return out;
 }
 
+namespace {
+
+// The TLS client context: peers are verified against `ca_file` (or the system's CAs).
+Result<std::unique_ptr<ssl::context>> MakeTlsContext(const std::string& ca_file) {
+  auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
+  if (SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION) != 1) {
+    return Status::Internal("cannot require TLS 1.2 or later");
+  }
+  ctx->set_verify_mode(ssl::verify_peer);
+  beast::error_code ec;
+  if (ca_file.empty()) {
+    ctx->set_default_verify_paths(ec);
+    if (ec) return Status::InvalidArgument("tls: cannot load the system CAs: " + ec.message());
+  } else {
+    ctx->load_verify_file(ca_file, ec);
+    if (ec) {
+      return Status::InvalidArgument(
+          fmt::format("tls_ca: cannot load the PEM CA bundle '{}': {}", ca_file, ec.message()));
+    }
+  }
+  return ctx;
+}
+
+}  // namespace
+
 class HttpPool::Impl {
  public:
-  explicit Impl(HttpPoolOptions options) : options_(options), work_(asio::make_work_guard(ioc_)) {
+  Impl(HttpPoolOptions options, std::unique_ptr<ssl::context> tls_context)
+      : options_(std::move(options)),
+        tls_context_(std::move(tls_context)),
+        work_(asio::make_work_guard(ioc_)) {
     const std::size_t threads = std::max<std::size_t>(1, options_.io_threads);
     for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
   }
@@ -101,6 +157,8 @@ class HttpPool::Impl {
 
   asio::io_context& ioc() { return ioc_; }
   const HttpPoolOptions& options() const { return options_; }
+  // Null without TLS.
+  ssl::context* tls_context() { return tls_context_.get(); }
 
   // Starts `start` now if fewer than max_parallel_requests are in flight, else queues it.
   void Submit(std::function<void()> start) {
@@ -149,6 +207,7 @@ class HttpPool::Impl {
   // Declared first so that it is destroyed last: connections and queued work refer to it.
   asio::io_context ioc_;
   const HttpPoolOptions options_;
+  const std::unique_ptr<ssl::context> tls_context_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::mutex mu_;
   std::size_t in_flight_ = 0;
@@ -187,7 +246,10 @@ class Op : public std::enable_shared_from_this<Op> {
 
  private:
   void Connect() {
-    conn_ = std::make_unique<Connection>(pool_.ioc());
+    conn_ = std::make_unique<Connection>(pool_.ioc(), pool_.tls_context());
+    if (conn_->tls) {
+      if (Status s = SetPeerIdentity(); !s.ok()) return Finish(std::move(s));
+    }
     resolver_ = std::make_unique<tcp::resolver>(pool_.ioc());
     resolver_->async_resolve(host_port_.host, host_port_.port,
                              [self = shared_from_this()](
@@ -205,8 +267,8 @@ class Op : public std::enable_shared_from_this<Op> {
     if (deadline_) timeout = std::min(timeout, *deadline_ - Clock::now());
     timeout = std::max<Clock::duration>(timeout, std::chrono::milliseconds(1));
     connect_timeout_ = timeout;
-    conn_->stream.expires_after(timeout);
-    conn_->stream.async_connect(
+    conn_->tcp().expires_after(timeout);
+    conn_->tcp().async_connect(
         results, [self = shared_from_this()](beast::error_code ec2, const tcp::endpoint&) {
           self->OnConnect(ec2);
         });
@@ -223,8 +285,49 @@ class Op : public std::enable_shared_from_this<Op> {
           Status::Unavailable(fmt::format("worker {} unreachable: {}", host_, ec.message())));
     }
     beast::error_code ignored;
-    conn_->stream.socket().set_option(tcp::no_delay(true), ignored);
-    Send();
+    conn_->tcp().socket().set_option(tcp::no_delay(true), ignored);
+    if (!conn_->tls) return Send();
+    // The handshake runs under what is left of the connect deadline.
+    conn_->tls->async_handshake(
+        ssl::stream_base::client,
+        [self = shared_from_this()](beast::error_code ec2) { self->OnHandshake(ec2); });
+  }
+
+  // What the worker's certificate must name: the host of its address. A name is also sent as
+  // SNI; an IP address is checked against the certificate's IP entries (and never sent as SNI,
+  // which RFC 6066 reserves for names).
+  Status SetPeerIdentity() {
+    SSL* ssl = conn_->tls->native_handle();
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    beast::error_code not_ip;
+    asio::ip::make_address(host_port_.host, not_ip);
+    const bool ok = not_ip ? SSL_set_tlsext_host_name(ssl, host_port_.host.c_str()) == 1 &&
+                                 X509_VERIFY_PARAM_set1_host(param, host_port_.host.c_str(), 0) == 1
+                           : X509_VERIFY_PARAM_set1_ip_asc(param, host_port_.host.c_str()) == 1;
+    if (!ok) {
+      return Status::InvalidArgument(fmt::format(
+          "worker {}: '{}' cannot be checked against a TLS certificate", host_, host_port_.host));
+    }
+    return Status::Ok();
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    if (!ec) return Send();
+    if (ec == beast::error::timeout) {
+      return Finish(Status::Timeout(fmt::format(
+          "worker {} unreachable: TLS handshake timed out after {} ms (is it serving TLS?)", host_,
+          Millis(connect_timeout_))));
+    }
+    std::string why = ec.message();
+    const auto verify = SSL_get_verify_result(conn_->tls->native_handle());
+    if (verify != X509_V_OK) {
+      why = fmt::format(
+          "certificate verification failed: {} (check tls_ca, and that the "
+          "certificate names {})",
+          X509_verify_cert_error_string(verify), host_port_.host);
+    }
+    Finish(Status::Unavailable(
+        fmt::format("worker {} unreachable: TLS handshake failed: {}", host_, why)));
   }
 
   void Send() {
@@ -236,24 +339,31 @@ class Op : public std::enable_shared_from_this<Op> {
     req_.set(http::field::host, host_);
     req_.set(http::field::user_agent, "epochcache-client");
     req_.keep_alive(true);
+    if (!pool_.options().auth_token.empty()) {
+      req_.set(http::field::authorization, "Bearer " + pool_.options().auth_token);
+    }
     if (request_.range) {
       req_.set(http::field::range,
                fmt::format("bytes={}-{}", request_.range->first, request_.range->second));
     }
     conn_->buffer.clear();
-    conn_->stream.expires_at(*deadline_);
-    http::async_write(
-        conn_->stream, req_,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnWrite(ec); });
+    conn_->tcp().expires_at(*deadline_);
+    conn_->With([this](auto& stream) {
+      http::async_write(
+          stream, req_,
+          [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnWrite(ec); });
+    });
   }
 
   void OnWrite(beast::error_code ec) {
     if (ec) return FailBeforeResponse(ec);
     parser_.emplace();
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    http::async_read_header(
-        conn_->stream, conn_->buffer, *parser_,
-        [self = shared_from_this()](beast::error_code ec2, std::size_t) { self->OnHeader(ec2); });
+    conn_->With([this](auto& stream) {
+      http::async_read_header(
+          stream, conn_->buffer, *parser_,
+          [self = shared_from_this()](beast::error_code ec2, std::size_t) { self->OnHeader(ec2); });
+    });
   }
 
   // Nothing of the response arrived: the connection was stale or broke. One fresh try.
@@ -313,24 +423,28 @@ class Op : public std::enable_shared_from_this<Op> {
     conn_->buffer.consume(early);
     filled_ = early;
     if (filled_ == cap_) return Complete();
-    asio::async_read(
-        conn_->stream, asio::buffer(dst_ + filled_, cap_ - filled_),
-        [self = shared_from_this()](beast::error_code ec, std::size_t n) {
-          self->filled_ += n;
-          if (ec) {
-            return self->Finish(self->TransportError(ec, "in the middle of a response body"));
-          }
-          self->Complete();
-        });
+    conn_->With([this](auto& stream) {
+      asio::async_read(
+          stream, asio::buffer(dst_ + filled_, cap_ - filled_),
+          [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+            self->filled_ += n;
+            if (ec) {
+              return self->Finish(self->TransportError(ec, "in the middle of a response body"));
+            }
+            self->Complete();
+          });
+    });
   }
 
   void ReadBody() {
     auto& body = parser_->get().body();
     body.data = dst_ + filled_;
     body.size = cap_ - filled_;
-    http::async_read(
-        conn_->stream, conn_->buffer, *parser_,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnBody(ec); });
+    conn_->With([this](auto& stream) {
+      http::async_read(
+          stream, conn_->buffer, *parser_,
+          [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnBody(ec); });
+    });
   }
 
   void OnBody(beast::error_code ec) {
@@ -395,7 +509,16 @@ class Op : public std::enable_shared_from_this<Op> {
 
 }  // namespace
 
-HttpPool::HttpPool(HttpPoolOptions options) : impl_(std::make_unique<Impl>(options)) {}
+Result<std::unique_ptr<HttpPool>> HttpPool::Create(HttpPoolOptions options) {
+  std::unique_ptr<ssl::context> tls_context;
+  if (options.tls || !options.tls_ca.empty()) {
+    EC_ASSIGN_OR_RETURN(tls_context, MakeTlsContext(options.tls_ca));
+  }
+  return std::unique_ptr<HttpPool>(
+      new HttpPool(std::make_unique<Impl>(std::move(options), std::move(tls_context))));
+}
+
+HttpPool::HttpPool(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 HttpPool::~HttpPool() = default;
 

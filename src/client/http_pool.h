@@ -2,6 +2,10 @@
 //
 // This header is free of Boost so that only http_pool.cc pays for compiling Beast.
 //
+// With TLS, each connection is a Beast ssl_stream: the handshake verifies the worker's chain and
+// its host name (SNI is sent for names only) or IP address; the body is still decrypted
+// straight into the caller's buffer.
+//
 // Each request has two deadlines: connecting (connect_timeout) and the request itself, from
 // sending it to its last body byte (request_timeout). Idle connections are kept per worker and
 // reused; a request that fails on a connection before any response byte arrived (typically a
@@ -33,6 +37,12 @@ struct HttpPoolOptions {
   std::size_t io_threads = 2;
   // Largest body accepted into HttpResponse::body (JSON answers, error bodies).
   std::size_t max_body = std::size_t{256} << 20;
+  // When not empty, every request carries "Authorization: Bearer <auth_token>".
+  std::string auth_token;
+  // HTTPS: verify each worker's certificate chain against `tls_ca` (a PEM CA bundle) or, when
+  // that is empty, the system's CAs, and its name or IP address against the worker address.
+  bool tls = false;
+  std::string tls_ca;
 };
 
 struct HttpRequest {
@@ -64,7 +74,8 @@ Result<HostPort> SplitHostPort(std::string_view address);
 
 class HttpPool {
  public:
-  explicit HttpPool(HttpPoolOptions options);
+  // Fails when the TLS CA bundle cannot be loaded.
+  static Result<std::unique_ptr<HttpPool>> Create(HttpPoolOptions options);
   ~HttpPool();
   HttpPool(const HttpPool&) = delete;
   HttpPool& operator=(const HttpPool&) = delete;
@@ -82,6 +93,7 @@ class HttpPool {
   class Impl;
 
  private:
+  explicit HttpPool(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

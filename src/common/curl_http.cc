@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstring>
+#include <memory>
 
 namespace epochcache {
 namespace {
@@ -75,6 +77,44 @@ std::string HostOf(const std::string& url) {
   u = u.substr(0, u.find_first_of("/?#"));
   if (auto at = u.rfind('@'); at != std::string_view::npos) u.remove_prefix(at + 1);
   return std::string(u);
+}
+
+struct CurlUrlFree {
+  void operator()(CURLU* u) const { curl_url_cleanup(u); }
+};
+using CurlUrl = std::unique_ptr<CURLU, CurlUrlFree>;
+
+// One part of a parsed URL; empty when the URL has no such part.
+std::string UrlPart(CURLU* u, CURLUPart part, unsigned int flags = 0) {
+  char* text = nullptr;
+  if (curl_url_get(u, part, &text, flags) != CURLUE_OK || text == nullptr) return {};
+  std::string out(text);
+  curl_free(text);
+  return out;
+}
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// Fails unless libcurl fetched exactly the URL it was given.
+Status CheckEffectiveUrl(CURL* curl, const std::string& asked) {
+  char* effective = nullptr;
+  curl_easy_getinfo(curl, CURLINFO_EFFECTIVE_URL, &effective);
+  if (effective == nullptr) {
+    return Status::PermissionDenied(
+        fmt::format("{}: cannot tell which URL was fetched", RedactUserinfo(asked)));
+  }
+  auto want = ParseHttpUrl(asked);
+  auto got = ParseHttpUrl(effective);
+  if (!want.ok() || !got.ok() || want->Origin() != got->Origin() || want->path != got->path ||
+      want->query != got->query) {
+    return Status::PermissionDenied(fmt::format("asked for {} but the request went to {}",
+                                                RedactUserinfo(asked), RedactUserinfo(effective)));
+  }
+  return Status::Ok();
 }
 
 TransportError Classify(CURLcode code) {
@@ -148,8 +188,10 @@ Result<HttpResponse> CurlHttp::Perform(const HttpRequest& request, TransportErro
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 5L);
+  // Send the path exactly as checked, and never go anywhere else on our credentials.
+  curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(
       curl, CURLOPT_CONNECTTIMEOUT_MS,
       static_cast<long>(request.connect_timeout.count()));  // NOLINT(google-runtime-int)
@@ -158,12 +200,21 @@ Result<HttpResponse> CurlHttp::Perform(const HttpRequest& request, TransportErro
   if (!request.aws_sigv4.empty()) {
     curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, request.aws_sigv4.c_str());
     curl_easy_setopt(curl, CURLOPT_USERPWD, request.aws_credentials.c_str());
+  } else if (!request.username.empty()) {
+    curl_easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+    curl_easy_setopt(curl, CURLOPT_USERNAME, request.username.c_str());
+    curl_easy_setopt(curl, CURLOPT_PASSWORD, request.password.c_str());
   }
 
   const CURLcode code = curl_easy_perform(curl);
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
+  const Status where = CheckEffectiveUrl(curl, request.url);
   curl_slist_free_all(headers);
   Return(curl);
+  if (!where.ok()) {
+    if (transport != nullptr) *transport = TransportError::kOther;
+    return where;
+  }
 
   if (sink.overflow) {
     if (transport != nullptr) *transport = TransportError::kOverflow;
@@ -208,10 +259,61 @@ Result<std::string> PercentDecode(std::string_view s) {
         (std::isxdigit(static_cast<unsigned char>(s[i + 2])) == 0)) {
       return Status::InvalidArgument(fmt::format("malformed %-escape in '{}'", s));
     }
-    out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+    unsigned int byte = 0;
+    std::from_chars(s.data() + i + 1, s.data() + i + 3, byte, 16);  // both digits checked above
+    out.push_back(static_cast<char>(byte));
     i += 2;
   }
   return out;
+}
+
+std::string RedactUserinfo(std::string_view url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return std::string(url);
+  const std::size_t start = scheme_end + 3;
+  const std::size_t end = std::min(url.find_first_of("/?#", start), url.size());
+  const auto at = url.substr(start, end - start).rfind('@');
+  if (at == std::string_view::npos) return std::string(url);
+  return fmt::format("{}***{}", url.substr(0, start), url.substr(start + at));
+}
+
+Result<UrlParts> ParseHttpUrl(std::string_view url) {
+  EnsureCurlGlobal();
+  const CurlUrl u(curl_url());
+  if (u == nullptr) return Status::Internal("curl_url failed");
+  const std::string text(url);
+  const CURLUcode rc = curl_url_set(u.get(), CURLUPART_URL, text.c_str(), CURLU_PATH_AS_IS);
+  if (rc != CURLUE_OK) {
+    return Status::InvalidArgument(
+        fmt::format("'{}' is not a valid URL: {}", RedactUserinfo(url), curl_url_strerror(rc)));
+  }
+  UrlParts parts;
+  parts.scheme = Lower(UrlPart(u.get(), CURLUPART_SCHEME));
+  if (parts.scheme != "http" && parts.scheme != "https") {
+    return Status::InvalidArgument(
+        fmt::format("'{}' is not an http(s):// URL", RedactUserinfo(url)));
+  }
+  parts.host = Lower(UrlPart(u.get(), CURLUPART_HOST));
+  parts.port = UrlPart(u.get(), CURLUPART_PORT, CURLU_DEFAULT_PORT);
+  parts.path = UrlPart(u.get(), CURLUPART_PATH);
+  parts.query = UrlPart(u.get(), CURLUPART_QUERY);
+  parts.user = UrlPart(u.get(), CURLUPART_USER, CURLU_URLDECODE);
+  parts.password = UrlPart(u.get(), CURLUPART_PASSWORD, CURLU_URLDECODE);
+  return parts;
+}
+
+Result<std::string> ResolveRedirect(std::string_view base_url, std::string_view location) {
+  EnsureCurlGlobal();
+  const CurlUrl u(curl_url());
+  if (u == nullptr) return Status::Internal("curl_url failed");
+  const std::string base(base_url);
+  const std::string loc(location);
+  if (curl_url_set(u.get(), CURLUPART_URL, base.c_str(), CURLU_PATH_AS_IS) != CURLUE_OK ||
+      curl_url_set(u.get(), CURLUPART_URL, loc.c_str(), CURLU_PATH_AS_IS) != CURLUE_OK) {
+    return Status::IoError(fmt::format("{} redirected to an unusable Location '{}'",
+                                       RedactUserinfo(base_url), RedactUserinfo(location)));
+  }
+  return UrlPart(u.get(), CURLUPART_URL);
 }
 
 }  // namespace epochcache

@@ -1,7 +1,14 @@
 // A small blocking HTTP client on libcurl for the remote under stores (S3, HTTP).
 //
-// libcurl does the protocol work: TLS, redirects, keep-alive and AWS SigV4 signing
-// (CURLOPT_AWS_SIGV4). Easy handles are pooled, so their connections are reused across calls.
+// libcurl does the protocol work: TLS, keep-alive and AWS SigV4 signing (CURLOPT_AWS_SIGV4).
+// Easy handles are pooled, so their connections are reused across calls.
+//
+// What is sent is exactly what the caller built: libcurl never follows a redirect here (a 3xx
+// is returned like any other answer, its body never written to `body_out`), never collapses
+// "/../" or "/./" (CURLOPT_PATH_AS_IS), and after each request the URL libcurl reports having
+// fetched is compared with the one asked for (scheme, host, port, path, query); any difference
+// fails the request. Callers that follow redirects do it themselves, one checked hop at a time,
+// deciding per hop which credentials may go along.
 //
 // Thread-safety: Perform may be called from many threads at once.
 #pragma once
@@ -28,6 +35,9 @@ struct HttpRequest {
   // and credentials "ACCESS_KEY:SECRET_KEY".
   std::string aws_sigv4;
   std::string aws_credentials;
+  // HTTP Basic credentials (already percent-decoded), sent only when `username` is not empty.
+  std::string username;
+  std::string password;
   std::chrono::milliseconds connect_timeout{3000};
   std::chrono::milliseconds timeout{30000};
   // When not empty, the response body is written here (at most its size; more is an error),
@@ -52,9 +62,9 @@ class CurlHttp {
   CurlHttp(const CurlHttp&) = delete;
   CurlHttp& operator=(const CurlHttp&) = delete;
 
-  // Performs one request (no retries). On a transport failure returns Unavailable or Timeout
-  // and sets *transport (if given) to say which; the message names the URL's host, never the
-  // credentials.
+  // Performs one request (no retries, no redirects). On a transport failure returns Unavailable
+  // or Timeout and sets *transport (if given) to say which; the message names the URL's host,
+  // never the credentials. PermissionDenied if libcurl fetched another URL than the one given.
   Result<HttpResponse> Perform(const HttpRequest& request, TransportError* transport = nullptr);
 
  private:
@@ -71,5 +81,30 @@ std::string AwsUriEncode(std::string_view s, bool keep_slash);
 
 // Decodes %XX escapes (and nothing else). InvalidArgument on a malformed escape.
 Result<std::string> PercentDecode(std::string_view s);
+
+// `url` with any userinfo ("user:pass@") replaced by "***@", for every message and log line
+// that shows a URL which may carry credentials.
+std::string RedactUserinfo(std::string_view url);
+
+// The parts of an absolute http(s) URL that decide where a request goes, as libcurl parses it.
+struct UrlParts {
+  std::string scheme;    // lower case
+  std::string host;      // lower case
+  std::string port;      // explicit or the scheme's default
+  std::string path;      // exactly as written (never dot-collapsed)
+  std::string query;     // without '?'
+  std::string user;      // percent-decoded userinfo, empty if none
+  std::string password;  // percent-decoded
+
+  // "scheme://host:port": same origin = same credentials scope.
+  [[nodiscard]] std::string Origin() const { return scheme + "://" + host + ":" + port; }
+};
+
+// Parses an absolute URL with libcurl's parser (no dot-segment removal). InvalidArgument for
+// anything libcurl cannot parse or that is not http/https; the message never shows userinfo.
+Result<UrlParts> ParseHttpUrl(std::string_view url);
+
+// Resolves a redirect's Location against the URL it answered (relative or absolute).
+Result<std::string> ResolveRedirect(std::string_view base_url, std::string_view location);
 
 }  // namespace epochcache

@@ -37,6 +37,14 @@ constexpr std::int64_t kPreallocateLimit = std::int64_t{4} << 20;
     case StatusCode::kPermissionDenied:
       PyErr_SetObject(PyExc_PermissionError, nb::make_tuple(EACCES, msg).ptr());
       break;
+    case StatusCode::kUnauthenticated:
+      PyErr_SetObject(
+          PyExc_PermissionError,
+          nb::make_tuple(EACCES, msg + "; pass auth_token= to EpochCacheFileSystem or set the "
+                                       "environment variable EPOCHCACHE_AUTH_TOKEN to the token "
+                                       "the workers were started with (--auth-token-file)")
+              .ptr());
+      break;
     case StatusCode::kInvalidArgument:
       PyErr_SetString(PyExc_ValueError, msg.c_str());
       break;
@@ -141,6 +149,9 @@ ClientOptions OptionsFromKwargs(std::vector<std::string> worker_hosts, nb::dict 
   for (auto& [id, address] : seed) {
     options.seed_workers.push_back(WorkerRecord{std::move(id), std::move(address), 0, 0});
   }
+  TakeOption(kwargs, "auth_token", &options.auth_token);
+  TakeOption(kwargs, "tls", &options.tls);
+  TakeOption(kwargs, "tls_ca", &options.tls_ca);
   options.connect_timeout = TakeSeconds(kwargs, "connect_timeout", options.connect_timeout);
   options.request_timeout = TakeSeconds(kwargs, "request_timeout", options.request_timeout);
   options.metadata_ttl = TakeSeconds(kwargs, "metadata_ttl", options.metadata_ttl, true);
@@ -349,7 +360,9 @@ NB_MODULE(_native, m) {
       .def(nb::init<std::vector<std::string>, const nb::kwargs&>(),
            nb::arg("worker_hosts") = std::vector<std::string>(), nb::arg("options"),
            "worker_hosts are 'host:port' (or pass etcd_endpoints=[...], cluster=...). Other "
-           "options: connect_timeout, request_timeout, metadata_ttl, membership_refresh, "
+           "options: auth_token (sent as 'Authorization: Bearer'); tls_ca (PEM CA bundle "
+           "verifying HTTPS workers) or tls=True (system CAs); connect_timeout, "
+           "request_timeout, metadata_ttl, membership_refresh, "
            "etcd_timeout, breaker_backoff, breaker_max_backoff (seconds); piece_size, "
            "block_size, max_parallel_requests, max_workers_per_key; seed_workers ([(id, "
            "address)], used if etcd is down at creation); fallback_under_store (root "

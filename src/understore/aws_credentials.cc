@@ -6,6 +6,7 @@
 #include <boost/property_tree/ptree.hpp>
 #include <cstdlib>
 #include <filesystem>
+#include <system_error>
 
 namespace epochcache {
 namespace {
@@ -26,13 +27,16 @@ std::string HomeFile(const char* env_override, const char* relative) {
 Result<boost::property_tree::ptree> ReadSection(const std::string& path, const std::string& section,
                                                 bool must_exist) {
   boost::property_tree::ptree tree;
-  if (path.empty() || !std::filesystem::exists(path)) {
+  std::error_code ec;  // the throwing overload would escape on, say, an unreadable $HOME
+  if (path.empty() || !std::filesystem::exists(path, ec)) {
     if (must_exist) return Status::NotFound(fmt::format("AWS file {} does not exist", path));
     return boost::property_tree::ptree{};
   }
   try {
     boost::property_tree::ini_parser::read_ini(path, tree);
-  } catch (const boost::property_tree::ini_parser_error& e) {
+  } catch (const boost::property_tree::file_parser_error& e) {
+    // e.message() names the problem ("'=' character not found in line"), never the line's
+    // text, which may hold a secret.
     return Status::InvalidArgument(
         fmt::format("cannot parse AWS file {} line {}: {}", path, e.line(), e.message()));
   }

@@ -3,46 +3,102 @@
 #include <curl/curl.h>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <charconv>
+#include <optional>
+
+#include "common/path_rules.h"
 #include "understore/retrying_http.h"
 
 namespace epochcache {
 namespace {
 
-std::string Header(const HttpResponse& r, const std::string& name) {
-  auto it = r.headers.find(name);
-  return it == r.headers.end() ? std::string() : it->second;
+constexpr std::string_view kEtagPrefix = "etag:";
+constexpr std::string_view kLastModifiedPrefix = "lm:";
+
+bool IsRedirect(long status) {  // NOLINT(google-runtime-int): curl's type
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
 // Versions are "etag:<strong etag>" (checked with If-Match) or "lm:<Last-Modified>-<size>"
-// when the server gives no strong ETag (checked with If-Unmodified-Since).
+// when the server gives no strong ETag (checked with If-Unmodified-Since, and the size
+// against Content-Range).
 std::string VersionOf(const HttpResponse& r, std::uint64_t size) {
-  const std::string etag = Header(r, "etag");
-  if (!etag.empty() && !etag.starts_with("W/")) return "etag:" + etag;
-  return fmt::format("lm:{}-{}", Header(r, "last-modified"), size);
+  const std::string etag = HeaderValue(r, "etag");
+  if (!etag.empty() && !etag.starts_with("W/")) return std::string(kEtagPrefix) + etag;
+  return fmt::format("{}{}-{}", kLastModifiedPrefix, HeaderValue(r, "last-modified"), size);
+}
+
+// "http://user:pass@host/x" → "http://host/x" (the text otherwise unchanged).
+std::string WithoutUserinfo(std::string_view url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return std::string(url);
+  const std::size_t start = scheme_end + 3;
+  const std::size_t end = std::min(url.find_first_of("/?#", start), url.size());
+  const auto at = url.substr(start, end - start).rfind('@');
+  if (at == std::string_view::npos) return std::string(url);
+  return std::string(url.substr(0, start)) + std::string(url.substr(start + at + 1));
+}
+
+// The total size in "Content-Range: bytes 0-99/1234"; nullopt if absent or "*".
+std::optional<std::uint64_t> ContentRangeTotal(const HttpResponse& r) {
+  const std::string range = HeaderValue(r, "content-range");
+  const auto slash = range.rfind('/');
+  if (slash == std::string::npos) return std::nullopt;
+  std::uint64_t total = 0;
+  const char* begin = range.data() + slash + 1;
+  const char* end = range.data() + range.size();
+  const auto [ptr, ec] = std::from_chars(begin, end, total);
+  if (ec != std::errc() || ptr != end || begin == end) return std::nullopt;
+  return total;
 }
 
 }  // namespace
 
 Result<std::unique_ptr<HttpUnderStore>> HttpUnderStore::Open(std::string_view root_uri,
                                                              const UnderStoreOptions& options) {
-  std::string root(root_uri);
+  std::string root = WithoutUserinfo(root_uri);  // every message below shows only this
   if (!root.starts_with("http://") && !root.starts_with("https://")) {
-    return Status::InvalidArgument(fmt::format("'{}' is not an http(s):// URL", root_uri));
+    return Status::InvalidArgument(fmt::format("'{}' is not an http(s):// URL", root));
   }
   while (root.ends_with('/')) root.pop_back();
-  return std::unique_ptr<HttpUnderStore>(new HttpUnderStore(std::move(root), options));
+  EC_RETURN_IF_ERROR(CheckUnderPath(root).WithContext("under-store root"));
+  auto parts = ParseHttpUrl(root_uri);
+  if (!parts.ok()) {
+    return Status::InvalidArgument(fmt::format("'{}' is not a usable http(s) URL", root));
+  }
+  return std::unique_ptr<HttpUnderStore>(
+      new HttpUnderStore(std::move(root), parts->Origin(), parts->user, parts->password, options));
 }
 
 Status HttpUnderStore::Check(std::string_view path) const {
-  if (path == root_ || (path.starts_with(root_) && path.size() > root_.size() &&
-                        (path[root_.size()] == '/' || root_.ends_with('/')))) {
-    if (path.find("/../") != std::string_view::npos || path.ends_with("/..")) {
-      return Status::PermissionDenied(fmt::format("{} contains '..'", path));
+  if (Status spelled = CheckUnderPath(path); !spelled.ok()) {
+    // Never echo a password back: a path with userinfo is shown redacted.
+    if (const std::string shown = RedactUserinfo(path); shown != path) {
+      return Status::PermissionDenied(
+          fmt::format("refused path '{}': a path may not carry userinfo", shown));
     }
-    return Status::Ok();
+    return spelled;
   }
-  return Status::PermissionDenied(
-      fmt::format("{} is outside the under-store root {}", path, root_));
+  if (!(path == root_ || (path.starts_with(root_) && path[root_.size()] == '/'))) {
+    return Status::PermissionDenied(
+        fmt::format("{} is outside the under-store root {}", path, root_));
+  }
+  // What the server will see after its one decoding must obey the same rule.
+  auto decoded = PercentDecode(path.substr(root_.size()));
+  if (!decoded.ok()) {
+    return Status::PermissionDenied(fmt::format("refused path '{}': a malformed %-escape", path));
+  }
+  if (decoded->find('\\') != std::string::npos) {
+    return Status::PermissionDenied(fmt::format("refused path '{}': it contains '\\'", path));
+  }
+  Status decoded_check = CheckUnderPath(root_ + *decoded);
+  if (!decoded_check.ok()) {
+    return Status::PermissionDenied(
+        fmt::format("refused path '{}': once %-decoded it is '{}{}', which {}", path, root_,
+                    *decoded, "has a '.', '..' or empty segment, '?', '#' or a control character"));
+  }
+  return Status::Ok();
 }
 
 Status HttpUnderStore::ErrorStatus(const HttpResponse& response, std::string_view url) const {
@@ -52,6 +108,7 @@ Status HttpUnderStore::ErrorStatus(const HttpResponse& response, std::string_vie
       return Status::NotFound(fmt::format("{} does not exist (HTTP {})", url, response.status));
     case 401:
     case 403:
+      // The answer's body is not shown: an origin may echo the request, credentials included.
       return Status::PermissionDenied(
           fmt::format("{}: access denied (HTTP {})", url, response.status));
     case 412:
@@ -65,33 +122,60 @@ Status HttpUnderStore::ErrorStatus(const HttpResponse& response, std::string_vie
   }
 }
 
+Result<HttpResponse> HttpUnderStore::Fetch(HttpRequest request, const std::string& url) {
+  request.connect_timeout = options_.connect_timeout;
+  request.timeout = options_.request_timeout;
+  std::string current = url;
+  for (int hop = 0;; ++hop) {
+    EC_ASSIGN_OR_RETURN(const UrlParts parts, ParseHttpUrl(current));
+    const bool home = parts.Origin() == origin_;
+    request.url = current;
+    request.username = home ? user_ : std::string();
+    request.password = home ? password_ : std::string();
+    EC_ASSIGN_OR_RETURN(HttpResponse response,
+                        PerformWithRetries(
+                            http_, request, options_, url,
+                            [&](const HttpResponse& r) { return ErrorStatus(r, url); }, &retries_));
+    const std::string location = HeaderValue(response, "location");
+    if (!IsRedirect(response.status) || location.empty()) return response;
+    if (hop == kMaxRedirects) {
+      return Status::IoError(fmt::format("{}: more than {} redirects", url, kMaxRedirects));
+    }
+    EC_ASSIGN_OR_RETURN(std::string next, ResolveRedirect(current, location));
+    auto next_parts = ParseHttpUrl(next);
+    if (!next_parts.ok()) {
+      return Status::PermissionDenied(
+          fmt::format("{}: refused redirect to '{}' (only http and "
+                      "https are followed)",
+                      url, RedactUserinfo(next)));
+    }
+    if (!next_parts->user.empty() || (parts.scheme == "https" && next_parts->scheme == "http")) {
+      return Status::PermissionDenied(
+          fmt::format("{}: refused redirect to '{}' (credentials in a redirect, or https to http)",
+                      url, RedactUserinfo(next)));
+    }
+    current = std::move(next);
+  }
+}
+
 Result<FileStatus> HttpUnderStore::Stat(std::string_view path) {
   EC_RETURN_IF_ERROR(Check(path));
   const std::string url(path);
   HttpRequest request;
   request.method = "HEAD";
-  request.url = url;
-  request.connect_timeout = options_.connect_timeout;
-  request.timeout = options_.request_timeout;
-  EC_ASSIGN_OR_RETURN(HttpResponse response,
-                      PerformWithRetries(
-                          http_, request, options_, url,
-                          [&](const HttpResponse& r) { return ErrorStatus(r, url); }, &retries_));
+  EC_ASSIGN_OR_RETURN(HttpResponse response, Fetch(std::move(request), url));
   if (response.status != 200) return ErrorStatus(response, url);
-  const std::string length = Header(response, "content-length");
-  if (length.empty()) {
-    return Status::IoError(fmt::format("{}: the server gives no Content-Length", url));
-  }
   FileStatus st;
   st.path = url;
-  st.size = std::stoull(length);
+  EC_ASSIGN_OR_RETURN(st.size, HeaderNumber(response, "content-length", url, true));
   st.version = VersionOf(response, st.size);
-  const time_t t = curl_getdate(Header(response, "last-modified").c_str(), nullptr);
+  const time_t t = curl_getdate(HeaderValue(response, "last-modified").c_str(), nullptr);
   st.mtime_ns = t < 0 ? 0 : static_cast<std::int64_t>(t) * 1'000'000'000;
   return st;
 }
 
-Result<std::vector<FileStatus>> HttpUnderStore::List(std::string_view path, bool recursive) {
+Result<std::vector<FileStatus>> HttpUnderStore::List(std::string_view path, bool /*recursive*/) {
+  EC_RETURN_IF_ERROR(Check(path));
   return Status::InvalidArgument(
       fmt::format("{}: plain HTTP has no directory listing; read files by their URLs", path));
 }
@@ -102,17 +186,24 @@ Result<std::size_t> HttpUnderStore::ReadRange(std::string_view path, std::string
   if (out.empty()) return std::size_t{0};
   const std::string url(path);
   HttpRequest request;
-  request.url = url;
-  request.connect_timeout = options_.connect_timeout;
-  request.timeout = options_.request_timeout;
   request.headers.push_back(fmt::format("Range: bytes={}-{}", offset, offset + out.size() - 1));
-  if (version.starts_with("etag:")) {
-    request.headers.push_back(fmt::format("If-Match: {}", version.substr(5)));
+  std::optional<std::uint64_t> version_size;
+  if (version.starts_with(kEtagPrefix)) {
+    request.headers.push_back(fmt::format("If-Match: {}", version.substr(kEtagPrefix.size())));
+  } else if (version.starts_with(kLastModifiedPrefix)) {
+    const std::string_view rest = version.substr(kLastModifiedPrefix.size());
+    const auto dash = rest.rfind('-');
+    const std::string_view date = rest.substr(0, dash == std::string_view::npos ? 0 : dash);
+    if (!date.empty()) request.headers.push_back(fmt::format("If-Unmodified-Since: {}", date));
+    if (dash != std::string_view::npos) {
+      std::uint64_t size = 0;
+      const std::string_view digits = rest.substr(dash + 1);
+      const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), size);
+      if (ec == std::errc() && ptr == digits.data() + digits.size()) version_size = size;
+    }
   }
   request.body_out = out;
-  auto response = PerformWithRetries(
-      http_, request, options_, url, [&](const HttpResponse& r) { return ErrorStatus(r, url); },
-      &retries_);
+  auto response = Fetch(std::move(request), url);
   const std::string ignored = fmt::format(
       "{}: the server ignored the Range header (it would send the whole file for a range)", url);
   if (!response.ok()) {
@@ -122,8 +213,14 @@ Result<std::size_t> HttpUnderStore::ReadRange(std::string_view path, std::string
     return response.status();
   }
   switch (response->status) {
-    case 206:
+    case 206: {
+      const auto total = ContentRangeTotal(*response);
+      if (version_size && total && *total != *version_size) {
+        return Status::Changed(fmt::format("{} changed: {} bytes now, {} in version {}", url,
+                                           *total, *version_size, version));
+      }
       return response->body_bytes;
+    }
     case 200:
       if (offset == 0) return response->body_bytes;
       return Status::IoError(ignored);

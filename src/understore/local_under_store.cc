@@ -1,58 +1,66 @@
 #include "understore/local_under_store.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <system_error>
+#include <thread>
+
+#include "common/path_rules.h"
 
 namespace epochcache {
 namespace fs = std::filesystem;
 namespace {
 
 constexpr std::string_view kFileScheme = "file://";
+constexpr std::int64_t kNsPerSec = 1'000'000'000;
+constexpr int kMaxRaceRetries = 8;
 
-std::int64_t MtimeNs(const struct stat& st) {
-  constexpr std::int64_t kNsPerSec = 1'000'000'000;
-  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * kNsPerSec + st.st_mtim.tv_nsec;
+std::int64_t Ns(const struct timespec& t) {
+  return static_cast<std::int64_t>(t.tv_sec) * kNsPerSec + t.tv_nsec;
 }
 
-// Size and mtime identify a local file's content well enough: rewriting a file changes its mtime.
+// Size and mtime say what the owner claims; inode and ctime (which no one can set) catch a
+// replaced file, or a rewrite that restored size and mtime.
 std::string LocalVersion(const struct stat& st) {
-  return fmt::format("{}-{}", st.st_size, MtimeNs(st));
+  return fmt::format("{}-{}-{}-{}", st.st_size, Ns(st.st_mtim), st.st_ino, Ns(st.st_ctim));
 }
 
-FileStatus ToFileStatus(const fs::path& path, const struct stat& st) {
+FileStatus ToFileStatus(std::string path, const struct stat& st) {
   FileStatus out;
-  out.path = path.string();
+  out.path = std::move(path);
   out.is_directory = S_ISDIR(st.st_mode);
   out.size = out.is_directory ? 0 : static_cast<std::uint64_t>(st.st_size);
-  out.mtime_ns = MtimeNs(st);
+  out.mtime_ns = Ns(st.st_mtim);
   out.version = out.is_directory ? "" : LocalVersion(st);
   return out;
 }
 
-Status ErrnoStatus(int err, const fs::path& path, std::string_view what) {
-  const std::string msg = fmt::format("{}: {} failed: {}", path.string(), what, std::strerror(err));
+Status ErrnoStatus(int err, std::string_view path, std::string_view what) {
+  const std::string msg = fmt::format("{}: {} failed: {}", path, what, std::strerror(err));
   switch (err) {
     case ENOENT:
     case ENOTDIR:
-      return Status::NotFound(fmt::format("{} does not exist", path.string()));
+      return Status::NotFound(fmt::format("{} does not exist", path));
     case EACCES:
     case EPERM:
       return Status::PermissionDenied(msg);
+    case EXDEV:  // RESOLVE_BENEATH: the path (through a symlink) leaves the root
+    case ELOOP:  // a symlink where none may be followed, or a loop: fail closed
+      return Status::PermissionDenied(
+          fmt::format("{} leads outside the under-store root (through a symlink)", path));
     default:
       return Status::IoError(msg);
   }
-}
-
-bool IsInside(const fs::path& root, const fs::path& p) {
-  auto [root_end, p_it] = std::mismatch(root.begin(), root.end(), p.begin(), p.end());
-  return root_end == root.end();
 }
 
 // Closes a file descriptor on scope exit.
@@ -69,7 +77,15 @@ class FdCloser {
   int fd_;
 };
 
+std::int64_t NowNs() {
+  struct timespec now {};
+  clock_gettime(CLOCK_REALTIME, &now);
+  return Ns(now);
+}
+
 }  // namespace
+
+LocalUnderStore::~LocalUnderStore() { ::close(root_fd_); }
 
 Result<std::unique_ptr<LocalUnderStore>> LocalUnderStore::Open(std::string_view root) {
   std::string_view r = root;
@@ -84,73 +100,156 @@ Result<std::unique_ptr<LocalUnderStore>> LocalUnderStore::Open(std::string_view 
     return Status::NotFound(
         fmt::format("under-store root '{}' cannot be opened: {}", root, ec.message()));
   }
-  if (!fs::is_directory(canonical, ec)) {
-    return Status::InvalidArgument(fmt::format("under-store root '{}' is not a directory", root));
+  const int fd = ::open(canonical.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOTDIR) {
+      return Status::InvalidArgument(fmt::format("under-store root '{}' is not a directory", root));
+    }
+    return ErrnoStatus(errno, canonical.string(), "open");
   }
-  return std::unique_ptr<LocalUnderStore>(new LocalUnderStore(std::move(canonical)));
+  return std::unique_ptr<LocalUnderStore>(new LocalUnderStore(std::move(canonical), fd));
 }
 
-Result<fs::path> LocalUnderStore::Resolve(std::string_view raw) const {
+Result<std::string> LocalUnderStore::Relative(std::string_view raw) const {
+  EC_RETURN_IF_ERROR(CheckUnderPath(raw));
   std::string_view p = raw;
   if (p.starts_with(kFileScheme)) p.remove_prefix(kFileScheme.size());
   if (p.empty() || p.front() != '/') {
     return Status::InvalidArgument(
         fmt::format("'{}' is not an absolute path or a file:/// URI", raw));
   }
-  if (p.find('\0') != std::string_view::npos) {
-    return Status::InvalidArgument("path contains a NUL byte");
+  if (p.size() > 1 && p.ends_with('/')) p.remove_suffix(1);  // "/a/b/" names "/a/b"
+  const std::string& root = root_.native();
+  if (root == "/") return std::string(p.substr(1));
+  if (p == root) return std::string();
+  if (p.starts_with(root) && p[root.size()] == '/') return std::string(p.substr(root.size() + 1));
+  return Status::PermissionDenied(fmt::format("{} is outside the under-store root {}", raw, root));
+}
+
+std::string LocalUnderStore::Absolute(const std::string& relative) const {
+  if (relative.empty()) return root_.native();
+  return root_.native() == "/" ? "/" + relative : root_.native() + "/" + relative;
+}
+
+Result<int> LocalUnderStore::OpenBeneath(const std::string& relative, int flags) const {
+  const std::string shown = Absolute(relative);
+  if (relative.empty()) {
+    const int fd = ::openat(root_fd_, ".", flags | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus(errno, shown, "open");
+    return fd;
   }
-  fs::path lexical = fs::path(p).lexically_normal();
-  if (lexical.has_filename() == false && lexical != lexical.root_path()) {
-    lexical = lexical.parent_path();  // "/a/b/" → "/a/b"
+  struct open_how how {};
+  how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  for (int attempt = 0;; ++attempt) {
+    const long fd = ::syscall(  // NOLINT(google-runtime-int): syscall's type
+        SYS_openat2, root_fd_, relative.c_str(), &how, sizeof(how));
+    if (fd >= 0) return static_cast<int>(fd);
+    const int err = errno;
+    if (err == ENOSYS) return WalkBeneath(relative, flags);
+    // EAGAIN: a concurrent rename raced a ".." in a symlink; the kernel asks to try again.
+    if ((err == EAGAIN || err == EINTR) && attempt < kMaxRaceRetries) continue;
+    return ErrnoStatus(err, shown, "open");
   }
-  const std::string outside =
-      fmt::format("{} is outside the under-store root {}", raw, root_.string());
-  if (!IsInside(root_, lexical)) return Status::PermissionDenied(outside);
-  // Symlinks inside the root may point anywhere; only targets inside the root are served.
-  std::error_code ec;
-  const fs::path resolved = fs::weakly_canonical(lexical, ec);
-  if (!ec && !IsInside(root_, resolved)) return Status::PermissionDenied(outside);
-  return lexical;
+}
+
+Result<int> LocalUnderStore::WalkBeneath(const std::string& relative, int flags) const {
+  const std::string shown = Absolute(relative);
+  int dir = ::openat(root_fd_, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return ErrnoStatus(errno, shown, "open");
+  std::string_view rest = relative;
+  while (true) {
+    const auto slash = rest.find('/');
+    const std::string name(rest.substr(0, slash));
+    const bool last = slash == std::string_view::npos;
+    const int next = ::openat(
+        dir, name.c_str(),
+        last ? (flags | O_NOFOLLOW | O_CLOEXEC) : (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    const int err = errno;
+    ::close(dir);
+    if (next < 0) return ErrnoStatus(err, shown, "open");
+    if (last) {
+      struct stat st {};
+      // O_PATH | O_NOFOLLOW opens a symlink itself rather than failing: refuse it here.
+      if (::fstat(next, &st) != 0 || S_ISLNK(st.st_mode)) {
+        ::close(next);
+        return ErrnoStatus(ELOOP, shown, "open");
+      }
+      return next;
+    }
+    dir = next;
+    rest.remove_prefix(slash + 1);
+  }
 }
 
 Result<FileStatus> LocalUnderStore::Stat(std::string_view path) {
-  EC_ASSIGN_OR_RETURN(const fs::path p, Resolve(path));
+  EC_ASSIGN_OR_RETURN(const std::string rel, Relative(path));
+  EC_ASSIGN_OR_RETURN(const int fd, OpenBeneath(rel, O_PATH));
+  FdCloser closer(fd);
   struct stat st {};
-  if (::stat(p.c_str(), &st) != 0) return ErrnoStatus(errno, p, "stat");
-  return ToFileStatus(p, st);
+  if (::fstat(fd, &st) != 0) return ErrnoStatus(errno, Absolute(rel), "fstat");
+  return ToFileStatus(Absolute(rel), st);
+}
+
+Status LocalUnderStore::ListDir(int dir_fd, const std::string& relative, bool recursive,
+                                std::vector<FileStatus>& out) const {
+  const int own = ::dup(dir_fd);
+  if (own < 0) return ErrnoStatus(errno, Absolute(relative), "dup");
+  DIR* dir = ::fdopendir(own);
+  if (dir == nullptr) {
+    const int err = errno;
+    ::close(own);
+    return ErrnoStatus(err, Absolute(relative), "opendir");
+  }
+  std::vector<std::string> names;
+  while (const dirent* entry = ::readdir(dir)) {
+    const std::string_view name = entry->d_name;
+    if (name == "." || name == "..") continue;
+    names.emplace_back(name);
+  }
+  ::closedir(dir);
+  for (const auto& name : names) {
+    std::string child = relative;
+    if (!child.empty()) child += '/';
+    child += name;
+    // Through the root again: a symlink counts only if it resolves inside. Entries that
+    // vanish, or lead out, are skipped.
+    auto fd = OpenBeneath(child, O_PATH);
+    if (!fd.ok()) continue;
+    FdCloser closer(*fd);
+    struct stat st {};
+    if (::fstat(*fd, &st) != 0) continue;
+    if (recursive && S_ISDIR(st.st_mode)) {
+      struct stat link {};
+      // Descend real directories only: a symlinked one could loop, and its files are listed
+      // under their own path anyway.
+      if (::fstatat(dir_fd, name.c_str(), &link, AT_SYMLINK_NOFOLLOW) != 0 ||
+          S_ISLNK(link.st_mode)) {
+        continue;
+      }
+      auto sub = OpenBeneath(child, O_RDONLY | O_DIRECTORY);
+      if (!sub.ok()) continue;
+      FdCloser sub_closer(*sub);
+      EC_RETURN_IF_ERROR(ListDir(*sub, child, recursive, out));
+      continue;
+    }
+    out.push_back(ToFileStatus(Absolute(child), st));
+  }
+  return Status::Ok();
 }
 
 Result<std::vector<FileStatus>> LocalUnderStore::List(std::string_view path, bool recursive) {
-  EC_ASSIGN_OR_RETURN(const fs::path dir, Resolve(path));
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) return ErrnoStatus(errno, dir, "stat");
-  if (!S_ISDIR(st.st_mode)) {
-    return Status::NotFound(fmt::format("{} is a file, not a directory", dir.string()));
+  EC_ASSIGN_OR_RETURN(const std::string rel, Relative(path));
+  auto fd = OpenBeneath(rel, O_RDONLY | O_DIRECTORY);
+  if (!fd.ok()) {
+    if (fd.status().code() == StatusCode::kNotFound && Stat(path).ok()) {
+      return Status::NotFound(fmt::format("{} is a file, not a directory", Absolute(rel)));
+    }
+    return fd.status();
   }
+  FdCloser closer(*fd);
   std::vector<FileStatus> out;
-  std::error_code ec;
-  auto add = [&](const fs::directory_entry& entry) {
-    struct stat est {};
-    // Entries that vanish while listing, or links out of the root, are skipped.
-    if (::stat(entry.path().c_str(), &est) != 0) return;
-    if (!Resolve(entry.path().string()).ok()) return;
-    if (recursive && S_ISDIR(est.st_mode)) return;
-    out.push_back(ToFileStatus(entry.path(), est));
-  };
-  if (recursive) {
-    for (auto it = fs::recursive_directory_iterator(
-             dir, fs::directory_options::skip_permission_denied, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      add(*it);
-    }
-  } else {
-    for (auto it = fs::directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
-         !ec && it != fs::directory_iterator(); it.increment(ec)) {
-      add(*it);
-    }
-  }
-  if (ec) return ErrnoStatus(ec.value(), dir, "list");
+  EC_RETURN_IF_ERROR(ListDir(*fd, rel, recursive, out));
   std::sort(out.begin(), out.end(),
             [](const FileStatus& a, const FileStatus& b) { return a.path < b.path; });
   return out;
@@ -158,17 +257,29 @@ Result<std::vector<FileStatus>> LocalUnderStore::List(std::string_view path, boo
 
 Result<std::size_t> LocalUnderStore::ReadRange(std::string_view path, std::string_view version,
                                                std::uint64_t offset, std::span<std::byte> out) {
-  EC_ASSIGN_OR_RETURN(const fs::path p, Resolve(path));
-  const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, p, "open");
+  EC_ASSIGN_OR_RETURN(const std::string rel, Relative(path));
+  const std::string shown = Absolute(rel);
+  EC_ASSIGN_OR_RETURN(const int fd, OpenBeneath(rel, O_RDONLY));
   FdCloser closer(fd);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return ErrnoStatus(errno, p, "fstat");
-  if (S_ISDIR(st.st_mode)) {
-    return Status::InvalidArgument(fmt::format("{} is a directory", p.string()));
+  struct stat before {};
+  if (::fstat(fd, &before) != 0) return ErrnoStatus(errno, shown, "fstat");
+  if (S_ISDIR(before.st_mode))
+    return Status::InvalidArgument(fmt::format("{} is a directory", shown));
+  const std::string seen = LocalVersion(before);
+  if (!version.empty() && version != seen) {
+    return Status::Changed(fmt::format("{} changed since version {}", shown, version));
   }
-  if (!version.empty() && version != LocalVersion(st)) {
-    return Status::Changed(fmt::format("{} changed since version {}", p.string(), version));
+  // A change younger than kSettle may belong to a write still in progress: wait it out, then
+  // make sure nothing moved meanwhile.
+  const std::int64_t age = NowNs() - Ns(before.st_ctim);
+  const std::int64_t settle = std::chrono::nanoseconds(kSettle).count();
+  if (age < settle) {
+    std::this_thread::sleep_for(std::chrono::nanoseconds(std::min(settle, settle - age)));
+    struct stat settled {};
+    if (::fstat(fd, &settled) != 0) return ErrnoStatus(errno, shown, "fstat");
+    if (LocalVersion(settled) != seen) {
+      return Status::Changed(fmt::format("{} is being written", shown));
+    }
   }
   std::size_t done = 0;
   while (done < out.size()) {
@@ -176,10 +287,15 @@ Result<std::size_t> LocalUnderStore::ReadRange(std::string_view path, std::strin
         ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return ErrnoStatus(errno, p, "read");
+      return ErrnoStatus(errno, shown, "read");
     }
     if (n == 0) break;
     done += static_cast<std::size_t>(n);
+  }
+  struct stat after {};
+  if (::fstat(fd, &after) != 0) return ErrnoStatus(errno, shown, "fstat");
+  if (LocalVersion(after) != seen) {
+    return Status::Changed(fmt::format("{} changed while being read", shown));
   }
   return done;
 }

@@ -1,10 +1,24 @@
 // The local-filesystem under store: a directory tree (a mounted NFS share, a dataset copied to
 // disk, or the embedded default of a single-node setup).
 //
-// Paths are absolute ("/data/x") or file URIs ("file:///data/x"). Only paths inside the root are
-// served: "../" escapes and symlinks that resolve outside the root are PermissionDenied.
+// Paths are absolute ("/data/x") or file URIs ("file:///data/x"). Containment: a path must pass
+// CheckUnderPath and lie under the root; it is then opened beneath a directory fd of the root
+// with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) (on kernels without openat2, a walk of
+// O_NOFOLLOW opens, which refuses every symlink). So a symlink that stays inside the root works,
+// and one that leaves it, or a "../" hidden in a symlink, is PermissionDenied at the moment of
+// the open, with no window between a check and the use. Status comes from the opened fd, never
+// from the path again; listings open each entry the same way and skip what they cannot.
+//
+// Versions: "size-mtime_ns-inode-ctime_ns". ctime cannot be set by users, so `cp -p`,
+// `rsync -t` or a tar extract that keeps size and mtime still makes a new version. A read
+// checks the version on the opened fd before and after reading and returns kChanged if
+// anything moved, so a file written in place during a read is never returned mixed. A file
+// whose ctime is younger than kSettle is read only once it is that old (a write still copying
+// has already set the ctime it will end with, and coarse timestamps need a tick to move).
+// Not caught: one single write() call that is still copying kSettle after it started.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -15,8 +29,13 @@ namespace epochcache {
 
 class LocalUnderStore final : public UnderStore {
  public:
+  static constexpr std::chrono::milliseconds kSettle{20};
+
   // REQUIRES: `root` is an existing directory (checked by Open).
   static Result<std::unique_ptr<LocalUnderStore>> Open(std::string_view root);
+  ~LocalUnderStore() override;
+  LocalUnderStore(const LocalUnderStore&) = delete;
+  LocalUnderStore& operator=(const LocalUnderStore&) = delete;
 
   [[nodiscard]] std::string_view Scheme() const override { return "file"; }
   Result<FileStatus> Stat(std::string_view path) override;
@@ -25,12 +44,21 @@ class LocalUnderStore final : public UnderStore {
                                 std::uint64_t offset, std::span<std::byte> out) override;
 
  private:
-  explicit LocalUnderStore(std::filesystem::path root) : root_(std::move(root)) {}
+  LocalUnderStore(std::filesystem::path root, int root_fd)
+      : root_(std::move(root)), root_fd_(root_fd) {}
 
-  // The resolved absolute path for `path`, or PermissionDenied if it is outside the root.
-  Result<std::filesystem::path> Resolve(std::string_view path) const;
+  // `path` relative to the root ("" for the root itself), or PermissionDenied.
+  Result<std::string> Relative(std::string_view path) const;
+  // The absolute path of `relative`, as FileStatus spells it.
+  [[nodiscard]] std::string Absolute(const std::string& relative) const;
+  // An fd for `relative` opened beneath the root (the caller closes it).
+  Result<int> OpenBeneath(const std::string& relative, int flags) const;
+  Result<int> WalkBeneath(const std::string& relative, int flags) const;
+  Status ListDir(int dir_fd, const std::string& relative, bool recursive,
+                 std::vector<FileStatus>& out) const;
 
   std::filesystem::path root_;  // canonical, no trailing slash
+  int root_fd_;                 // O_PATH directory fd of the root
 };
 
 }  // namespace epochcache

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <set>
 
+#include "common/path_rules.h"
+
 namespace epochcache {
 namespace {
 
@@ -35,6 +37,7 @@ void MemoryUnderStore::InjectFailure(Status status) {
 }
 
 Result<FileStatus> MemoryUnderStore::Stat(std::string_view raw_path) {
+  EC_RETURN_IF_ERROR(CheckUnderPath(raw_path));
   const std::string path = TrimSlash(raw_path);
   std::lock_guard lock(mu_);
   if (!failure_.ok()) return failure_;
@@ -50,6 +53,7 @@ Result<FileStatus> MemoryUnderStore::Stat(std::string_view raw_path) {
 }
 
 Result<std::vector<FileStatus>> MemoryUnderStore::List(std::string_view raw_path, bool recursive) {
+  EC_RETURN_IF_ERROR(CheckUnderPath(raw_path));
   const std::string path = TrimSlash(raw_path);
   const std::string prefix = DirPrefix(path);
   std::lock_guard lock(mu_);
@@ -80,6 +84,7 @@ Result<std::vector<FileStatus>> MemoryUnderStore::List(std::string_view raw_path
 
 Result<std::size_t> MemoryUnderStore::ReadRange(std::string_view raw_path, std::string_view version,
                                                 std::uint64_t offset, std::span<std::byte> out) {
+  EC_RETURN_IF_ERROR(CheckUnderPath(raw_path));
   const std::string path = TrimSlash(raw_path);
   std::lock_guard lock(mu_);
   if (!failure_.ok()) return failure_;

@@ -2,12 +2,37 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <chrono>
 #include <thread>
 
 #include "understore/retry_policy.h"
 
 namespace epochcache {
+
+std::string HeaderValue(const HttpResponse& response, const std::string& name) {
+  auto it = response.headers.find(name);
+  return it == response.headers.end() ? std::string() : it->second;
+}
+
+Result<std::uint64_t> HeaderNumber(const HttpResponse& response, const std::string& name,
+                                   std::string_view uri, bool required) {
+  const auto it = response.headers.find(name);
+  if (it == response.headers.end()) {
+    if (!required) return std::uint64_t{0};
+    return Status::IoError(fmt::format("{}: the server sent no {} header", uri, name));
+  }
+  const std::string& text = it->second;
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+    return Status::IoError(
+        fmt::format("{}: the server sent a {} header that is not a number "
+                    "of bytes ('{:.40}')",
+                    uri, name, text));
+  }
+  return value;
+}
 
 Result<HttpResponse> PerformWithRetries(CurlHttp& http, const HttpRequest& request,
                                         const UnderStoreOptions& options, const std::string& uri,
@@ -21,7 +46,11 @@ Result<HttpResponse> PerformWithRetries(CurlHttp& http, const HttpRequest& reque
     auto response = http.Perform(request, &transport);
     Status failure;
     if (!response.ok()) {
-      if (transport == TransportError::kOverflow) return response.status().WithContext(uri);
+      // Too many bytes, or a request that went elsewhere than asked: retrying cannot help.
+      if (transport == TransportError::kOverflow ||
+          response.status().code() == StatusCode::kPermissionDenied) {
+        return response.status().WithContext(uri);
+      }
       failure = response.status().WithContext(uri);
     } else if (response->status == 429 || response->status >= 500) {
       failure = describe(*response);

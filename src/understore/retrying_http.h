@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "common/curl_http.h"
 #include "epochcache/under_store.h"
@@ -15,6 +16,14 @@ namespace epochcache {
 
 // Turns a retryable HTTP answer into the Status reported when attempts run out.
 using RetryableErrorFn = std::function<Status(const HttpResponse&)>;
+
+// The value of response header `name` (lower case), empty if absent.
+std::string HeaderValue(const HttpResponse& response, const std::string& name);
+
+// Header `name` as an unsigned number: IoError naming the header and `uri` when it is absent
+// (and `required`), or not entirely decimal digits, or too large. Absent and not required = 0.
+Result<std::uint64_t> HeaderNumber(const HttpResponse& response, const std::string& name,
+                                   std::string_view uri, bool required);
 
 Result<HttpResponse> PerformWithRetries(CurlHttp& http, const HttpRequest& request,
                                         const UnderStoreOptions& options, const std::string& uri,

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "common/path_rules.h"
 #include "understore/retrying_http.h"
 #include "understore/s3_xml.h"
 
@@ -27,9 +28,18 @@ std::int64_t HttpDateNs(const std::string& text) {
   return t < 0 ? 0 : static_cast<std::int64_t>(t) * kNsPerSec;
 }
 
-std::string Header(const HttpResponse& r, const std::string& name) {
-  auto it = r.headers.find(name);
-  return it == r.headers.end() ? std::string() : it->second;
+std::string Header(const HttpResponse& r, const std::string& name) { return HeaderValue(r, name); }
+
+bool IsRedirect(long status) {  // NOLINT(google-runtime-int): curl's type
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+// Replaces every occurrence of `secret` in `text` (a server may echo anything back).
+void Scrub(std::string& text, const std::string& secret) {
+  if (secret.empty()) return;
+  for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+    text.replace(at, secret.size(), "***");
+  }
 }
 
 }  // namespace
@@ -50,8 +60,9 @@ Result<std::unique_ptr<S3UnderStore>> S3UnderStore::Open(std::string_view root_u
   std::string endpoint = options.s3.endpoint_url;
   if (endpoint.empty()) endpoint = fmt::format("https://s3.{}.amazonaws.com", creds.region);
   if (!endpoint.starts_with("http://") && !endpoint.starts_with("https://")) {
-    return Status::InvalidArgument(fmt::format(
-        "S3 endpoint '{}' must start with http:// or https://", options.s3.endpoint_url));
+    return Status::InvalidArgument(
+        fmt::format("S3 endpoint '{}' must start with http:// or https://",
+                    RedactUserinfo(options.s3.endpoint_url)));
   }
   while (endpoint.ends_with('/')) endpoint.pop_back();
   bool path_style = false;
@@ -69,6 +80,9 @@ Result<std::unique_ptr<S3UnderStore>> S3UnderStore::Open(std::string_view root_u
 }
 
 Result<S3Location> S3UnderStore::Resolve(std::string_view path) const {
+  // The key is sent as checked (each byte percent-encoded except '/', never dot-collapsed), so
+  // a key that passes CheckUnderPath and lies under the root's prefix is the object fetched.
+  EC_RETURN_IF_ERROR(CheckUnderPath(path));
   EC_ASSIGN_OR_RETURN(S3Location loc, ParseS3Uri(path));
   const bool inside = loc.bucket == root_.bucket &&
                       (root_.key.empty() || TrimTrailingSlashes(loc.key) == root_.key ||
@@ -97,10 +111,29 @@ Result<HttpResponse> S3UnderStore::Execute(HttpRequest request, const std::strin
 }
 
 Status S3UnderStore::ErrorStatus(const HttpResponse& response, const std::string& uri) const {
+  Status status = DescribeError(response, uri);
+  std::string message(status.message());
+  Scrub(message, credentials_.secret_access_key);
+  Scrub(message, credentials_.session_token);
+  return {status.code(), std::move(message)};
+}
+
+Status S3UnderStore::DescribeError(const HttpResponse& response, const std::string& uri) const {
   const S3Error err = ParseS3Error(response.body);
   const std::string detail =
       err.code.empty() ? fmt::format("HTTP {}", response.status)
                        : fmt::format("HTTP {} {}: {}", response.status, err.code, err.message);
+  if (IsRedirect(response.status)) {
+    // Never followed: the request was signed for this host, and a redirect's body is not the
+    // object. S3 redirects when the bucket lives in another region.
+    const std::string region = Header(response, "x-amz-bucket-region");
+    return Status::IoError(fmt::format(
+        "{}: {} redirected the request ({}); redirects are not followed{}", uri,
+        RedactUserinfo(endpoint_), detail,
+        region.empty()
+            ? std::string()
+            : fmt::format(": the bucket is in region {}, set the region to it", region)));
+  }
   switch (response.status) {
     case 404:
       if (err.code == "NoSuchBucket") {
@@ -110,18 +143,19 @@ Status S3UnderStore::ErrorStatus(const HttpResponse& response, const std::string
     case 401:
     case 403:
       return Status::PermissionDenied(
-          fmt::format("{}: access denied by {} with {} credentials ({})", uri, endpoint_,
-                      credentials_.source, detail));
+          fmt::format("{}: access denied by {} with {} credentials ({})", uri,
+                      RedactUserinfo(endpoint_), credentials_.source, detail));
     case 400:
       return Status::InvalidArgument(fmt::format("{}: {}", uri, detail));
     case 412:
       return Status::Changed(fmt::format("{} changed while being read", uri));
     default:
       if (response.status >= 500 || response.status == 429) {
-        return Status::Unavailable(fmt::format("{}: {} answered {}", uri, endpoint_, detail));
+        return Status::Unavailable(
+            fmt::format("{}: {} answered {}", uri, RedactUserinfo(endpoint_), detail));
       }
       return Status::IoError(
-          fmt::format("{}: unexpected answer from {}: {}", uri, endpoint_, detail));
+          fmt::format("{}: unexpected answer from {}: {}", uri, RedactUserinfo(endpoint_), detail));
   }
 }
 
@@ -164,8 +198,7 @@ Result<FileStatus> S3UnderStore::Stat(std::string_view path) {
   if (response.status == 200) {
     FileStatus st;
     st.path = uri;
-    st.size = std::stoull(
-        Header(response, "content-length").empty() ? "0" : Header(response, "content-length"));
+    EC_ASSIGN_OR_RETURN(st.size, HeaderNumber(response, "content-length", uri, true));
     st.version = StripQuotes(Header(response, "etag"));
     st.mtime_ns = HttpDateNs(Header(response, "last-modified"));
     return st;

@@ -7,6 +7,11 @@
 // changed instead of mixing versions. Transient failures (5xx, 503 SlowDown, 429, connection
 // resets, timeouts) are retried with exponential backoff and jitter within a deadline.
 // Credentials never appear in logs or messages.
+//
+// Containment: every path passes CheckUnderPath, then must name the root's bucket and a key
+// under its prefix; the key goes out exactly as checked. Redirects are never followed (S3
+// answers 301/307 for a bucket in another region): a signed request or session token reaches
+// only the configured endpoint, and a redirect's body is never taken for the object.
 #pragma once
 
 #include <atomic>
@@ -50,7 +55,9 @@ class S3UnderStore final : public UnderStore {
   // Lists one page; `max_keys` 0 = the server's default (1000).
   Result<S3ListPage> ListPage(const S3Location& prefix, bool recursive,
                               const std::string& continuation, int max_keys);
+  // The Status for an unsuccessful answer, with any credential scrubbed from its message.
   Status ErrorStatus(const HttpResponse& response, const std::string& uri) const;
+  Status DescribeError(const HttpResponse& response, const std::string& uri) const;
 
   S3Location root_;
   AwsCredentials credentials_;

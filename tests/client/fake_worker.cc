@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <charconv>
@@ -17,6 +18,7 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 std::string QueryParam(std::string_view target, std::string_view name) {
@@ -61,9 +63,16 @@ http::response<http::string_body> JsonError(unsigned status, const std::string& 
 struct FakeWorker::Impl {
   asio::io_context ioc;
   tcp::acceptor acceptor{ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
+  std::unique_ptr<ssl::context> tls;  // set: every connection must speak TLS
 };
 
-FakeWorker::FakeWorker() : impl_(std::make_unique<Impl>()) {
+FakeWorker::FakeWorker(const FakeWorkerTls& tls) : impl_(std::make_unique<Impl>()) {
+  if (!tls.cert_file.empty()) {
+    // Test set-up: a bad file throws, and the test fails there.
+    impl_->tls = std::make_unique<ssl::context>(ssl::context::tls_server);
+    impl_->tls->use_certificate_chain_file(tls.cert_file);
+    impl_->tls->use_private_key_file(tls.key_file, ssl::context::pem);
+  }
   acceptor_ = std::thread([this] {
     for (;;) {
       beast::error_code ec;
@@ -101,6 +110,16 @@ void FakeWorker::PutFile(const std::string& path, std::string data) {
   files_[path] = File{std::move(data), fmt::format("v{}", ++generation_)};
 }
 
+void FakeWorker::RequireToken(std::string token) {
+  std::lock_guard lock(mu_);
+  required_token_ = std::move(token);
+}
+
+std::vector<std::string> FakeWorker::Authorizations() {
+  std::lock_guard lock(mu_);
+  return authorizations_;
+}
+
 std::vector<std::uint64_t> FakeWorker::ReadOffsets() {
   std::lock_guard lock(mu_);
   return read_offsets_;
@@ -114,23 +133,64 @@ void FakeWorker::Sleep(int ms) {
 void FakeWorker::Serve(int fd) {
   asio::io_context ioc;
   tcp::socket socket(ioc, tcp::v4(), fd);
+  if (impl_->tls) {
+    ssl::stream<tcp::socket&> stream(socket, *impl_->tls);
+    beast::error_code ec;
+    stream.handshake(ssl::stream_base::server, ec);
+    if (ec) {
+      ++tls_handshake_failures;
+    } else {
+      ServeRequests(stream);
+    }
+  } else {
+    ServeRequests(socket);
+  }
+  beast::error_code ignored;
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  // Forget the fd before closing it, so that the destructor never shuts down a reused number.
+  std::lock_guard lock(mu_);
+  std::erase(fds_, fd);
+  socket.close(ignored);
+}
+
+template <typename Stream>
+void FakeWorker::ServeRequests(Stream& stream) {
   beast::flat_buffer buffer;
   for (;;) {
     http::request<http::string_body> req;
     beast::error_code ec;
-    http::read(socket, buffer, req, ec);
+    http::read(stream, buffer, req, ec);
     if (ec) break;
     const std::string target(req.target());
     const std::string_view endpoint = PathOf(target);
     const std::string path = QueryParam(target, "path");
     std::optional<File> file;
+    bool authorized = true;
     {
       std::lock_guard lock(mu_);
       if (auto it = files_.find(path); it != files_.end()) file = it->second;
+      const std::string presented(req[http::field::authorization]);
+      authorizations_.push_back(presented);
+      authorized = required_token_.empty() || endpoint == "/v1/health" ||
+                   presented == "Bearer " + required_token_;
     }
+    const Garble garbled = garble.load();
     http::response<http::string_body> res;
     bool half_body = false;
-    if (endpoint == "/v1/stat") {
+    if (!authorized) {
+      ++unauthorized;
+      res = JsonError(401, "unauthenticated", "a valid bearer token is required");
+      res.set(http::field::www_authenticate, R"(Bearer realm="epochcache")");
+    } else if (endpoint == "/v1/stat" && garbled == Garble::kStatNotJson) {
+      res.result(http::status::ok);
+      res.body() = R"({"path": "/x", "type": "file", "size": 1)";
+    } else if (endpoint == "/v1/stat" && garbled == Garble::kStatWrongTypes) {
+      res.result(http::status::ok);
+      res.body() = R"({"path": 7, "type": "file", "size": "12", "mtime_ns": "x", "version": []})";
+    } else if (endpoint == "/v1/list" && garbled == Garble::kListWrongTypes) {
+      res.result(http::status::ok);
+      res.body() = R"({"path": "/d", "entries": {"a": 1}, "next_start_after": 5})";
+    } else if (endpoint == "/v1/stat") {
       ++stats;
       if (stat_delay_ms > 0) Sleep(stat_delay_ms);
       if (!file) {
@@ -144,20 +204,40 @@ void FakeWorker::Serve(int fd) {
                                     {"version", file->version}}
                          .dump();
       }
+    } else if (endpoint == "/v1/list" && lists_before_failing >= 0 &&
+               lists >= lists_before_failing) {
+      ++lists;
+      res = JsonError(500, "internal", "injected failure listing " + path);
     } else if (endpoint == "/v1/list") {
+      ++lists;
+      // Pages as protocol.md item 3 says: sorted by path (files_ is a sorted map), entries
+      // after start_after, next_start_after only when more follow.
+      const std::string start_after =
+          list_ignores_start_after ? std::string() : QueryParam(target, "start_after");
+      const auto page_size = static_cast<std::size_t>(std::max(0, list_page_size.load()));
       nlohmann::json entries = nlohmann::json::array();
+      std::string last;
+      bool more = false;
       std::lock_guard lock(mu_);
       for (const auto& [p, f] : files_) {
-        if (p.starts_with(path + "/")) {
-          entries.push_back({{"path", p},
-                             {"type", "file"},
-                             {"size", f.data.size()},
-                             {"mtime_ns", 0},
-                             {"version", f.version}});
+        if (!p.starts_with(path + "/") || (!start_after.empty() && p <= start_after)) continue;
+        if (page_size > 0 && entries.size() == page_size) {
+          more = true;
+          break;
         }
+        entries.push_back({{"path", p},
+                           {"type", "file"},
+                           {"size", f.data.size()},
+                           {"mtime_ns", 0},
+                           {"version", f.version}});
+        last = p;
+      }
+      nlohmann::json doc{{"path", path}, {"entries", entries}};
+      if (more) {
+        doc["next_start_after"] = list_cursor_stuck && !start_after.empty() ? start_after : last;
       }
       res.result(http::status::ok);
-      res.body() = nlohmann::json{{"path", path}, {"entries", entries}}.dump();
+      res.body() = doc.dump();
     } else if (endpoint == "/v1/stats") {
       res.result(http::status::ok);
       res.body() = R"({"requests": 1})";
@@ -175,6 +255,10 @@ void FakeWorker::Serve(int fd) {
       } else if (fail_reads_with_500 > 0) {
         --fail_reads_with_500;
         res = JsonError(500, "internal", "injected failure reading " + path);
+      } else if (fail_reads_with_503 > 0) {
+        --fail_reads_with_503;
+        res = JsonError(503, "unavailable", "worker busy: injected");
+        res.set(http::field::retry_after, "1");
       } else if (!version.empty() && version != file->version) {
         ++conflicts;
         res = JsonError(409, "changed", path + " changed");
@@ -199,6 +283,12 @@ void FakeWorker::Serve(int fd) {
           b = std::min(b, size - 1);
           res.result(http::status::partial_content);
           res.set(http::field::content_range, fmt::format("bytes {}-{}/{}", a, b, size));
+          if (garbled == Garble::kContentRangeGarbage) {
+            res.set(http::field::content_range, "bytes x-y/z");
+          } else if (garbled == Garble::kContentRangeOverflow) {
+            res.set(http::field::content_range,
+                    fmt::format("bytes {}-{}/99999999999999999999999", a, b));
+          }
           res.set("X-Epochcache-Version", file->version);
           res.body() = file->data.substr(a, b - a + 1);
           if (close_mid_body > 0) {
@@ -219,19 +309,13 @@ void FakeWorker::Serve(int fd) {
       partial.body().resize(res.body().size() / 2);
       http::serializer<false, http::string_body> sr{partial};
       sr.split(true);
-      http::write_header(socket, sr, ec);
-      asio::write(socket, asio::buffer(partial.body()), ec);
+      http::write_header(stream, sr, ec);
+      asio::write(stream, asio::buffer(partial.body()), ec);
       break;
     }
-    http::write(socket, res, ec);
+    http::write(stream, res, ec);
     if (ec || !req.keep_alive() || close_after_response) break;
   }
-  beast::error_code ignored;
-  socket.shutdown(tcp::socket::shutdown_both, ignored);
-  // Forget the fd before closing it, so that the destructor never shuts down a reused number.
-  std::lock_guard lock(mu_);
-  std::erase(fds_, fd);
-  socket.close(ignored);
 }
 
 }  // namespace epochcache::testing

@@ -14,9 +14,26 @@
 
 namespace epochcache::testing {
 
+// Malformed answers the fake worker can send, to check that the client fails cleanly.
+enum class Garble : int {
+  kNone,
+  kStatNotJson,           // /v1/stat answers 200 with a body that is not JSON
+  kStatWrongTypes,        // /v1/stat answers a JSON array, strings for numbers, ...
+  kListWrongTypes,        // /v1/list answers "entries" as an object, a bad cursor
+  kContentRangeGarbage,   // /v1/read answers 206 with "Content-Range: bytes x-y/z"
+  kContentRangeOverflow,  // /v1/read answers 206 with numbers beyond 2^64
+};
+
+// PEM files of the certificate (chain) and key a TLS fake worker presents.
+struct FakeWorkerTls {
+  std::string cert_file;
+  std::string key_file;
+};
+
 class FakeWorker {
  public:
-  FakeWorker();  // listens on 127.0.0.1, an ephemeral port
+  // Listens on 127.0.0.1, an ephemeral port; speaks TLS when `tls` names a certificate.
+  explicit FakeWorker(const FakeWorkerTls& tls = {});
   ~FakeWorker();
   FakeWorker(const FakeWorker&) = delete;
   FakeWorker& operator=(const FakeWorker&) = delete;
@@ -26,18 +43,33 @@ class FakeWorker {
   // Adds or replaces a file; its version becomes "v<generation>".
   void PutFile(const std::string& path, std::string data);
 
+  // From now on every request but /v1/health needs "Authorization: Bearer <token>"; others get
+  // 401 as a worker started with --auth-token-file answers.
+  void RequireToken(std::string token);
+  // The Authorization header of every request received, in arrival order ("" when absent).
+  std::vector<std::string> Authorizations();
+
   // Misbehaviour knobs (all take effect on the next request).
   std::atomic<int> read_delay_ms{0};              // sleep before answering a read
   std::atomic<int> stat_delay_ms{0};              // sleep before answering a stat
   std::atomic<int> fail_reads_with_500{0};        // answer this many reads with 500 internal
   std::atomic<int> close_mid_body{0};             // this many reads send half the body then close
   std::atomic<bool> close_after_response{false};  // keep-alive announced, then closed anyway
+  std::atomic<int> fail_reads_with_503{0};        // answer this many reads 503 + Retry-After
+  std::atomic<int> list_page_size{0};             // > 0: /v1/list answers pages this long
+  std::atomic<bool> list_cursor_stuck{false};     // every page repeats the first cursor
+  std::atomic<int> lists_before_failing{-1};      // >= 0: lists after this many answer 500
+  std::atomic<bool> list_ignores_start_after{false};  // lists as workers did before paging
+  std::atomic<Garble> garble{Garble::kNone};
 
   // Counters.
   std::atomic<int> accepted{0};
   std::atomic<int> reads{0};
   std::atomic<int> stats{0};
   std::atomic<int> conflicts{0};  // 409 answers sent
+  std::atomic<int> lists{0};
+  std::atomic<int> unauthorized{0};  // 401 answers sent
+  std::atomic<int> tls_handshake_failures{0};
   std::atomic<int> reads_in_flight{0};
   std::atomic<int> max_reads_in_flight{0};
 
@@ -52,6 +84,8 @@ class FakeWorker {
   struct Impl;
 
   void Serve(int fd);
+  template <typename Stream>
+  void ServeRequests(Stream& stream);
   void Sleep(int ms);
 
   std::unique_ptr<Impl> impl_;
@@ -60,6 +94,8 @@ class FakeWorker {
   bool stopping_ = false;
   std::map<std::string, File> files_;
   std::vector<std::uint64_t> read_offsets_;
+  std::string required_token_;
+  std::vector<std::string> authorizations_;
   int generation_ = 0;
   std::thread acceptor_;
   std::vector<std::thread> workers_;

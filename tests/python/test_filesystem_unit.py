@@ -36,6 +36,9 @@ class FakeWorker:
         self.requests: list[str] = []
         self.delay = 0.0
         self.status_override: Optional[tuple[int, str]] = None
+        self.required_token: Optional[str] = None  # like a worker with --auth-token-file
+        self.authorizations: list[Optional[str]] = []
+        self.page_size = 0  # > 0: /v1/list answers pages of this many entries
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -77,6 +80,11 @@ class FakeWorker:
         query = parse_qs(url.query)
         path = query.get("path", [""])[0]
         self.requests.append(f"{url.path} {path} {h.headers.get('Range', '')}")
+        self.authorizations.append(h.headers.get("Authorization"))
+        if (self.required_token is not None and url.path != "/v1/health"
+                and h.headers.get("Authorization") != f"Bearer {self.required_token}"):
+            return self._json(h, 401, {"error": "unauthenticated",
+                                       "message": "a valid bearer token is required"})
         if self.delay:
             time.sleep(self.delay)
         if self.status_override:
@@ -100,7 +108,15 @@ class FakeWorker:
             else:
                 children = sorted({prefix + p[len(prefix):].split("/", 1)[0] for p in below})
                 entries = [self._stat(c) for c in children]
-            return self._json(h, 200, {"path": path, "entries": entries})
+            doc: dict[str, Any] = {"path": path}
+            start_after = query.get("start_after", [""])[0]
+            if start_after:
+                entries = [e for e in entries if e["path"] > start_after]
+            if self.page_size and len(entries) > self.page_size:
+                entries = entries[: self.page_size]
+                doc["next_start_after"] = entries[-1]["path"]
+            doc["entries"] = entries
+            return self._json(h, 200, doc)
         if url.path == "/v1/read":
             data = self.files[path]
             version = query.get("version", [""])[0]
@@ -462,3 +478,156 @@ def test_blocks_are_located_on_several_workers(worker):
     finally:
         for o in others:
             o.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# Auth token, paginated listings, secrets kept out of reprs and cache keys.
+
+TOKEN = "tok-8c1e5a0f77"
+TOKEN_ENV = "EPOCHCACHE_AUTH_TOKEN"
+
+
+@pytest.fixture()
+def guarded(worker):
+    worker.required_token = TOKEN
+    return worker
+
+
+def test_token_from_code_is_sent_on_every_request(guarded, monkeypatch):
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    fs = EpochCacheFileSystem(worker_hosts=[guarded.address], piece_size=65536,
+                              direct_fallback=False, auth_token=TOKEN, skip_instance_cache=True)
+    assert fs.cat_file("/data/a.bin") == BIG
+    assert fs.find("/data") == ["/data/a.bin", "/data/sub/b.txt", "/data/sub/deep/c.txt"]
+    assert len(guarded.authorizations) >= 4
+    assert set(guarded.authorizations) == {f"Bearer {TOKEN}"}
+
+
+def test_token_from_the_environment_is_read_at_use(guarded, monkeypatch):
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    fs = EpochCacheFileSystem(worker_hosts=[guarded.address], direct_fallback=False,
+                              skip_instance_cache=True)
+    assert fs.cat_file("/data/sub/b.txt") == b"hello"
+    assert guarded.authorizations == [f"Bearer {TOKEN}"] * len(guarded.authorizations)
+
+
+def test_missing_or_wrong_token_is_a_clear_permission_error(guarded, monkeypatch):
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    other = FakeWorker({"/data/sub/b.txt": b"hello"})
+    other.required_token = TOKEN
+    try:
+        for token in (None, "wrong-d41d8cd9"):
+            for w in (guarded, other):
+                w.requests.clear()
+            fs = EpochCacheFileSystem(worker_hosts=[guarded.address, other.address],
+                                      auth_token=token, skip_instance_cache=True)
+            with pytest.raises(PermissionError) as e:
+                fs.cat_file("/data/sub/b.txt")
+            msg = str(e.value)
+            assert "401" in msg and "auth_token=" in msg and TOKEN_ENV in msg, msg
+            assert guarded.address in msg or other.address in msg, msg
+            assert TOKEN not in msg and (token is None or token not in msg), msg
+            # Final: one worker asked, no other worker, no direct read of the local path.
+            assert len(guarded.requests) + len(other.requests) == 1
+            assert fs.client_stats()["direct_metadata"] == 0
+    finally:
+        other.close()
+
+
+def _child_cat(blob: bytes, env_token: Optional[str], queue: Any) -> None:
+    if env_token is None:
+        os.environ.pop(TOKEN_ENV, None)
+    else:
+        os.environ[TOKEN_ENV] = env_token
+    try:
+        queue.put(pickle.loads(blob).cat_file("/data/sub/b.txt"))
+    except Exception as e:  # noqa: BLE001 - handed to the parent to assert on
+        queue.put(f"{type(e).__name__}: {e}")
+
+
+def _in_spawned_child(blob: bytes, env_token: Optional[str]) -> Any:
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    p = ctx.Process(target=_child_cat, args=(blob, env_token, queue))
+    p.start()
+    try:
+        return queue.get(timeout=60)
+    finally:
+        p.join(timeout=60)
+
+
+def test_pickle_carries_an_explicit_token_but_not_the_environment(guarded, monkeypatch):
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    from_env = EpochCacheFileSystem(worker_hosts=[guarded.address], direct_fallback=False,
+                                    skip_instance_cache=True)
+    assert from_env.cat_file("/data/sub/b.txt") == b"hello"
+    blob = pickle.dumps(from_env)
+    assert TOKEN.encode() not in blob
+    # The receiving process reads its own environment: without the variable it has no token.
+    failed = _in_spawned_child(blob, None)
+    assert isinstance(failed, str) and failed.startswith("PermissionError"), failed
+    assert TOKEN_ENV in failed and TOKEN not in failed
+    assert _in_spawned_child(blob, TOKEN) == b"hello"
+
+    monkeypatch.delenv(TOKEN_ENV)
+    explicit = EpochCacheFileSystem(worker_hosts=[guarded.address], direct_fallback=False,
+                                    auth_token=TOKEN, skip_instance_cache=True)
+    blob = pickle.dumps(explicit)
+    assert TOKEN.encode() in blob  # documented: a token given in code travels with the pickle
+    assert _in_spawned_child(blob, None) == b"hello"
+    assert pickle.loads(blob).cat_file("/data/sub/b.txt") == b"hello"
+
+
+def test_secrets_stay_out_of_reprs_and_the_instance_cache_key(worker, monkeypatch):
+    import fsspec.spec
+
+    seen: list[str] = []
+    real = fsspec.spec.tokenize
+
+    def spy(*args: Any, **kwargs: Any) -> str:
+        seen.append(str(args) + str(kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fsspec.spec, "tokenize", spy)
+    secret, session = "SK-0b5e9d1c", "ST-77a01f3e"
+    fs = EpochCacheFileSystem(
+        target_protocol="s3", worker_hosts=[worker.address], auth_token=TOKEN,
+        target_options={"key": "AK", "secret": secret, "token": session,
+                        "client_kwargs": {"aws_secret_access_key": secret}})
+    assert seen, "fsspec did not tokenize the arguments"
+    shown = " ".join([repr(fs), str(fs), fs._fs_token_, repr(fs.storage_options),
+                      repr(fs.storage_args), repr(fs.target_options), *seen])
+    for s in (TOKEN, secret, session):
+        assert s not in shown, s
+    # The secrets are still used: the direct-read options carry them in clear, in memory.
+    assert fs._client_options["s3_secret_access_key"] == secret
+    assert fs._client_options["s3_session_token"] == session
+
+
+def test_one_instance_per_token(worker):
+    kw = dict(worker_hosts=[worker.address], direct_fallback=False)
+    a = EpochCacheFileSystem(auth_token="token-a", **kw)
+    b = EpochCacheFileSystem(auth_token="token-b", **kw)
+    a2 = EpochCacheFileSystem(auth_token="token-a", **kw)
+    none = EpochCacheFileSystem(**kw)
+    assert a is not b and a is a2 and none is not a and none is not b
+    assert a._fs_token_ != b._fs_token_
+
+
+def test_paginated_listing_is_followed(worker):
+    worker.files.update({f"/many/f{i:02d}": b"x" * i for i in range(9)})
+    worker.page_size = 2
+    fs = EpochCacheFileSystem(worker_hosts=[worker.address], direct_fallback=False,
+                              skip_instance_cache=True)
+    assert fs.ls("/many", detail=False) == [f"/many/f{i:02d}" for i in range(9)]
+    assert sum(r.startswith("/v1/list ") for r in worker.requests) == 5
+    assert fs.find("/many") == [f"/many/f{i:02d}" for i in range(9)]
+
+
+def test_bad_security_options_are_refused_at_construction(worker, tmp_path):
+    with pytest.raises(ValueError, match="no-such-ca.pem"):
+        EpochCacheFileSystem(worker_hosts=[worker.address], skip_instance_cache=True,
+                             tls_ca=str(tmp_path / "no-such-ca.pem"))
+    with pytest.raises(ValueError, match="auth_token"):
+        EpochCacheFileSystem(worker_hosts=[worker.address], skip_instance_cache=True,
+                             auth_token="")
