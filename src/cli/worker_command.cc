@@ -207,15 +207,18 @@ void WorkerCommand::AddSecurityOptions() {
                    "across all requests; past it a miss is answered 503 with Retry-After")
       ->capture_default_str()
       ->envname("EPOCHCACHE_MAX_INFLIGHT_MISS_BYTES");
-  auto* cert = command_
-                   ->add_option("--tls-cert", tls_cert_,
-                                "PEM certificate chain: serve HTTPS (only) on the port; needs "
-                                "--tls-key. A non-loopback --host still needs --auth-token-file")
-                   ->envname("EPOCHCACHE_TLS_CERT");
-  auto* key = command_->add_option("--tls-key", tls_key_, "PEM private key of --tls-cert")
-                  ->envname("EPOCHCACHE_TLS_KEY");
-  cert->needs(key);
-  key->needs(cert);
+  // Offered only by builds that can serve HTTPS, so that --help tells the truth.
+  if (worker::HttpServer::TlsAvailable()) {
+    auto* cert = command_
+                     ->add_option("--tls-cert", tls_cert_,
+                                  "PEM certificate chain: serve HTTPS (only) on the port; needs "
+                                  "--tls-key. A non-loopback --host still needs --auth-token-file")
+                     ->envname("EPOCHCACHE_TLS_CERT");
+    auto* key = command_->add_option("--tls-key", tls_key_, "PEM private key of --tls-cert")
+                    ->envname("EPOCHCACHE_TLS_KEY");
+    cert->needs(key);
+    key->needs(cert);
+  }
 }
 
 void WorkerCommand::AddUnderStoreOptions() {

@@ -879,6 +879,14 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(ReadService& service,
   }
 }
 
+bool HttpServer::TlsAvailable() {
+#ifdef EPOCHCACHE_WORKER_TLS
+  return true;
+#else
+  return false;
+#endif
+}
+
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 HttpServer::~HttpServer() { Stop(); }
