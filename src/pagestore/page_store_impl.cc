@@ -78,7 +78,9 @@ void PageStoreImpl::Recover() {
   std::uint64_t ignored = 0;
   for (std::size_t d = 0; d < dirs_.size(); ++d) {
     std::error_code ec;
-    std::filesystem::create_directories(dirs_[d].pages, ec);
+    int err = MakePrivateDirs(dirs_[d].root);
+    if (err == 0) err = MakePrivateDirs(dirs_[d].pages);
+    if (err != 0) ec = std::error_code(err, std::generic_category());
     for (std::filesystem::directory_iterator it(dirs_[d].pages, ec), end; !ec && it != end;
          it.increment(ec)) {
       const std::string name = it->path().filename().string();
