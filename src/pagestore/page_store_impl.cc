@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <set>
+#include <system_error>
 #include <thread>
 
 #include "common/sizes.h"
@@ -105,14 +106,22 @@ void PageStoreImpl::Recover() {
   {
     std::atomic<std::size_t> next{0};
     const unsigned threads = std::clamp(std::thread::hardware_concurrency(), 2U, 8U);
+    const auto scan = [&] {
+      for (std::size_t i = next++; i < jobs.size(); i = next++) {
+        results[i] = ScanPrefixDir(jobs[i].path, page_size_);
+      }
+    };
     std::vector<std::jthread> workers;
-    for (unsigned t = 0; t < threads; ++t) {
-      workers.emplace_back([&] {
-        for (std::size_t i = next++; i < jobs.size(); i = next++) {
-          results[i] = ScanPrefixDir(jobs[i].path, page_size_);
-        }
-      });
+    for (unsigned t = 1; t < threads; ++t) {
+      try {
+        workers.emplace_back(scan);
+      } catch (const std::system_error& e) {
+        // Out of threads: scan with those we have rather than fail to open.
+        spdlog::warn("page store: scanning with {} threads: {}", t, e.what());
+        break;
+      }
     }
+    scan();  // this thread too, so the scan completes even if no thread could start
   }
 
   struct Found {
