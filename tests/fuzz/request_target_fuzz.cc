@@ -3,6 +3,7 @@
 // must hold none of the spellings it promises to refuse.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "common/path_rules.h"
@@ -11,32 +12,33 @@
 
 namespace {
 
-bool HasForbiddenSegment(std::string_view path) {
-  // Skip a scheme and authority: the rule is about the path part.
-  if (const auto scheme = path.find("://"); scheme != std::string_view::npos) {
-    const auto slash = path.find('/', scheme + 3);
-    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
-  }
-  if (path.ends_with('/')) path.remove_suffix(1);
-  for (std::size_t at = 0; at < path.size();) {
-    const std::size_t next = path.find('/', at + 1);
-    const std::string_view seg =
-        path.substr(at + 1, (next == std::string_view::npos ? path.size() : next) - at - 1);
-    if (seg == "." || seg == "..") return true;
-    if (seg.empty() && at != 0 && next != std::string_view::npos) return true;
-    if (next == std::string_view::npos) break;
-    at = next;
-  }
-  return false;
-}
-
-void CheckPath(std::string_view path) {
-  if (!epochcache::CheckUnderPath(path).ok()) return;
-  for (const char c : path) {
+// What CheckUnderPath promises (path_rules.h), restated independently: a path it accepts has
+// no control character, no '?', '#', '@' or '\\' in the authority, no '?' or '#' in the path,
+// and, framed by slashes, no empty, "." or ".." segment.
+void CheckAccepted(std::string_view uri) {
+  for (const char c : uri) {
     const auto u = static_cast<unsigned char>(c);
     FUZZ_CHECK(u >= 0x20 && u != 0x7f);
   }
-  FUZZ_CHECK(!HasForbiddenSegment(path));
+  std::string_view path = uri;
+  if (const auto scheme = uri.find("://"); scheme != std::string_view::npos) {
+    const std::string_view rest = uri.substr(scheme + 3);
+    const auto slash = rest.find('/');
+    FUZZ_CHECK(rest.substr(0, slash).find_first_of("?#@\\") == std::string_view::npos);
+    path = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+  }
+  FUZZ_CHECK(path.find_first_of("?#") == std::string_view::npos);
+  if (path.empty() || path == "/") return;
+  FUZZ_CHECK(path.front() == '/');
+  std::string framed(path.ends_with('/') ? path.substr(0, path.size() - 1) : path);
+  framed += '/';
+  FUZZ_CHECK(framed.find("//") == std::string::npos);
+  FUZZ_CHECK(framed.find("/./") == std::string::npos);
+  FUZZ_CHECK(framed.find("/../") == std::string::npos);
+}
+
+void CheckPath(std::string_view path) {
+  if (epochcache::CheckUnderPath(path).ok()) CheckAccepted(path);
 }
 
 }  // namespace
