@@ -77,8 +77,8 @@ class EtcdView final : public MembershipView {
       auto workers = ReadWorkersGuarded();
       if (!workers.ok()) {
         if (!failing) {
-          spdlog::warn("etcd unreachable, keeping the last known {} workers: {}", Workers().size(),
-                       workers.status().ToString());
+          spdlog::warn("cannot read the workers from etcd, keeping the last known {}: {}",
+                       Workers().size(), workers.status().ToString());
         }
         failing = true;
         continue;
