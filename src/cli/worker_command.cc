@@ -207,8 +207,7 @@ void WorkerCommand::AddSecurityOptions() {
                    "across all requests; past it a miss is answered 503 with Retry-After")
       ->capture_default_str()
       ->envname("EPOCHCACHE_MAX_INFLIGHT_MISS_BYTES");
-  // Offered only by builds that can serve HTTPS, so that --help tells the truth.
-  if (worker::HttpServer::TlsAvailable()) {
+  {  // HTTPS: both or neither
     auto* cert = command_
                      ->add_option("--tls-cert", tls_cert_,
                                   "PEM certificate chain: serve HTTPS (only) on the port; needs "

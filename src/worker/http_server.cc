@@ -9,8 +9,10 @@
 #include <array>
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -22,22 +24,13 @@
 
 #include "worker/request_router.h"
 
-// TLS needs OpenSSL's SSL library linked into the worker; builds that define
-// EPOCHCACHE_WORKER_TLS have it (src/worker/CMakeLists.txt).
-#ifdef EPOCHCACHE_WORKER_TLS
-#include <boost/asio/ssl.hpp>
-#include <boost/beast/ssl.hpp>
-#endif
-
 namespace epochcache::worker {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
-#ifdef EPOCHCACHE_WORKER_TLS
 namespace ssl = asio::ssl;
-#endif
 
 namespace {
 
@@ -126,11 +119,7 @@ bool IsDisconnect(const beast::error_code& ec) {
   return ec == http::error::end_of_stream || ec == beast::error::timeout ||
          ec == asio::error::operation_aborted || ec == asio::error::eof ||
          ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
-         ec == http::error::partial_message
-#ifdef EPOCHCACHE_WORKER_TLS
-         || ec == ssl::error::stream_truncated
-#endif
-      ;
+         ec == http::error::partial_message || ec == ssl::error::stream_truncated;
 }
 
 bool Authorized(const ServerContext& ctx, const http::request_header<>& head) {
@@ -236,7 +225,6 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   tcp::socket& Socket() { return Tcp().socket(); }
 
   void Handshake() {
-#ifdef EPOCHCACHE_WORKER_TLS
     if constexpr (kTls) {
       Tcp().expires_after(ctx_.options.idle_timeout);
       io_pending_ = true;
@@ -248,7 +236,6 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                                 self->ReadRequest();
                               });
     }
-#endif
   }
 
   void ReadRequest() {
@@ -637,7 +624,6 @@ Result<tcp::endpoint> ResolveListen(asio::io_context& io, const std::string& hos
   return results.begin()->endpoint();
 }
 
-#ifdef EPOCHCACHE_WORKER_TLS
 // A server context for the PEM certificate chain and key. TLS 1.2 at least; OpenSSL's default
 // cipher list (its security level 2) otherwise.
 Result<std::unique_ptr<ssl::context>> MakeTlsContext(const std::string& cert_file,
@@ -659,7 +645,6 @@ Result<std::unique_ptr<ssl::context>> MakeTlsContext(const std::string& cert_fil
   }
   return context;
 }
-#endif
 
 }  // namespace
 
@@ -718,14 +703,12 @@ struct HttpServer::Impl {
   }
 
   void StartSession(tcp::socket&& socket) {
-#ifdef EPOCHCACHE_WORKER_TLS
     if (tls != nullptr) {
       std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(context, std::move(socket),
                                                                       *tls)
           ->Start();
       return;
     }
-#endif
     std::make_shared<Session<beast::tcp_stream>>(context, std::move(socket))->Start();
   }
 
@@ -805,11 +788,7 @@ struct HttpServer::Impl {
   std::unique_ptr<asio::thread_pool> misses;
   ServerContext context;
   const std::string busy_response;
-#ifdef EPOCHCACHE_WORKER_TLS
   std::unique_ptr<ssl::context> tls;  // set when serving HTTPS
-#else
-  std::unique_ptr<int> tls;  // never set: this build has no TLS
-#endif
   // Accept back-off and its rate-limited log; touched only on the acceptor's strand.
   std::chrono::milliseconds accept_backoff{0};
   bool accept_logged = false;
@@ -843,12 +822,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(ReadService& service,
   try {
     auto impl = std::make_unique<Impl>(service, opts);
     if (!opts.tls_cert_file.empty()) {
-#ifdef EPOCHCACHE_WORKER_TLS
       EC_ASSIGN_OR_RETURN(impl->tls, MakeTlsContext(opts.tls_cert_file, opts.tls_key_file));
-#else
-      return Status::InvalidArgument(
-          "--tls-cert: this worker was built without TLS support (EPOCHCACHE_WORKER_TLS)");
-#endif
     }
     EC_ASSIGN_OR_RETURN(const tcp::endpoint endpoint,
                         ResolveListen(*impl->io, opts.host, opts.port));
@@ -877,14 +851,6 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(ReadService& service,
   } catch (const std::exception& e) {
     return Status::Internal(std::string("starting the HTTP server: ") + e.what());
   }
-}
-
-bool HttpServer::TlsAvailable() {
-#ifdef EPOCHCACHE_WORKER_TLS
-  return true;
-#else
-  return false;
-#endif
 }
 
 HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -65,9 +65,6 @@ class HttpServer {
   // code, not a reason to die).
   static Result<std::unique_ptr<HttpServer>> Start(ReadService& service,
                                                    const HttpServerOptions& options);
-  // Whether this build can serve HTTPS (tls_cert_file/tls_key_file); see http_server.cc.
-  static bool TlsAvailable();
-
   ~HttpServer();  // Stop()s
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

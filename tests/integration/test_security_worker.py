@@ -368,19 +368,6 @@ def tls_files(tmp_path) -> tuple[Path, Path]:
     return cert, key
 
 
-def _worker_has_tls() -> bool:
-    out = subprocess.run([worker_binary(), "worker", "--help"], capture_output=True, text=True,
-                         timeout=60)
-    return "--tls-cert" in out.stdout
-
-
-# The worker offers --tls-cert only when built with TLS (EPOCHCACHE_WORKER_TLS and OpenSSL::SSL
-# linked into ec_worker, in src/worker/CMakeLists.txt).
-needs_worker_tls = pytest.mark.skipif(
-    not _worker_has_tls(), reason="this epochcache worker was built without TLS (--tls-cert)")
-
-
-@needs_worker_tls
 def test_tls_serves_https_and_still_needs_the_token(data_root, tmp_path, token_file, tls_files):
     cert, key = tls_files
     worker = LocalWorker(
@@ -432,7 +419,6 @@ def test_tls_serves_https_and_still_needs_the_token(data_root, tmp_path, token_f
     assert TOKEN.encode() not in worker.log_path.read_bytes()
 
 
-@needs_worker_tls
 def test_tls_on_a_non_loopback_address_still_needs_a_token(tmp_path, tls_files):
     cert, key = tls_files
     result = _run_worker(tmp_path, "--host", "0.0.0.0", "--tls-cert", str(cert),
