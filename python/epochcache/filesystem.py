@@ -346,9 +346,10 @@ class EpochCacheFileSystem(ChainedFileSystem, metaclass=_SecretsHidden):
         return list(self._client.workers())
 
     def client_stats(self) -> dict[str, int]:
-        """This process's client counters: failovers (requests retried on another worker),
-        direct_reads / direct_read_bytes / direct_metadata (served by the under store
-        directly), breaker_opens, breaker_skips, worker_errors, placement_rebuilds."""
+        """The counters of this filesystem's native client: failovers (requests retried on
+        another worker), direct_reads / direct_read_bytes / direct_metadata (served by the
+        under store directly), breaker_opens, breaker_skips, worker_errors,
+        placement_rebuilds."""
         return dict(self._client.stats())
 
     def worker_stats(self, address: str) -> dict[str, Any]:
