@@ -38,6 +38,15 @@ void SortByPath(std::vector<FileStatus>& entries) {
             [](const FileStatus& a, const FileStatus& b) { return a.path < b.path; });
 }
 
+// Moves to the next continuation token, refusing one that would list the same page again.
+Status NextToken(S3ListPage& got, const std::string& uri, std::string& token) {
+  if (got.truncated && got.next_continuation_token == token) {
+    return Status::IoError(uri + ": the listing repeats its continuation token");
+  }
+  token = std::move(got.next_continuation_token);
+  return Status::Ok();
+}
+
 std::string Header(const HttpResponse& r, const std::string& name) { return HeaderValue(r, name); }
 
 bool IsRedirect(long status) {  // NOLINT(google-runtime-int): curl's type
@@ -276,7 +285,7 @@ Result<ListPage> S3UnderStore::ListRecursivePage(const std::string& bucket,
       if (entry.path > start_after) page.entries.push_back(std::move(entry));
     }
     truncated = got.truncated;
-    token = std::move(got.next_continuation_token);
+    EC_RETURN_IF_ERROR(NextToken(got, base, token));
   } while (truncated && page.entries.size() < limit);
   SortByPath(page.entries);
   page.more = truncated || page.entries.size() > limit;
@@ -328,7 +337,7 @@ Result<ListPage> S3UnderStore::ListDirectoryPage(const std::string& bucket,
         if (entry.path > start_after && !settled.contains(name)) seen.push_back(std::move(entry));
       }
       truncated = got.truncated;
-      token = std::move(got.next_continuation_token);
+      EC_RETURN_IF_ERROR(NextToken(got, base, token));
     }
     bound.clear();
     if (!truncated) break;
