@@ -30,7 +30,9 @@ std::int64_t HttpDateNs(const std::string& text) {
   return t < 0 ? 0 : static_cast<std::int64_t>(t) * kNsPerSec;
 }
 
-// S3 answers at most this many keys per ListObjectsV2 request.
+// S3 answers at most this many keys per ListObjectsV2 request. Pages ask for that many
+// whatever their limit: a request costs the same, and MinIO (the build in tools/bin) answers
+// some start-after inside a nested prefix with a small max-keys by an empty, untruncated page.
 constexpr std::size_t kMaxKeys = 1000;
 
 void SortByPath(std::vector<FileStatus>& entries) {
@@ -270,14 +272,12 @@ Result<ListPage> S3UnderStore::ListRecursivePage(const std::string& bucket,
   const StartPoint start = LocateStart(base, start_after);
   const std::string s3_start =
       start.kind == StartPoint::kAfter ? prefix + std::string(start.rest) : std::string();
-  const std::size_t wanted = OnePastLimit(limit);
   ListPage page;
   std::string token;
   bool truncated = false;
   do {
     EC_ASSIGN_OR_RETURN(S3ListPage got,
-                        ListObjects(S3Location{bucket, prefix}, true, s3_start, token,
-                                    std::min<std::size_t>(wanted - page.entries.size(), kMaxKeys)));
+                        ListObjects(S3Location{bucket, prefix}, true, s3_start, token, kMaxKeys));
     for (auto& obj : got.objects) {
       if (obj.key.ends_with('/')) continue;  // "directory" marker objects
       FileStatus entry{S3Uri({bucket, obj.key}), false, obj.size, obj.mtime_ns,
@@ -308,7 +308,6 @@ Result<ListPage> S3UnderStore::ListDirectoryPage(const std::string& bucket,
   const StartPoint start = LocateStart(base, start_after);
   const std::string s3_start =
       start.kind == StartPoint::kAfter ? prefix + std::string(start.rest) : std::string();
-  const std::size_t wanted = OnePastLimit(limit);
   std::vector<FileStatus> seen;   // after start_after, in path order once sorted
   std::set<std::string> settled;  // directory names already known to exist or not
   std::string reached;            // the last key or common prefix S3 sent, past `prefix`
@@ -318,10 +317,8 @@ Result<ListPage> S3UnderStore::ListDirectoryPage(const std::string& bucket,
   std::string bound;  // entries at or past base + bound are not final yet ("" = all final)
   while (true) {
     if (fetch) {
-      const std::size_t room = seen.size() < wanted ? wanted - seen.size() : 1;
-      EC_ASSIGN_OR_RETURN(S3ListPage got,
-                          ListObjects(S3Location{bucket, prefix}, false, s3_start, token,
-                                      std::min<std::size_t>(room, kMaxKeys)));
+      EC_ASSIGN_OR_RETURN(S3ListPage got, ListObjects(S3Location{bucket, prefix}, false, s3_start,
+                                                      token, kMaxKeys));
       for (auto& obj : got.objects) {
         reached = std::max(reached, obj.key.substr(prefix.size()));
         if (obj.key == prefix || obj.key.ends_with('/')) continue;  // "directory" markers

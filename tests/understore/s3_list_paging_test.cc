@@ -201,7 +201,7 @@ std::set<std::string> TrickyKeys() {
   return keys;
 }
 
-TEST(S3ListPagingTest, APageStartsAtStartAfterAndAsksForOneMoreThanTheLimit) {
+TEST(S3ListPagingTest, APageStartsAtStartAfterAndAsksForS3sLargestPage) {
   FakeS3 s3({"d/a", "d/b", "d/c", "d/d", "d/e"});
   ScriptedHttpServer server([&](const std::string& r) { return s3.Answer(r); });
   auto store = Open(server.endpoint());
@@ -214,9 +214,10 @@ TEST(S3ListPagingTest, APageStartsAtStartAfterAndAsksForOneMoreThanTheLimit) {
   ASSERT_EQ(s3.list_requests(), 1);
   const auto query = s3.queries().at(0);
   EXPECT_EQ(query.at("start-after"), "d/b");  // the key, not the s3:// path
-  EXPECT_EQ(query.at("max-keys"), "3");
+  // (Asking for 3 would do; MinIO mishandles some small max-keys.)
+  EXPECT_EQ(query.at("max-keys"), "1000");
   EXPECT_EQ(query.at("prefix"), "d/");
-  // Large pages ask for S3's maximum, and a start_after before the directory starts at it.
+  // A start_after before the directory starts at its beginning.
   auto all = store->ListAfter("s3://bucket/d", true, "s3://bucket/c", 5000);
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->entries.size(), 5U);
