@@ -3,8 +3,8 @@
 //
 // Stat is a HEAD (size, ETag, Last-Modified), or a one-key listing for a "directory" (a common
 // prefix). Listing is ListObjectsV2, with "/" as delimiter unless recursive; a page of
-// ListAfter starts at S3's start-after and asks for about one page of keys (max-keys), so
-// paging through a prefix costs about one request per page. (Subtle: S3 orders a "directory"
+// ListAfter starts at S3's start-after and asks for one answer of up to 1000 keys (max-keys),
+// so paging through a prefix costs about one request per page. (Subtle: S3 orders a "directory"
 // by its common prefix "sub/", after sibling keys like "sub-1" or "sub.txt" that follow "sub"
 // in path order; see ListDirectoryPage for how such a page is still cut in path order.)
 // ReadRange is a ranged GET with If-Match on the ETag, so a replaced object is reported as
