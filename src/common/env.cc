@@ -73,15 +73,16 @@ class PosixEnv final : public Env {
   Status Write(int fd, std::span<const std::span<const std::byte>> parts) override {
     // One writev for the common case of a header and a page: a single system call per page.
     constexpr std::size_t kMaxIov = 8;
-    std::vector<std::span<const std::byte>> left(parts.begin(), parts.end());
-    std::size_t first = 0;
-    while (first < left.size()) {
+    std::size_t first = 0;  // the first part not fully written
+    std::size_t done = 0;   // bytes of parts[first] already written
+    while (first < parts.size()) {
       std::array<iovec, kMaxIov> iov{};
       int n = 0;
-      for (std::size_t i = first; i < left.size() && n < static_cast<int>(kMaxIov); ++i) {
+      for (std::size_t i = first; i < parts.size() && n < static_cast<int>(kMaxIov); ++i) {
+        const std::span<const std::byte> left = parts[i].subspan(i == first ? done : 0);
         // iovec's base is non-const by POSIX; writev does not modify the buffer.
-        iov[n].iov_base = const_cast<std::byte*>(left[i].data());  // NOLINT
-        iov[n].iov_len = left[i].size();
+        iov[n].iov_base = const_cast<std::byte*>(left.data());  // NOLINT
+        iov[n].iov_len = left.size();
         ++n;
       }
       const ssize_t wrote = ::writev(fd, iov.data(), n);
@@ -90,11 +91,12 @@ class PosixEnv final : public Env {
         return ErrnoStatus(errno, "writing a file");
       }
       auto count = static_cast<std::size_t>(wrote);
-      while (first < left.size() && count >= left[first].size()) {
-        count -= left[first].size();
+      while (first < parts.size() && count >= parts[first].size() - done) {
+        count -= parts[first].size() - done;
+        done = 0;
         ++first;
       }
-      if (first < left.size()) left[first] = left[first].subspan(count);
+      done += count;
     }
     return Status::Ok();
   }

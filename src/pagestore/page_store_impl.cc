@@ -78,15 +78,13 @@ void PageStoreImpl::Recover() {
   std::vector<Job> jobs;
   std::uint64_t ignored = 0;
   for (std::size_t d = 0; d < dirs_.size(); ++d) {
-    Status status = MakePrivateDirs(env_, dirs_[d].root);
-    if (status.ok()) status = MakePrivateDirs(env_, dirs_[d].pages);
-    Result<std::vector<DirEntry>> entries = Status::Ok();
-    if (status.ok()) {
-      entries = env_->ListDir(dirs_[d].pages);
-      status = entries.status();
-    }
-    if (!status.ok()) {
-      spdlog::error("page store: cache dir {} is unusable: {}", dirs_[d].root, status.message());
+    Status made = MakePrivateDirs(env_, dirs_[d].root);
+    if (made.ok()) made = MakePrivateDirs(env_, dirs_[d].pages);
+    Result<std::vector<DirEntry>> entries =
+        made.ok() ? env_->ListDir(dirs_[d].pages) : Result<std::vector<DirEntry>>(made);
+    if (!entries.ok()) {
+      spdlog::error("page store: cache dir {} is unusable: {}", dirs_[d].root,
+                    entries.status().message());
       dirs_[d].healthy = false;
       ++dirs_[d].errors;
       ++dir_errors_;

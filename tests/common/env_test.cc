@@ -92,6 +92,24 @@ TEST_F(EnvTest, WriteThenReadBackInParts) {
   EXPECT_GT(info->mtime_ns, 0);
 }
 
+TEST_F(EnvTest, WriteTakesMorePartsThanOneSystemCall) {
+  std::vector<std::string> texts;
+  std::string expected;
+  for (int i = 0; i < 20; ++i) {
+    texts.push_back(std::string(static_cast<std::size_t>(i * 37 % 11), static_cast<char>('a' + i)));
+    expected += texts.back();
+  }
+  std::vector<std::span<const std::byte>> parts;
+  for (const std::string& t : texts) parts.push_back(Bytes(t));
+  Result<int> fd = env_->Open(Sub("f"), OpenMode::kCreateNew, 0600);
+  ASSERT_TRUE(fd.ok());
+  ASSERT_TRUE(env_->Write(*fd, parts).ok());
+  ASSERT_TRUE(env_->Close(*fd).ok());
+  std::ifstream in(Sub("f"));
+  const std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(got, expected);
+}
+
 TEST_F(EnvTest, CreateNewNeverReusesAFileAndGetsExactlyItsMode) {
   const ScopedUmask umask(0);
   std::ofstream(Sub("old")) << "old";
