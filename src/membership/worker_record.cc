@@ -115,11 +115,12 @@ Result<std::string> LoadOrCreateWorkerId(const std::string& cache_dir) {
   }
   const std::string id = fmt::format("w-{:08x}{:08x}", random[0], random[1]);
   const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  const int fd =
+      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, kPrivateFileMode);
   if (fd < 0) return Status::IoError(fmt::format("cannot create {}: {}", tmp, ErrnoText(errno)));
   const std::string line = id + "\n";
   // fchmod: a leftover temp file keeps its old mode through O_TRUNC.
-  bool ok = ::fchmod(fd, 0600) == 0 &&
+  bool ok = ::fchmod(fd, kPrivateFileMode) == 0 &&
             ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
   const int err = errno;
   ok = ::close(fd) == 0 && ok;

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "common/private_dir.h"
+#include "support/umask_zero.h"
 
 namespace epochcache {
 namespace {
@@ -35,18 +36,6 @@ class EnvTest : public ::testing::Test {
 
   Env* env_ = Env::Default();
   std::string dir_;
-};
-
-// Sets the umask for one test and restores it.
-class ScopedUmask {
- public:
-  explicit ScopedUmask(mode_t mask) : old_(::umask(mask)) {}
-  ScopedUmask(const ScopedUmask&) = delete;
-  ScopedUmask& operator=(const ScopedUmask&) = delete;
-  ~ScopedUmask() { ::umask(old_); }
-
- private:
-  mode_t old_;
 };
 
 unsigned ModeOf(const std::string& path) {
@@ -111,7 +100,7 @@ TEST_F(EnvTest, WriteTakesMorePartsThanOneSystemCall) {
 }
 
 TEST_F(EnvTest, CreateNewNeverReusesAFileAndGetsExactlyItsMode) {
-  const ScopedUmask umask(0);
+  const testing_support::UmaskZero umask;
   std::ofstream(Sub("old")) << "old";
   ::chmod(Sub("old").c_str(), 0644);
   Result<int> again = env_->Open(Sub("old"), OpenMode::kCreateNew, 0600);
@@ -173,7 +162,7 @@ TEST_F(EnvTest, DirectoriesAreCreatedListedAndOpened) {
 }
 
 TEST_F(EnvTest, MakePrivateDirsCreatesTheWholePathPrivate) {
-  const ScopedUmask umask(0);
+  const testing_support::UmaskZero umask;
   ASSERT_TRUE(MakePrivateDirs(env_, Sub("a/b/c")).ok());
   EXPECT_EQ(ModeOf(Sub("a")), 0700U);
   EXPECT_EQ(ModeOf(Sub("a/b")), 0700U);
