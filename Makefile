@@ -8,7 +8,7 @@ export EPOCHCACHE_TOOLS := $(CURDIR)/tools/bin
 JOBS ?= 2
 CMAKE_FLAGS := -G Ninja -DEPOCHCACHE_BUILD_TESTS=ON
 
-.PHONY: bench-quick setup demo test test-cpp test-cpp-asan test-cpp-tsan test-python lint tidy format clean
+.PHONY: bench-quick setup demo test test-cpp test-cpp-asan test-cpp-tsan test-python lint tidy fuzz format clean
 
 setup:
 	@scripts/setup.sh
@@ -16,7 +16,10 @@ setup:
 demo: setup
 	$(PY) -m epochcache.demo
 
-test: setup lint test-cpp-asan test-cpp-tsan tidy test-python bench-quick
+# Cheapest and most telling first: lint, then the unit tests under ASan/UBSan (which also
+# configures build/asan for tidy), TSan, clang-tidy, fuzzing, the Python and integration tests
+# against real servers, and last the benchmark smoke run.
+test: setup lint test-cpp-asan test-cpp-tsan tidy fuzz test-python bench-quick
 	@echo "all test suites passed"
 
 # Unit tests, built with AddressSanitizer and UndefinedBehaviorSanitizer.
@@ -51,6 +54,10 @@ lint:
 
 tidy:
 	@scripts/tidy.sh build/asan
+
+# Each libFuzzer target (tests/fuzz) for FUZZ_SECONDS (default 15) seconds, in build/fuzz.
+fuzz:
+	@scripts/fuzz.sh
 
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import sysconfig
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from epochcache.local_servers import stop_process
@@ -38,7 +40,13 @@ def worker_binary() -> str:
 
 
 class LocalWorker:
-    """One ``epochcache worker`` process bound to 127.0.0.1 on a free port."""
+    """One ``epochcache worker`` process bound to 127.0.0.1 on a free port.
+
+    ``auth_token_file`` starts it with ``--auth-token-file`` (and :meth:`get` then sends the
+    token); ``tls_cert_file``/``tls_key_file`` make it serve HTTPS (and :meth:`get` trusts that
+    certificate); ``env`` is added to the child's environment; ``preexec_fn`` runs in the child
+    before the worker starts (e.g. to lower its resource limits).
+    """
 
     def __init__(
         self,
@@ -48,6 +56,10 @@ class LocalWorker:
         extra_args: list[str] | None = None,
         log_path: str | os.PathLike | None = None,
         env: dict[str, str] | None = None,
+        auth_token_file: str | os.PathLike | None = None,
+        preexec_fn: Callable[[], None] | None = None,
+        tls_cert_file: str | os.PathLike | None = None,
+        tls_key_file: str | os.PathLike | None = None,
     ) -> None:
         self.cache_dir = Path(cache_dir)
         self.under = under
@@ -57,8 +69,33 @@ class LocalWorker:
             self.cache_dir.name + ".log"
         )
         self.env = dict(env or {})
+        self.auth_token_file = Path(auth_token_file) if auth_token_file else None
+        self.preexec_fn = preexec_fn
+        self.tls_cert_file = Path(tls_cert_file) if tls_cert_file else None
+        self.tls_key_file = Path(tls_key_file) if tls_key_file else None
         self.port: int | None = None
         self._proc: subprocess.Popen | None = None
+
+    @property
+    def auth_token(self) -> str | None:
+        """The token this worker requires (read from its token file), or None."""
+        if self.auth_token_file is None:
+            return None
+        return self.auth_token_file.read_text().rstrip()
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert_file else "http"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A client context trusting this worker's (self-signed) certificate, when it has one."""
+        if self.tls_cert_file is None:
+            return None
+        return ssl.create_default_context(cafile=str(self.tls_cert_file))
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
 
     @property
     def address(self) -> str:
@@ -78,11 +115,15 @@ class LocalWorker:
             "--cache-dir", str(self.cache_dir),
             "--capacity", self.capacity,
             "--under", self.under,
+            *(["--auth-token-file", str(self.auth_token_file)] if self.auth_token_file else []),
+            *(["--tls-cert", str(self.tls_cert_file), "--tls-key", str(self.tls_key_file)]
+              if self.tls_cert_file else []),
             *self.extra_args,
         ]
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                      env={**os.environ, **self.env})
+                                      env={**os.environ, **self.env},
+                                      preexec_fn=self.preexec_fn)  # noqa: PLW1509
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -104,8 +145,12 @@ class LocalWorker:
         raise TimeoutError(f"worker did not become healthy within {timeout}s; see {self.log_path}")
 
     def get(self, path: str, timeout: float = 10.0) -> dict:
-        """GETs a JSON endpoint of this worker."""
-        with urllib.request.urlopen(f"http://{self.address}{path}", timeout=timeout) as resp:
+        """GETs a JSON endpoint of this worker (with its token, if it has one)."""
+        request = urllib.request.Request(f"{self.scheme}://{self.address}{path}")
+        token = self.auth_token
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(request, timeout=timeout, context=self.ssl_context()) as resp:
             return json.loads(resp.read())
 
     def stats(self) -> dict:

@@ -1,12 +1,19 @@
 #include "cli/worker_command.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <cctype>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <thread>
 
 #include "cli/flag_parsing.h"
@@ -34,6 +41,51 @@ Status WritePortFile(const std::string& path, std::uint16_t port) {
   if (ec) return Status::IoError("--port-file: cannot rename " + tmp + ": " + ec.message());
   return Status::Ok();
 }
+
+// The token is the file's contents without trailing whitespace (an editor's final newline).
+// Errors name the file, never its contents.
+Result<std::string> ReadTokenFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Status::InvalidArgument("--auth-token-file: cannot read " + path + ": " +
+                                   std::strerror(errno));
+  }
+  std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return Status::InvalidArgument("--auth-token-file: cannot read " + path);
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())) != 0) {
+    token.pop_back();
+  }
+  if (token.empty()) return Status::InvalidArgument("--auth-token-file: " + path + " is empty");
+  return token;
+}
+
+// `scheme://user:secret@host/...` without the user information, for logs.
+std::string WithoutUserInfo(const std::string& uri) {
+  const auto scheme_end = uri.find("://");
+  if (scheme_end == std::string::npos) return uri;
+  const auto authority = scheme_end + 3;
+  const auto authority_end = uri.find_first_of("/?#", authority);
+  const auto at = uri.rfind('@', authority_end == std::string::npos ? uri.size() : authority_end);
+  if (at == std::string::npos || at < authority) return uri;
+  return uri.substr(0, authority) + "***@" + uri.substr(at + 1);
+}
+
+// Raises the soft descriptor limit to the hard one: every connection and every open page file
+// takes a descriptor, and the common soft default (1024) is below --max-connections' default.
+// Returns the limit in force.
+rlim_t RaiseDescriptorLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) return raised.rlim_cur;
+  }
+  return limit.rlim_cur;
+}
+
+// Set by the HTTP server's fatal-error callback; read after the stop signal it raises.
+std::atomic<bool> server_failed{false};
 
 int Fail(const Status& status) {
   std::cerr << "epochcache worker: " << status.ToString() << "\n";
@@ -66,7 +118,10 @@ WorkerCommand::WorkerCommand(CLI::App& app)
                    "a local directory. Paths outside it are refused")
       ->required()
       ->envname("EPOCHCACHE_UNDER");
-  command_->add_option("--host", host_, "IP address (or host name) to listen on")
+  command_
+      ->add_option("--host", host_,
+                   "IP address (or host name) to listen on; a non-loopback address needs "
+                   "--auth-token-file (or --insecure)")
       ->capture_default_str()
       ->envname("EPOCHCACHE_HOST");
   command_->add_option("--port", port_, "TCP port to listen on; 0 picks a free one")
@@ -98,6 +153,11 @@ WorkerCommand::WorkerCommand(CLI::App& app)
       ->capture_default_str()
       ->envname("EPOCHCACHE_METADATA_TTL");
   command_
+      ->add_option("--metadata-cache-size", metadata_cache_size_,
+                   "Memory for cached file statuses (least recently used dropped first)")
+      ->capture_default_str()
+      ->envname("EPOCHCACHE_METADATA_CACHE_SIZE");
+  command_
       ->add_option("--idle-timeout", idle_timeout_,
                    "Close a connection that sends no complete request for this long")
       ->capture_default_str()
@@ -107,7 +167,57 @@ WorkerCommand::WorkerCommand(CLI::App& app)
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->envname("EPOCHCACHE_LOG_LEVEL");
+  AddSecurityOptions();
   AddUnderStoreOptions();
+}
+
+void WorkerCommand::AddSecurityOptions() {
+  command_
+      ->add_option("--auth-token-file", auth_token_file_,
+                   "File holding the token clients must send as 'Authorization: Bearer <token>' "
+                   "on every endpoint but /v1/health (trailing whitespace ignored)")
+      ->envname("EPOCHCACHE_AUTH_TOKEN_FILE");
+  command_
+      ->add_flag("--insecure", insecure_,
+                 "Allow listening on a non-loopback address without --auth-token-file: anyone "
+                 "who reaches the port can read everything the worker can")
+      ->envname("EPOCHCACHE_INSECURE");
+  command_
+      ->add_option("--max-connections", max_connections_,
+                   "Connections served at once; past it a connection is answered 503")
+      ->capture_default_str()
+      ->check(CLI::Range(1U, 1000000U))
+      ->envname("EPOCHCACHE_MAX_CONNECTIONS");
+  command_
+      ->add_option("--max-queued-requests", max_queued_requests_,
+                   "Requests waiting for an under-store thread; past it a request is "
+                   "answered 503 with Retry-After")
+      ->capture_default_str()
+      ->check(CLI::Range(0U, 1000000U))
+      ->envname("EPOCHCACHE_MAX_QUEUED_REQUESTS");
+  command_
+      ->add_option("--response-timeout", response_timeout_,
+                   "Longest time from a request being read to the last byte of its response; "
+                   "past it the connection is closed")
+      ->capture_default_str()
+      ->envname("EPOCHCACHE_RESPONSE_TIMEOUT");
+  command_
+      ->add_option("--max-inflight-miss-bytes", max_inflight_miss_bytes_,
+                   "Bytes fetched from the under store that may be held in memory at once, "
+                   "across all requests; past it a miss is answered 503 with Retry-After")
+      ->capture_default_str()
+      ->envname("EPOCHCACHE_MAX_INFLIGHT_MISS_BYTES");
+  {  // HTTPS: both or neither
+    auto* cert = command_
+                     ->add_option("--tls-cert", tls_cert_,
+                                  "PEM certificate chain: serve HTTPS (only) on the port; needs "
+                                  "--tls-key. A non-loopback --host still needs --auth-token-file")
+                     ->envname("EPOCHCACHE_TLS_CERT");
+    auto* key = command_->add_option("--tls-key", tls_key_, "PEM private key of --tls-cert")
+                    ->envname("EPOCHCACHE_TLS_KEY");
+    cert->needs(key);
+    key->needs(cert);
+  }
 }
 
 void WorkerCommand::AddUnderStoreOptions() {
@@ -247,6 +357,24 @@ int WorkerCommand::Run() {
   if (!idle.ok()) return Fail(idle.status());
   auto policy = ParseEvictionPolicy(eviction_policy_);
   if (!policy.ok()) return Fail(policy.status().WithContext("--eviction-policy"));
+  auto response_timeout = ParseDurationFlag("--response-timeout", response_timeout_);
+  if (!response_timeout.ok()) return Fail(response_timeout.status());
+  if (response_timeout->count() <= 0) {
+    return Fail(Status::InvalidArgument("--response-timeout: must be positive"));
+  }
+  auto metadata_bytes = ParseSizeFlag("--metadata-cache-size", metadata_cache_size_);
+  if (!metadata_bytes.ok()) return Fail(metadata_bytes.status());
+  auto miss_budget = ParseSizeFlag("--max-inflight-miss-bytes", max_inflight_miss_bytes_);
+  if (!miss_budget.ok()) return Fail(miss_budget.status());
+  std::string token;
+  if (!auth_token_file_.empty()) {
+    auto read = ReadTokenFile(auth_token_file_);
+    if (!read.ok()) return Fail(read.status());
+    token = std::move(read).value();
+  }
+  // Before anything is opened: a worker that would expose the bucket refuses at once.
+  Status exposure = worker::CheckListenPolicy(host_, !token.empty(), insecure_);
+  if (!exposure.ok()) return Fail(exposure);
 
   // Block the stop signals before any thread starts, so every thread inherits the mask and
   // only sigwait below sees them.
@@ -270,21 +398,46 @@ int WorkerCommand::Run() {
 
   worker::ReadServiceOptions read_options;
   read_options.metadata_ttl = *ttl;
+  read_options.max_inflight_miss_bytes = *miss_budget;
+  read_options.metadata_max_bytes = *metadata_bytes;
   worker::ReadService service(**under, **pages, read_options);
 
+  const rlim_t descriptors = RaiseDescriptorLimit();
+  if (descriptors != 0 && descriptors != RLIM_INFINITY && max_connections_ >= descriptors) {
+    spdlog::warn(
+        "--max-connections {} is not below the descriptor limit {}: past the limit new "
+        "connections wait in the listen backlog instead of being answered 503",
+        max_connections_, descriptors);
+  }
   worker::HttpServerOptions server_options;
   server_options.host = host_;
   server_options.port = static_cast<std::uint16_t>(port_);
   server_options.io_threads = threads_;
   server_options.idle_timeout = *idle;
+  server_options.auth_token = std::move(token);
+  server_options.insecure = insecure_;
+  server_options.max_connections = max_connections_;
+  server_options.max_queued_requests = max_queued_requests_;
+  server_options.response_timeout = *response_timeout;
+  server_options.tls_cert_file = tls_cert_;
+  server_options.tls_key_file = tls_key_;
+  // The server has stopped serving: wake the sigwait below to shut down, and exit non-zero.
+  server_options.on_fatal = [](const std::string&) {
+    server_failed = true;
+    kill(getpid(), SIGTERM);
+  };
   auto server = worker::HttpServer::Start(service, server_options);
   if (!server.ok()) return Fail(server.status());
   const std::uint16_t port = (*server)->port();
 
   std::string dirs;
   for (const auto& dir : cache_dirs_) dirs += (dirs.empty() ? "" : ", ") + dir;
-  spdlog::info("worker serving {} on {}:{}; cache dirs [{}] of {} each, {} pages; {} threads",
-               under_, host_, port, dirs, FormatSize(*capacity), FormatSize(*page_size), threads_);
+  spdlog::info(
+      "worker serving {} on {}:{}; cache dirs [{}] of {} each, {} pages; {} threads; "
+      "authentication {}; {}",
+      WithoutUserInfo(under_), host_, port, dirs, FormatSize(*capacity), FormatSize(*page_size),
+      threads_, auth_token_file_.empty() ? "off" : "by bearer token",
+      tls_cert_.empty() ? "plain HTTP" : "HTTPS");
   if (!port_file_.empty()) {
     Status written = WritePortFile(port_file_, port);
     if (!written.ok()) return Fail(written);
@@ -302,9 +455,14 @@ int WorkerCommand::Run() {
 
   int signal = 0;
   sigwait(&stop_signals, &signal);
-  spdlog::info("received {}, shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
+  if (!server_failed) {
+    spdlog::info("received {}, shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
+  }
   registration.reset();
   (*server)->Stop();
+  if (server_failed) {
+    return Fail(Status::Internal("the HTTP server stopped after an unexpected error (see above)"));
+  }
   return 0;
 }
 

@@ -23,6 +23,7 @@ class WorkerCommand {
   int Run();
 
  private:
+  void AddSecurityOptions();
   void AddUnderStoreOptions();
   void AddClusterOptions();
   [[nodiscard]] Result<UnderStoreOptions> UnderOptions() const;
@@ -33,15 +34,25 @@ class WorkerCommand {
   std::vector<std::string> cache_dirs_;
   std::string capacity_ = "10GiB";
   std::string under_;
-  std::string host_ = "0.0.0.0";
+  std::string host_ = "127.0.0.1";
   int port_ = 7411;
   std::string port_file_;
   std::string page_size_ = "1MiB";
   std::string eviction_policy_ = "scan-resistant";
   unsigned threads_;
   std::string metadata_ttl_ = "10s";
+  std::string metadata_cache_size_ = "64MiB";
   std::string idle_timeout_ = "60s";
   std::string log_level_ = "info";
+  // Who may connect, and how much they may hold.
+  std::string auth_token_file_;
+  bool insecure_ = false;
+  unsigned max_connections_ = 1024;
+  unsigned max_queued_requests_ = 256;
+  std::string response_timeout_ = "120s";
+  std::string max_inflight_miss_bytes_ = "256MiB";
+  std::string tls_cert_;
+  std::string tls_key_;
   // Under-store connection (S3 credentials come from the AWS environment, never from flags).
   std::string s3_endpoint_;
   std::string s3_region_;

@@ -26,6 +26,8 @@ Result<std::string> Base64Decode(std::string_view text) {
                                 reinterpret_cast<const unsigned char*>(text.data()),
                                 static_cast<int>(text.size()));
   if (n < 0) return Status::InvalidArgument("malformed base64 text");
+  // EVP_DecodeBlock tolerates '=' in the middle and non-zero bits under the padding ("====",
+  // "=L2E"): only text that is the canonical encoding of what it decodes to is accepted.
   // EVP_DecodeBlock counts padding as zero bytes; drop them.
   std::size_t len = static_cast<std::size_t>(n);
   if (text.ends_with("==")) {
@@ -34,6 +36,7 @@ Result<std::string> Base64Decode(std::string_view text) {
     len -= 1;
   }
   out.resize(len);
+  if (Base64Encode(out) != text) return Status::InvalidArgument("malformed base64 text");
   return out;
 }
 

@@ -9,7 +9,8 @@
 namespace epochcache {
 
 std::string Base64Encode(std::string_view data);
-// InvalidArgument when `text` is not valid padded base64.
+// InvalidArgument when `text` is not the canonical padded base64 of some bytes (misplaced
+// '=', stray bits under the padding, characters outside the alphabet).
 Result<std::string> Base64Decode(std::string_view text);
 
 }  // namespace epochcache

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/base64.h"
+#include "membership/etcd_answers.h"
 
 namespace epochcache {
 namespace {
@@ -24,15 +25,6 @@ std::string PrefixEnd(std::string prefix) {
   return std::string(1, '\0');  // the whole keyspace
 }
 
-// etcd's gateway prints 64-bit integers as strings.
-std::int64_t Int64Field(const json& j, const char* name) {
-  if (!j.contains(name)) return 0;
-  const auto& v = j.at(name);
-  if (v.is_string()) return std::stoll(v.get<std::string>());
-  if (v.is_number_integer()) return v.get<std::int64_t>();
-  return 0;
-}
-
 }  // namespace
 
 EtcdClient::EtcdClient(std::vector<std::string> endpoints, std::chrono::milliseconds timeout)
@@ -44,7 +36,7 @@ EtcdClient::EtcdClient(std::vector<std::string> endpoints, std::chrono::millisec
   }
 }
 
-Result<std::string> EtcdClient::Call(const std::string& path, const std::string& body) {
+Result<EtcdClient::Answer> EtcdClient::Call(const std::string& path, const std::string& body) {
   if (endpoints_.empty()) return Status::InvalidArgument("no etcd endpoints given");
   std::size_t first = 0;
   {
@@ -76,30 +68,29 @@ Result<std::string> EtcdClient::Call(const std::string& path, const std::string&
       std::lock_guard lock(mu_);
       preferred_ = at;
     }
-    return std::move(response->body);
+    return Answer{endpoints_[at], std::move(response->body)};
   }
   return last;
 }
 
+template <typename T>
+Result<T> EtcdClient::Parsed(const Answer& answer, const std::string& path,
+                             Result<T> (*parse)(std::string_view)) {
+  Result<T> parsed = parse(answer.body);
+  if (!parsed.ok()) return parsed.status().WithContext("etcd " + answer.endpoint + " " + path);
+  return parsed;
+}
+
 Result<std::int64_t> EtcdClient::GrantLease(std::chrono::seconds ttl) {
-  EC_ASSIGN_OR_RETURN(const std::string body,
-                      Call("/v3/lease/grant", json{{"TTL", ttl.count()}}.dump()));
-  const json answer = json::parse(body, nullptr, false);
-  if (answer.is_discarded() || Int64Field(answer, "ID") == 0) {
-    return Status::IoError("etcd lease grant: unexpected answer " + body.substr(0, 200));
-  }
-  return Int64Field(answer, "ID");
+  const std::string path = "/v3/lease/grant";
+  EC_ASSIGN_OR_RETURN(const Answer answer, Call(path, json{{"TTL", ttl.count()}}.dump()));
+  return Parsed(answer, path, &ParseEtcdLeaseGrant);
 }
 
 Result<std::int64_t> EtcdClient::KeepAlive(std::int64_t lease) {
-  EC_ASSIGN_OR_RETURN(const std::string body,
-                      Call("/v3/lease/keepalive", json{{"ID", std::to_string(lease)}}.dump()));
-  // The gateway streams: one JSON object per line, {"result": {...}}.
-  const json answer = json::parse(body.substr(0, body.find('\n')), nullptr, false);
-  if (answer.is_discarded() || !answer.contains("result")) {
-    return Status::IoError("etcd keepalive: unexpected answer " + body.substr(0, 200));
-  }
-  return Int64Field(answer.at("result"), "TTL");
+  const std::string path = "/v3/lease/keepalive";
+  EC_ASSIGN_OR_RETURN(const Answer answer, Call(path, json{{"ID", std::to_string(lease)}}.dump()));
+  return Parsed(answer, path, &ParseEtcdKeepAlive);
 }
 
 Status EtcdClient::Revoke(std::int64_t lease) {
@@ -114,18 +105,10 @@ Status EtcdClient::Put(const std::string& key, const std::string& value, std::in
 
 Result<std::vector<std::pair<std::string, std::string>>> EtcdClient::GetPrefix(
     const std::string& prefix) {
+  const std::string path = "/v3/kv/range";
   const json req{{"key", Base64Encode(prefix)}, {"range_end", Base64Encode(PrefixEnd(prefix))}};
-  EC_ASSIGN_OR_RETURN(const std::string body, Call("/v3/kv/range", req.dump()));
-  const json answer = json::parse(body, nullptr, false);
-  if (answer.is_discarded()) return Status::IoError("etcd range: answer is not JSON");
-  std::vector<std::pair<std::string, std::string>> out;
-  if (!answer.contains("kvs")) return out;
-  for (const auto& kv : answer.at("kvs")) {
-    EC_ASSIGN_OR_RETURN(std::string key, Base64Decode(kv.value("key", "")));
-    EC_ASSIGN_OR_RETURN(std::string value, Base64Decode(kv.value("value", "")));
-    out.emplace_back(std::move(key), std::move(value));
-  }
-  return out;
+  EC_ASSIGN_OR_RETURN(const Answer answer, Call(path, req.dump()));
+  return Parsed(answer, path, &ParseEtcdRange);
 }
 
 }  // namespace epochcache

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -27,8 +28,16 @@ class EtcdClient {
   Result<std::vector<std::pair<std::string, std::string>>> GetPrefix(const std::string& prefix);
 
  private:
-  // POSTs `body` to `path` on the first endpoint that answers; returns the JSON answer.
-  Result<std::string> Call(const std::string& path, const std::string& body);
+  struct Answer {
+    std::string endpoint;  // the one that answered, to name it when the answer is bad
+    std::string body;
+  };
+  // POSTs `body` to `path` on the first endpoint that answers; returns its JSON answer.
+  Result<Answer> Call(const std::string& path, const std::string& body);
+  // Parses an answer with `parse`; a malformed one becomes an error naming endpoint and call.
+  template <typename T>
+  static Result<T> Parsed(const Answer& answer, const std::string& path,
+                          Result<T> (*parse)(std::string_view));
 
   std::vector<std::string> endpoints_;  // with http:// and no trailing slash
   std::chrono::milliseconds timeout_;

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <mutex>
 #include <thread>
 
@@ -44,24 +45,39 @@ class EtcdRegistration final : public WorkerRegistration {
     const auto interval =
         std::max(std::chrono::milliseconds(200),
                  std::chrono::duration_cast<std::chrono::milliseconds>(options_.lease_ttl) / 3);
-    Register();  // at once: clients should find a new worker without waiting a keep-alive period
+    // At once: clients should find a new worker without waiting a keep-alive period.
+    Guarded([this] { Register(); });
     while (!Sleep(lease_ == 0 ? std::chrono::milliseconds(500) : interval)) {
-      if (lease_ == 0) {
-        Register();
-        continue;
-      }
-      auto ttl = etcd_.KeepAlive(lease_);
-      if (ttl.ok() && *ttl > 0) continue;
-      if (ttl.ok()) {
-        spdlog::warn("etcd lease of worker {} expired; registering again", record_.id);
-        lease_ = 0;
-        registered_ = false;
-        Register();
-      } else if (registered_) {
-        // etcd unreachable: etcd drops the record when the lease runs out; we retry meanwhile.
-        spdlog::warn("cannot renew etcd lease of worker {}: {}", record_.id,
-                     ttl.status().ToString());
-      }
+      Guarded([this] { Renew(); });
+    }
+  }
+
+  // etcd answers are parsed without exceptions; this catch is the last guard for what is left
+  // (allocation failure), since an exception escaping this thread would end the worker.
+  template <typename F>
+  void Guarded(F step) {
+    try {
+      step();
+    } catch (const std::exception& e) {
+      spdlog::error("etcd registration of worker {}: {}", record_.id, e.what());
+    }
+  }
+
+  void Renew() {
+    if (lease_ == 0) {
+      Register();
+      return;
+    }
+    auto ttl = etcd_.KeepAlive(lease_);
+    if (ttl.ok() && *ttl > 0) return;
+    if (ttl.ok()) {
+      spdlog::warn("etcd lease of worker {} expired; registering again", record_.id);
+      lease_ = 0;
+      registered_ = false;
+      Register();
+    } else if (registered_) {
+      // etcd unreachable: etcd drops the record when the lease runs out; we retry meanwhile.
+      spdlog::warn("cannot renew etcd lease of worker {}: {}", record_.id, ttl.status().ToString());
     }
   }
 

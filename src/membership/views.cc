@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <mutex>
 #include <thread>
 
@@ -73,11 +74,11 @@ class EtcdView final : public MembershipView {
         std::unique_lock lock(mu_);
         if (cv_.wait_for(lock, refresh_, [this] { return stop_; })) return;
       }
-      auto workers = ReadWorkers(etcd_, prefix_);
+      auto workers = ReadWorkersGuarded();
       if (!workers.ok()) {
         if (!failing) {
-          spdlog::warn("etcd unreachable, keeping the last known {} workers: {}", Workers().size(),
-                       workers.status().ToString());
+          spdlog::warn("cannot read the workers from etcd, keeping the last known {}: {}",
+                       Workers().size(), workers.status().ToString());
         }
         failing = true;
         continue;
@@ -88,6 +89,16 @@ class EtcdView final : public MembershipView {
         workers_ = std::move(workers).value();
         generation_.fetch_add(1);
       }
+    }
+  }
+
+  // Answers are parsed without exceptions; this catch is the last guard for what is left
+  // (allocation failure), since an exception escaping this thread would end the process.
+  Result<std::vector<WorkerRecord>> ReadWorkersGuarded() {
+    try {
+      return ReadWorkers(etcd_, prefix_);
+    } catch (const std::exception& e) {
+      return Status::Internal(std::string("refreshing the worker list failed: ") + e.what());
     }
   }
 

@@ -1,42 +1,120 @@
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include <filesystem>
-#include <fstream>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
-#include <random>
-#include <sstream>
 
 #include "epochcache/membership.h"
 
 namespace epochcache {
+namespace {
+
+using json = nlohmann::json;
+
+std::string ErrnoText(int err) { return std::strerror(err); }  // NOLINT(concurrency-mt-unsafe)
+
+// An unsigned field that may be absent (then 0); anything else but a non-negative integer that
+// fits is an error.
+Status UnsignedField(const json& j, const char* name, std::uint64_t max, std::uint64_t* out) {
+  const auto it = j.find(name);
+  if (it == j.end()) return Status::Ok();
+  if (!it->is_number_unsigned()) {
+    return Status::InvalidArgument(fmt::format(
+        "worker record: {} is a {}, not a non-negative integer", name, it->type_name()));
+  }
+  *out = it->get<std::uint64_t>();
+  if (*out > max)
+    return Status::InvalidArgument(fmt::format("worker record: {} is too large", name));
+  return Status::Ok();
+}
+
+Result<std::string> StringField(const json& j, const char* name) {
+  const auto it = j.find(name);
+  if (it == j.end()) return Status::InvalidArgument(fmt::format("worker record without {}", name));
+  if (!it->is_string()) {
+    return Status::InvalidArgument(
+        fmt::format("worker record: {} is a {}, not a string", name, it->type_name()));
+  }
+  if (it->get_ref<const std::string&>().empty()) {
+    return Status::InvalidArgument(fmt::format("worker record with an empty {}", name));
+  }
+  return it->get<std::string>();
+}
+
+// Creates `dir` and any missing parents with mode 0700 (umask can only narrow it), and takes
+// the group and other bits off `dir` if it had them: it holds the worker id and cached data.
+Status MakePrivateDir(const std::string& dir) {
+  for (std::size_t slash = dir.find('/', 1);; slash = dir.find('/', slash + 1)) {
+    const std::string part = dir.substr(0, slash);
+    if (!part.empty() && ::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) {
+      return Status::IoError(fmt::format("cannot create {}: {}", part, ErrnoText(errno)));
+    }
+    if (slash == std::string::npos) break;
+  }
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    return Status::IoError(fmt::format("cannot stat {}: {}", dir, ErrnoText(errno)));
+  }
+  if (!S_ISDIR(st.st_mode)) return Status::IoError(fmt::format("{} is not a directory", dir));
+  if ((st.st_mode & 077) != 0 && ::chmod(dir.c_str(), st.st_mode & 0700) != 0) {
+    return Status::IoError(
+        fmt::format("cannot make {} private (mode 0700): {}", dir, ErrnoText(errno)));
+  }
+  return Status::Ok();
+}
+
+// The first line of an existing id file; empty when there is none (or it is empty).
+Result<std::string> ReadWorkerId(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::string();
+    return Status::IoError(fmt::format("cannot open {}: {}", path, ErrnoText(errno)));
+  }
+  std::array<char, 256> buffer{};
+  const ssize_t got = ::read(fd, buffer.data(), buffer.size());
+  const int read_err = errno;
+  struct stat st {};
+  // Written by an older version with a wider mode: narrow it.
+  if (::fstat(fd, &st) == 0 && (st.st_mode & 077) != 0) ::fchmod(fd, st.st_mode & 0700);
+  ::close(fd);
+  if (got < 0) return Status::IoError(fmt::format("cannot read {}: {}", path, ErrnoText(read_err)));
+  std::string id(buffer.data(), static_cast<std::size_t>(got));
+  id.resize(std::min(id.find('\n'), id.size()));
+  return id;
+}
+
+}  // namespace
 
 std::string WorkerRecord::ToJson() const {
-  return nlohmann::json{{"id", id},
-                        {"address", address},
-                        {"capacity_bytes", capacity_bytes},
-                        {"start_time_ms", start_time_ms}}
-      .dump();
+  // `replace`: an id or address that is not valid UTF-8 must not throw out of dump().
+  return json{{"id", id},
+              {"address", address},
+              {"capacity_bytes", capacity_bytes},
+              {"start_time_ms", start_time_ms}}
+      .dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Result<WorkerRecord> WorkerRecord::FromJson(std::string_view text) {
-  const auto j = nlohmann::json::parse(text, nullptr, false);
+  const json j = json::parse(text.begin(), text.end(), /*cb=*/nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
     return Status::InvalidArgument("worker record is not a JSON object");
   }
   WorkerRecord r;
-  try {
-    r.id = j.at("id").get<std::string>();
-    r.address = j.at("address").get<std::string>();
-    r.capacity_bytes = j.value("capacity_bytes", std::uint64_t{0});
-    r.start_time_ms = j.value("start_time_ms", std::int64_t{0});
-  } catch (const nlohmann::json::exception& e) {
-    return Status::InvalidArgument(fmt::format("worker record: {}", e.what()));
-  }
-  if (r.id.empty() || r.address.empty()) {
-    return Status::InvalidArgument("worker record without id or address");
-  }
+  EC_ASSIGN_OR_RETURN(r.id, StringField(j, "id"));
+  EC_ASSIGN_OR_RETURN(r.address, StringField(j, "address"));
+  EC_RETURN_IF_ERROR(UnsignedField(j, "capacity_bytes", std::numeric_limits<std::uint64_t>::max(),
+                                   &r.capacity_bytes));
+  std::uint64_t start = 0;
+  EC_RETURN_IF_ERROR(
+      UnsignedField(j, "start_time_ms",
+                    static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()), &start));
+  r.start_time_ms = static_cast<std::int64_t>(start);
   return r;
 }
 
@@ -45,25 +123,32 @@ std::string WorkerKeyPrefix(std::string_view cluster) {
 }
 
 Result<std::string> LoadOrCreateWorkerId(const std::string& cache_dir) {
-  namespace fs = std::filesystem;
-  const fs::path path = fs::path(cache_dir) / "worker-id";
-  std::error_code ec;
-  fs::create_directories(cache_dir, ec);
-  if (std::ifstream in(path); in) {
-    std::string id;
-    std::getline(in, id);
-    if (!id.empty()) return id;
+  EC_RETURN_IF_ERROR(MakePrivateDir(cache_dir));
+  const std::string path = cache_dir + "/worker-id";
+  EC_ASSIGN_OR_RETURN(std::string existing, ReadWorkerId(path));
+  if (!existing.empty()) return existing;
+
+  std::array<std::uint32_t, 2> random{};
+  if (::getrandom(random.data(), sizeof(random), 0) != static_cast<ssize_t>(sizeof(random))) {
+    return Status::IoError(fmt::format("cannot draw a random worker id: {}", ErrnoText(errno)));
   }
-  std::random_device rd;
-  const std::string id = fmt::format("w-{:08x}{:08x}", rd(), rd());
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << id << "\n";
-    if (!out) return Status::IoError(fmt::format("cannot write {}", tmp.string()));
+  const std::string id = fmt::format("w-{:08x}{:08x}", random[0], random[1]);
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return Status::IoError(fmt::format("cannot create {}: {}", tmp, ErrnoText(errno)));
+  const std::string line = id + "\n";
+  // fchmod: a leftover temp file keeps its old mode through O_TRUNC.
+  bool ok = ::fchmod(fd, 0600) == 0 &&
+            ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  const int err = errno;
+  ok = ::close(fd) == 0 && ok;
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    return Status::IoError(fmt::format("cannot write {}: {}", tmp, ErrnoText(err)));
   }
-  fs::rename(tmp, path, ec);
-  if (ec) return Status::IoError(fmt::format("cannot create {}: {}", path.string(), ec.message()));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return Status::IoError(fmt::format("cannot create {}: {}", path, ErrnoText(errno)));
+  }
   return id;
 }
 

@@ -128,17 +128,34 @@ Result<PageHeader> ReadHeader(int fd, const PageId& id, std::uint64_t page_size,
 
 }  // namespace
 
+int MakePrivateDirs(const std::string& path) {
+  for (std::size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
+    const std::string part = path.substr(0, slash);
+    if (!part.empty() && ::mkdir(part.c_str(), kPrivateDirMode) != 0 && errno != EEXIST) {
+      return errno;
+    }
+    if (slash == std::string::npos) break;
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return errno;
+  if (!S_ISDIR(st.st_mode)) return ENOTDIR;
+  // Only ever narrows: a dir made read-only on purpose stays so.
+  if ((st.st_mode & 077) != 0 && ::chmod(path.c_str(), st.st_mode & 0700) != 0) return errno;
+  return 0;
+}
+
 int WritePageFile(const std::string& temp_path, const std::string& final_path, const PageId& id,
                   std::uint64_t page_size, std::span<const std::byte> data, std::string* error) {
   const std::vector<std::byte> header = EncodeHeader(id, page_size, data);
   constexpr int kFlags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
-  Fd fd(::open(temp_path.c_str(), kFlags, 0644));
+  // O_EXCL: the file is new, so it gets exactly this mode (less the umask), never an old one.
+  Fd fd(::open(temp_path.c_str(), kFlags, kPrivateFileMode));
   if (fd.get() < 0 && errno == ENOENT) {
     // Prefix dirs are made on first use. If the cache dir itself is gone, mkdir fails with
     // ENOENT too, which the store reads as "take this dir out of service".
     const std::string prefix = temp_path.substr(0, temp_path.rfind('/'));
-    if (::mkdir(prefix.c_str(), 0755) == 0 || errno == EEXIST) {
-      fd = Fd(::open(temp_path.c_str(), kFlags, 0644));
+    if (::mkdir(prefix.c_str(), kPrivateDirMode) == 0 || errno == EEXIST) {
+      fd = Fd(::open(temp_path.c_str(), kFlags, kPrivateFileMode));
     }
   }
   if (fd.get() < 0) {
@@ -213,6 +230,10 @@ ScanResult ScanPrefixDir(const std::string& prefix_path, std::uint64_t page_size
     return out;
   }
   const int dfd = ::dirfd(dir.get());
+  struct stat dir_st {};
+  if (::fstat(dfd, &dir_st) == 0 && (dir_st.st_mode & 077) != 0) {
+    ::fchmod(dfd, dir_st.st_mode & 0700);
+  }
   while (const dirent* ent = ::readdir(dir.get())) {  // NOLINT(concurrency-mt-unsafe)
     const std::string_view name(static_cast<const char*>(ent->d_name));
     if (name == "." || name == ".." || ent->d_type == DT_DIR) continue;
@@ -237,6 +258,7 @@ ScanResult ScanPrefixDir(const std::string& prefix_path, std::uint64_t page_size
       ++out.discarded;
       continue;
     }
+    if ((st.st_mode & 077) != 0) ::fchmod(fd.get(), st.st_mode & 0700);
     out.pages.push_back(FoundPage{std::move(id), static_cast<std::uint64_t>(st.st_size),
                                   st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec});
   }

@@ -13,6 +13,16 @@
 
 namespace epochcache::pagestore {
 
+// Cached data is private to the worker's user: page files are created 0600 and directories
+// 0700 (umask can only narrow these), and wider modes found on disk are narrowed.
+inline constexpr unsigned kPrivateFileMode = 0600;
+inline constexpr unsigned kPrivateDirMode = 0700;
+
+// Creates `path` and its missing parents with kPrivateDirMode, and takes the group and other
+// bits off `path` itself if it existed with them. Returns 0 or the errno of what failed (ENOTDIR if
+// `path` is a file).
+int MakePrivateDirs(const std::string& path);
+
 // Writes `data` with its header to `temp_path`, then renames it to `final_path` (both in the
 // same directory, so the rename is atomic: a reader or a restart sees the whole page or none
 // of it); the directory is created if missing. No fsync: a page torn by a crash fails its checksum
@@ -48,6 +58,7 @@ struct ScanResult {
 
 // Scans one prefix directory ("<dir>/pages/ab") at start: deletes temp files and page files
 // whose header is invalid or whose length disagrees with it, and returns the valid pages.
+// Takes group and other bits off the dir and its page files (left by older versions).
 // Reads only headers; data checksums are verified on read.
 ScanResult ScanPrefixDir(const std::string& prefix_path, std::uint64_t page_size);
 

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <set>
+#include <system_error>
 #include <thread>
 
 #include "common/sizes.h"
@@ -78,7 +79,9 @@ void PageStoreImpl::Recover() {
   std::uint64_t ignored = 0;
   for (std::size_t d = 0; d < dirs_.size(); ++d) {
     std::error_code ec;
-    std::filesystem::create_directories(dirs_[d].pages, ec);
+    int err = MakePrivateDirs(dirs_[d].root);
+    if (err == 0) err = MakePrivateDirs(dirs_[d].pages);
+    if (err != 0) ec = std::error_code(err, std::generic_category());
     for (std::filesystem::directory_iterator it(dirs_[d].pages, ec), end; !ec && it != end;
          it.increment(ec)) {
       const std::string name = it->path().filename().string();
@@ -103,14 +106,22 @@ void PageStoreImpl::Recover() {
   {
     std::atomic<std::size_t> next{0};
     const unsigned threads = std::clamp(std::thread::hardware_concurrency(), 2U, 8U);
+    const auto scan = [&] {
+      for (std::size_t i = next++; i < jobs.size(); i = next++) {
+        results[i] = ScanPrefixDir(jobs[i].path, page_size_);
+      }
+    };
     std::vector<std::jthread> workers;
-    for (unsigned t = 0; t < threads; ++t) {
-      workers.emplace_back([&] {
-        for (std::size_t i = next++; i < jobs.size(); i = next++) {
-          results[i] = ScanPrefixDir(jobs[i].path, page_size_);
-        }
-      });
+    for (unsigned t = 1; t < threads; ++t) {
+      try {
+        workers.emplace_back(scan);
+      } catch (const std::system_error& e) {
+        // Out of threads: scan with those we have rather than fail to open.
+        spdlog::warn("page store: scanning with {} threads: {}", t, e.what());
+        break;
+      }
     }
+    scan();  // this thread too, so the scan completes even if no thread could start
   }
 
   struct Found {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <ctime>
+#include <limits>
 #include <pugixml.hpp>
 
 #include "common/curl_http.h"
@@ -47,7 +48,10 @@ std::int64_t ParseIso8601(std::string_view text) {
     while (digits++ < 9) nanos *= 10;
   }
   constexpr std::int64_t kNsPerSec = 1'000'000'000;
-  return static_cast<std::int64_t>(timegm(&tm)) * kNsPerSec + nanos;
+  const auto secs = static_cast<std::int64_t>(timegm(&tm));
+  // Nanoseconds since 1970 end in 2262: a later (or negative) date is "unknown", not overflow.
+  if (secs < 0 || secs > (std::numeric_limits<std::int64_t>::max() - nanos) / kNsPerSec) return 0;
+  return secs * kNsPerSec + nanos;
 }
 
 Result<S3ListPage> ParseListObjectsV2(std::string_view xml, bool url_encoded) {

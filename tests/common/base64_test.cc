@@ -17,5 +17,13 @@ TEST(Base64Test, RoundTripsWithPadding) {
   EXPECT_FALSE(Base64Decode("ab!=").ok());
 }
 
+TEST(Base64Test, RefusesNonCanonicalText) {
+  // OpenSSL's block decoder alone accepts all of these.
+  for (const std::string_view bad : {"====", "a===", "=L2E", "L2E=L2E=", "YQ=a", "YR=="}) {
+    EXPECT_EQ(Base64Decode(bad).status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+  EXPECT_EQ(*Base64Decode("YQ=="), "a");
+}
+
 }  // namespace
 }  // namespace epochcache

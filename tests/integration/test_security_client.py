@@ -32,18 +32,6 @@ TOKEN = "e2e-token-51f0c3a9"
 TOKEN_ENV = "EPOCHCACHE_AUTH_TOKEN"
 
 
-def _worker_help() -> str:
-    out = subprocess.run([worker_binary(), "worker", "--help"], capture_output=True, text=True,
-                         timeout=60)
-    return out.stdout + out.stderr
-
-
-WORKER_HELP = _worker_help()
-needs_worker_auth = pytest.mark.skipif(
-    "--auth-token-file" not in WORKER_HELP,
-    reason="this epochcache worker has no --auth-token-file yet")
-needs_worker_tls = pytest.mark.skipif(
-    "--tls-cert" not in WORKER_HELP, reason="this epochcache worker has no --tls-cert yet")
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl CLI")
 
 
@@ -177,7 +165,6 @@ def test_listing_through_a_real_worker_is_complete(worker, data_root):
     assert fs.find(str(data_root)) == _files_under(data_root)
 
 
-@needs_worker_auth
 def test_worker_enforces_the_token(data_root, tmp_path, monkeypatch):
     monkeypatch.delenv(TOKEN_ENV, raising=False)
     token_file = tmp_path / "token"
@@ -272,7 +259,6 @@ def test_tls_with_the_right_ca_reads_and_a_wrong_ca_fails(worker, data_root, pki
         p.close()
 
 
-@needs_worker_tls
 @needs_openssl
 def test_worker_serves_tls(data_root, tmp_path, pki):
     port = free_port()

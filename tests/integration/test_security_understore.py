@@ -259,9 +259,6 @@ def test_http_root_password_never_in_responses(tmp_path):
     assert all(PASSWORD not in p for _, p, _ in seen)
 
 
-@pytest.mark.xfail(strict=True, reason="src/cli/worker_command.cc logs --under verbatim at "
-                   "start-up ('worker serving ...'); it must log RedactUserinfo(under_) "
-                   "(common/curl_http.h). Remove this mark once it does.")
 def test_http_root_password_never_in_the_worker_log(tmp_path):
     worker, _, _ = _run_worker_with_password_root(tmp_path)
     log = worker.log_path.read_text(errors="replace")

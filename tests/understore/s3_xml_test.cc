@@ -31,6 +31,17 @@ TEST(S3XmlTest, ParsesAListingPage) {
   EXPECT_EQ(page->common_prefixes[0], "train/sub/");
 }
 
+// Found by the s3_xml fuzzer: a date past 2262 overflowed nanoseconds since 1970 (UB).
+TEST(S3XmlTest, DatesBeyondTheNanosecondRangeAreUnknownNotOverflow) {
+  constexpr std::string_view kFarFuture = R"(<ListBucketResult><IsTruncated>false</IsTruncated>
+  <Contents><Key>k</Key><LastModified>4010-05-01T12:35:00.000Z</LastModified>
+    <ETag>"e"</ETag><Size>1</Size></Contents></ListBucketResult>)";
+  auto page = ParseListObjectsV2(kFarFuture, false);
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->objects.size(), 1U);
+  EXPECT_EQ(page->objects[0].mtime_ns, 0);
+}
+
 TEST(S3XmlTest, RejectsMalformedListings) {
   EXPECT_EQ(ParseListObjectsV2("<ListBucketResult><Contents>", false).status().code(),
             StatusCode::kInvalidArgument);

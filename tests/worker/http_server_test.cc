@@ -5,12 +5,15 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <condition_variable>
 #include <fstream>
+#include <future>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "temp_dir.h"
+#include "understore/memory_under_store.h"
 
 namespace epochcache::worker {
 namespace {
@@ -130,6 +133,10 @@ class HttpServerTest : public ::testing::Test {
     ASSERT_TRUE(pages.ok()) << pages.status().ToString();
     pages_ = std::move(pages).value();
     service_ = std::make_unique<ReadService>(*under_, *pages_);
+    StartServer(DefaultOptions());
+  }
+
+  static HttpServerOptions DefaultOptions() {
     HttpServerOptions options;
     options.host = "127.0.0.1";
     options.port = 0;
@@ -137,6 +144,12 @@ class HttpServerTest : public ::testing::Test {
     options.handler_threads = 4;
     options.idle_timeout = std::chrono::milliseconds(500);
     options.read_window_bytes = 3 * kPageSize;  // several windows per large read
+    return options;
+  }
+
+  // (Re)starts the server under test with `options`.
+  void StartServer(const HttpServerOptions& options) {
+    server_.reset();
     auto server = HttpServer::Start(*service_, options);
     ASSERT_TRUE(server.ok()) << server.status().ToString();
     server_ = std::move(server).value();
@@ -390,6 +403,215 @@ TEST_F(HttpServerTest, StopIsIdempotentAndClosesConnections) {
   server_->Stop();
   server_->Stop();
   EXPECT_THROW(conn.Get("/v1/health"), boost::system::system_error);
+}
+
+TEST_F(HttpServerTest, TokenRequiredEverywhereButHealth) {
+  const std::string token = "s3cr3t-token-value";
+  HttpServerOptions options = DefaultOptions();
+  options.auth_token = token;
+  StartServer(options);
+  const std::string read = ReadTarget("/hello.txt");
+
+  auto missing = Get(read);
+  EXPECT_EQ(missing.status, 401U);
+  EXPECT_EQ(missing.header("WWW-Authenticate"), R"(Bearer realm="epochcache")");
+  EXPECT_EQ(missing.Json()["error"], "unauthenticated");
+  for (const std::string& wrong :
+       {std::string("Bearer s3cr3t-token-valuX"), std::string("Bearer s3cr3t"),
+        "Bearer " + token + "x", std::string("Basic czNjcjN0"), "Bearer  " + token, token}) {
+    auto r = Get(read, {{"Authorization", wrong}});
+    EXPECT_EQ(r.status, 401U) << wrong;
+    EXPECT_EQ(r.Json()["error"], "unauthenticated");
+    EXPECT_EQ(r.body.find("s3cr3t"), std::string::npos) << r.body;  // never echoed
+  }
+  for (const std::string& target :
+       {std::string("/v1/stats"), "/v1/stat?path=" + Encode(data_ + "/hello.txt"),
+        "/v1/list?path=" + Encode(data_), std::string("/v2/nothing")}) {
+    EXPECT_EQ(Get(target).status, 401U) << target;
+  }
+  Connection conn(server_->port());
+  EXPECT_EQ(conn.Get("/v1/stats", {}, http::verb::post).status, 401U);
+
+  // Health stays open; with the token everything answers as before, on one connection.
+  EXPECT_EQ(Get("/v1/health").status, 200U);
+  const std::map<std::string, std::string> auth = {{"Authorization", "Bearer " + token}};
+  auto ok = conn.Get(read, auth);
+  EXPECT_EQ(ok.status, 200U);
+  EXPECT_EQ(ok.body, files_["/hello.txt"]);
+  EXPECT_EQ(conn.Get(read, {{"Authorization", "bearer " + token}}).status, 200U);
+  EXPECT_EQ(conn.Get("/v1/stats", auth).status, 200U);
+  EXPECT_EQ(conn.Get(read).status, 401U);  // each request is checked
+  EXPECT_EQ(conn.Get("/v1/list?path=" + Encode(data_), auth).status, 200U);
+}
+
+TEST(ListenPolicy, NonLoopbackNeedsATokenOrInsecure) {
+  for (const char* host : {"0.0.0.0", "::"}) {
+    const Status refused = CheckListenPolicy(host, /*has_token=*/false, /*insecure=*/false);
+    ASSERT_FALSE(refused.ok()) << host;
+    EXPECT_NE(refused.message().find("--auth-token-file"), std::string::npos);
+    EXPECT_NE(refused.message().find("--insecure"), std::string::npos);
+    EXPECT_TRUE(CheckListenPolicy(host, true, false).ok());
+    EXPECT_TRUE(CheckListenPolicy(host, false, true).ok());
+  }
+  EXPECT_TRUE(CheckListenPolicy("127.0.0.1", false, false).ok());
+  EXPECT_TRUE(CheckListenPolicy("::1", false, false).ok());
+  EXPECT_EQ(HttpServerOptions{}.host, "127.0.0.1");
+}
+
+TEST_F(HttpServerTest, StartRefusesAnOpenNonLoopbackListener) {
+  HttpServerOptions options = DefaultOptions();
+  options.host = "0.0.0.0";
+  auto refused = HttpServer::Start(*service_, options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("--auth-token-file"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, ConnectionsPastTheCapAreAnswered503) {
+  HttpServerOptions options = DefaultOptions();
+  options.max_connections = 2;
+  options.idle_timeout = std::chrono::milliseconds(30000);
+  StartServer(options);
+  auto first = std::make_unique<Connection>(server_->port());
+  Connection second(server_->port());
+  EXPECT_EQ(first->Get("/v1/health").status, 200U);
+  EXPECT_EQ(second.Get("/v1/health").status, 200U);
+
+  const std::string request = "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string answer = RawExchange(server_->port(), request);
+  EXPECT_EQ(StatusOf(answer), 503U) << answer;
+  EXPECT_NE(answer.find("Retry-After: 1\r\n"), std::string::npos) << answer;
+  EXPECT_NE(answer.find(R"("error":"unavailable")"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("worker busy"), std::string::npos) << answer;
+  EXPECT_EQ(second.Get("/v1/health").status, 200U);  // the admitted ones are unaffected
+
+  // A slot frees when a connection closes (once the server has noticed).
+  first.reset();
+  unsigned status = 0;
+  for (int i = 0; i < 100 && status != 200; ++i) {
+    status = StatusOf(RawExchange(server_->port(), request));
+    if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(status, 200U);
+}
+
+TEST_F(HttpServerTest, ResponseDeadlineIsTotalNotPerWrite) {
+  HttpServerOptions options = DefaultOptions();
+  options.response_timeout = std::chrono::milliseconds(1000);
+  options.read_window_bytes = 1 << 20;
+  StartServer(options);
+  const std::string big = PatternBytes(std::size_t{24} << 20, 21);
+  WriteFile("/huge.bin", big);
+
+  asio::io_context io;
+  tcp::socket socket(io);
+  socket.open(tcp::v4());
+  socket.set_option(asio::socket_base::receive_buffer_size(16 * 1024));
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  const std::string request = "GET " + ReadTarget("/huge.bin") + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  asio::write(socket, asio::buffer(request));
+  // A reader that keeps making progress, slowly: a per-write timeout never fires for it.
+  std::size_t received = 0;
+  std::array<char, std::size_t{16} * 1024> chunk{};
+  boost::system::error_code ec;
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < std::chrono::seconds(30)) {
+    received += socket.read_some(asio::buffer(chunk), ec);
+    if (ec) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+  EXPECT_LT(received, big.size());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  EXPECT_EQ(Get("/v1/health").status, 200U);
+  // A reader that keeps up gets the whole file within the same deadline.
+  EXPECT_EQ(Get(ReadTarget("/hello.txt")).body, files_["/hello.txt"]);
+}
+
+// An under store whose Stat blocks until opened, counting the callers it holds.
+class GatedUnderStore final : public UnderStore {
+ public:
+  explicit GatedUnderStore(UnderStore& inner) : inner_(inner) {}
+  [[nodiscard]] std::string_view Scheme() const override { return inner_.Scheme(); }
+  Result<FileStatus> Stat(std::string_view path) override {
+    std::unique_lock lock(mu_);
+    ++waiting_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return open_; });
+    --waiting_;
+    lock.unlock();
+    return inner_.Stat(path);
+  }
+  Result<std::vector<FileStatus>> List(std::string_view path, bool recursive) override {
+    return inner_.List(path, recursive);
+  }
+  Result<std::size_t> ReadRange(std::string_view path, std::string_view version,
+                                std::uint64_t offset, std::span<std::byte> out) override {
+    return inner_.ReadRange(path, version, offset, out);
+  }
+  bool WaitForWaiters(int n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return waiting_ >= n; });
+  }
+  void Open() {
+    const std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  UnderStore& inner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int waiting_ = 0;
+  bool open_ = false;
+};
+
+TEST(HttpServerQueue, FullMissQueueIsAnswered503) {
+  MemoryUnderStore memory;
+  for (const char* name : {"/a", "/b", "/c"}) memory.Put(name, std::string("contents of ") + name);
+  GatedUnderStore gated(memory);
+  TempDir dir;
+  PageStoreOptions store;
+  store.dirs.push_back({dir.str() + "/cache", 8 << 20});
+  store.page_size = kPageSize;
+  auto pages = PageStore::Open(store);
+  ASSERT_TRUE(pages.ok()) << pages.status().ToString();
+  ReadService service(gated, **pages);
+  HttpServerOptions options;
+  options.io_threads = 1;
+  options.handler_threads = 1;
+  options.max_queued_requests = 1;
+  auto server = HttpServer::Start(service, options);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const std::uint16_t port = (*server)->port();
+
+  std::future<Response> a =
+      std::async(std::launch::async, [&] { return Connection(port).Get("/v1/read?path=/a"); });
+  ASSERT_TRUE(gated.WaitForWaiters(1));  // the only miss thread is busy
+  std::future<Response> b =
+      std::async(std::launch::async, [&] { return Connection(port).Get("/v1/read?path=/b"); });
+  std::future<Response> c =
+      std::async(std::launch::async, [&] { return Connection(port).Get("/v1/read?path=/c"); });
+  // One of b and c waits in the queue, the other is refused at once.
+  std::vector<Response> refused;
+  for (auto* f : {&b, &c}) {
+    if (f->wait_for(std::chrono::seconds(3)) == std::future_status::ready) {
+      refused.push_back(f->get());
+    }
+  }
+  ASSERT_EQ(refused.size(), 1U);
+  EXPECT_EQ(refused[0].status, 503U);
+  EXPECT_EQ(refused[0].header("Retry-After"), "1");
+  EXPECT_EQ(refused[0].Json()["error"], "unavailable");
+  EXPECT_EQ(Connection(port).Get("/v1/health").status, 200U);  // answered meanwhile
+
+  gated.Open();
+  EXPECT_EQ(a.get().body, "contents of /a");
+  for (auto* f : {&b, &c}) {
+    if (f->valid()) {
+      EXPECT_EQ(f->get().status, 200U);
+    }
+  }
 }
 
 }  // namespace
