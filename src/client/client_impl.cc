@@ -148,6 +148,13 @@ class ClientImpl final : public Client {
 
   Result<std::size_t> Read(std::string_view path, std::uint64_t offset,
                            std::span<std::byte> out) override {
+    return ReadSized(path, offset, out.size(),
+                     [out](std::size_t length) { return out.first(length); });
+  }
+
+  Result<std::size_t> ReadSized(
+      std::string_view path, std::uint64_t offset, std::uint64_t max_length,
+      const std::function<std::span<std::byte>(std::size_t)>& allocate) override {
     return RetryWhileChanged(
         path,
         [&]() -> Result<std::size_t> {
@@ -155,10 +162,15 @@ class ClientImpl final : public Client {
           if (st.is_directory) {
             return Status::InvalidArgument(fmt::format("{} is a directory", path));
           }
-          if (offset >= st.size || out.empty()) return std::size_t{0};
-          const auto length =
-              static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), st.size - offset));
-          EC_RETURN_IF_ERROR(ReadPieces(path, st, offset, out.first(length)));
+          const std::uint64_t available = offset >= st.size ? 0 : st.size - offset;
+          const auto length = static_cast<std::size_t>(std::min(max_length, available));
+          const std::span<std::byte> out = allocate(length);
+          if (out.size() != length) {
+            return Status::Internal(fmt::format(
+                "{}: a buffer of {} bytes was given for a read of {}", path, out.size(), length));
+          }
+          if (length == 0) return std::size_t{0};
+          EC_RETURN_IF_ERROR(ReadPieces(path, st, offset, out));
           return length;
         },
         [&] { cache_.Invalidate(path); });

@@ -7,6 +7,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -241,6 +242,45 @@ TEST(ClientTest, ChangedFileIsRestatedAndReadAgain) {
   EXPECT_EQ(*got, "brand new contents!");
   EXPECT_GT(worker.conflicts.load(), 0);
   EXPECT_EQ(worker.stats.load(), 2);
+}
+
+TEST(ClientTest, ReadSizedSizesTheBufferByTheVersionItReads) {
+  FakeWorker worker;
+  worker.PutFile("/f", "old contents");
+  auto client = MakeClient({worker.address()}, 4);
+  ASSERT_TRUE(client->Stat("/f").ok());
+  // The stat cache says 12 bytes; the file grew to 19: the buffer sized for the old version is
+  // given up and one of the new size is asked for, within the client's own retry.
+  worker.PutFile("/f", "brand new contents!");
+  std::vector<std::size_t> asked;
+  std::string buf;
+  auto got =
+      client->ReadSized("/f", 2, std::numeric_limits<std::uint64_t>::max(), [&](std::size_t n) {
+        asked.push_back(n);
+        buf.assign(n, '\0');
+        return std::as_writable_bytes(std::span(buf.data(), n));
+      });
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, 17U);
+  EXPECT_EQ(buf, "and new contents!");
+  EXPECT_EQ(asked, (std::vector<std::size_t>{10, 17}));
+  // Past the end: an empty buffer, no read.
+  const int reads = worker.reads.load();
+  asked.clear();
+  got = client->ReadSized("/f", 100, 5, [&](std::size_t n) {
+    asked.push_back(n);
+    buf.assign(n, '\0');
+    return std::as_writable_bytes(std::span(buf.data(), n));
+  });
+  EXPECT_EQ(*got, 0U);
+  EXPECT_EQ(asked, (std::vector<std::size_t>{0}));
+  EXPECT_EQ(worker.reads.load(), reads);
+  // A buffer of the wrong size is refused, not overrun.
+  got = client->ReadSized("/f", 0, 5, [&](std::size_t) {
+    buf.assign(2, '\0');
+    return std::as_writable_bytes(std::span(buf.data(), 2));
+  });
+  EXPECT_EQ(got.status().code(), StatusCode::kInternal);
 }
 
 TEST(ClientTest, WorkerErrorKeepsCodeAndMessage) {
