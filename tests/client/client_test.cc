@@ -520,6 +520,32 @@ TEST(ClusterTest, EveryWorkerDeadReadsTheUnderStoreDirectly) {
   EXPECT_GT(stats.direct_metadata, 0U);
 }
 
+TEST(ClusterTest, ConcurrentDirectReadsShareTheClientsReadThreads) {
+  auto store = std::make_shared<MemoryUnderStore>();
+  const std::string data = RandomBytes(30'000);
+  store->Put("/d/f", data);
+  ClientOptions options = ClusterOptions({DeadAddress(), DeadAddress()});
+  options.fallback_store = store;
+  auto client = MakeClient(std::move(options));
+  constexpr int kThreads = 4;
+  constexpr int kReads = 10;
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kReads; ++i) {
+        auto got = ReadString(*client, "/d/f", 0, data.size());
+        if (!got.ok() || *got != data) ++wrong;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  // Each read is cut into one under-store read per block (8 blocks of 4000 bytes).
+  EXPECT_EQ(store->read_calls(), std::uint64_t{kThreads} * kReads * 8);
+  EXPECT_EQ(client->stats().direct_read_bytes, std::uint64_t{kThreads} * kReads * data.size());
+}
+
 TEST(ClusterTest, UnreachableEtcdIsAnErrorUnlessSeedWorkersAreGiven) {
   FakeWorker worker;
   worker.PutFile("/f", "0123456789");
