@@ -1,0 +1,18 @@
+// The body of every error answer: {"error": "<status code name>", "message": "..."}.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "epochcache/status.h"
+
+namespace epochcache::protocol {
+
+std::string EncodeError(const Status& status);
+
+// The Status an error answer with `http_status` and `body` stands for: the code the body names,
+// or, when the body names none this protocol knows (another server, a proxy's page), the code
+// of the HTTP status (status_http.h) with the start of the body as its message. Never OK.
+Status DecodeError(unsigned http_status, std::string_view body);
+
+}  // namespace epochcache::protocol
