@@ -34,12 +34,12 @@ std::optional<StatusCode> NamedCode(const nlohmann::json& doc) {
 }  // namespace
 
 std::string EncodeError(const Status& status) {
-  return internal::Dump(
+  return DumpJson(
       {{"error", std::string(StatusCodeName(status.code()))}, {"message", status.message()}});
 }
 
 Status DecodeError(unsigned http_status, std::string_view body) {
-  const nlohmann::json doc = internal::Parse(body);
+  const nlohmann::json doc = ParseJson(body);
   if (auto code = NamedCode(doc)) {
     const auto message = doc.find("message");
     if (message != doc.end() && message->is_string() &&

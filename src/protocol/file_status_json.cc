@@ -73,12 +73,10 @@ Result<FileStatus> StatFromObject(const json& doc, std::string_view what) {
 
 }  // namespace
 
-std::string EncodeFileStatus(const FileStatus& status) {
-  return internal::Dump(StatObject(status));
-}
+std::string EncodeFileStatus(const FileStatus& status) { return DumpJson(StatObject(status)); }
 
 Result<FileStatus> DecodeFileStatus(std::string_view text) {
-  const json doc = internal::Parse(text);
+  const json doc = ParseJson(text);
   if (doc.is_discarded()) return Malformed("stat answer", "not JSON");
   return StatFromObject(doc, "stat answer");
 }
@@ -88,12 +86,12 @@ std::string EncodeListPage(const ListPage& page) {
   for (const auto& entry : page.entries) entries.push_back(StatObject(entry));
   json body = {{"path", page.path}, {"entries", std::move(entries)}};
   if (page.next_start_after) body["next_start_after"] = *page.next_start_after;
-  return internal::Dump(body);
+  return DumpJson(body);
 }
 
 Result<ListPage> DecodeListPage(std::string_view text) {
   constexpr std::string_view kWhat = "list page";
-  const json doc = internal::Parse(text);
+  const json doc = ParseJson(text);
   if (doc.is_discarded()) return Malformed(kWhat, "not JSON");
   if (!doc.is_object()) return Malformed(kWhat, "not a JSON object");
   ListPage page;
