@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <cstring>
 #include <memory>
 
@@ -230,41 +229,6 @@ Result<HttpResponse> CurlHttp::Perform(const HttpRequest& request, TransportErro
     return Status::Unavailable(msg);
   }
   return response;
-}
-
-std::string AwsUriEncode(std::string_view s, bool keep_slash) {
-  std::string out;
-  out.reserve(s.size() * 3);
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if ((std::isalnum(c) != 0) || c == '-' || c == '_' || c == '.' || c == '~' ||
-        (keep_slash && c == '/')) {
-      out.push_back(ch);
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
-}
-
-Result<std::string> PercentDecode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out.push_back(s[i]);
-      continue;
-    }
-    if (i + 2 >= s.size() || (std::isxdigit(static_cast<unsigned char>(s[i + 1])) == 0) ||
-        (std::isxdigit(static_cast<unsigned char>(s[i + 2])) == 0)) {
-      return Status::InvalidArgument(fmt::format("malformed %-escape in '{}'", s));
-    }
-    unsigned int byte = 0;
-    std::from_chars(s.data() + i + 1, s.data() + i + 3, byte, 16);  // both digits checked above
-    out.push_back(static_cast<char>(byte));
-    i += 2;
-  }
-  return out;
 }
 
 std::string RedactUserinfo(std::string_view url) {

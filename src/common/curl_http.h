@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "epochcache/status.h"
+#include "protocol/percent.h"
 
 namespace epochcache {
 
@@ -75,12 +76,14 @@ class CurlHttp {
   std::vector<void*> idle_;  // CURL* handles; GUARDED_BY(mu_)
 };
 
-// Percent-encodes `s` the way AWS SigV4 wants: unreserved characters (A-Z a-z 0-9 - _ . ~)
-// stay, everything else becomes %XX (upper-case hex); '/' stays only when `keep_slash`.
-std::string AwsUriEncode(std::string_view s, bool keep_slash);
-
-// Decodes %XX escapes (and nothing else). InvalidArgument on a malformed escape.
-Result<std::string> PercentDecode(std::string_view s);
+// The under stores' names for the one percent coding (src/protocol/percent.h).
+// AwsUriEncode: SigV4's encoding, unreserved characters (A-Z a-z 0-9 - _ . ~) stay, everything
+// else becomes %XX (upper-case hex); '/' stays only when `keep_slash`.
+inline std::string AwsUriEncode(std::string_view s, bool keep_slash) {
+  return protocol::PercentEncode(s, keep_slash ? protocol::PercentKeep::kUnreservedAndSlash
+                                               : protocol::PercentKeep::kUnreserved);
+}
+using protocol::PercentDecode;
 
 // `url` with any userinfo ("user:pass@") replaced by "***@", for every message and log line
 // that shows a URL which may carry credentials.
