@@ -6,7 +6,7 @@ PY := .venv/bin/python
 # Servers built by scripts/install_test_servers.sh (MinIO, toxiproxy).
 export EPOCHCACHE_TOOLS := $(CURDIR)/tools/bin
 JOBS ?= 2
-CMAKE_FLAGS := -G Ninja -DEPOCHCACHE_BUILD_TESTS=ON
+CMAKE_FLAGS := -G Ninja -DEPOCHCACHE_BUILD_TESTS=ON -DEPOCHCACHE_WERROR=ON
 
 .PHONY: bench-quick setup demo test test-cpp test-cpp-asan test-cpp-tsan test-python lint tidy fuzz format clean
 

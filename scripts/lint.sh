@@ -5,3 +5,4 @@ cd "$(dirname "$0")/.."
 mapfile -t files < <(git ls-files --cached --others --exclude-standard '*.cc' '*.h')
 clang-format --dry-run -Werror "${files[@]}"
 echo "[lint] clang-format: ${#files[@]} files clean"
+python3 scripts/check_layers.py

@@ -35,6 +35,12 @@ struct FileStatus {
   bool operator==(const FileStatus&) const = default;
 };
 
+// One page of a directory listing (see UnderStore::ListAfter).
+struct ListPage {
+  std::vector<FileStatus> entries;  // sorted by path
+  bool more = false;                // entries past the last one returned may exist
+};
+
 class UnderStore {
  public:
   virtual ~UnderStore() = default;
@@ -46,8 +52,24 @@ class UnderStore {
   virtual Result<FileStatus> Stat(std::string_view path) = 0;
 
   // Entries directly inside the directory `path` (or every file below it when `recursive`),
-  // sorted by path. NotFound if `path` is not a directory.
+  // sorted by path. NotFound if `path` is not a directory. A store that overrides ListAfter
+  // implements this as ListAllPages.
   virtual Result<std::vector<FileStatus>> List(std::string_view path, bool recursive) = 0;
+
+  static constexpr std::size_t kNoLimit = static_cast<std::size_t>(-1);
+
+  // One page of List(path, recursive): the entries whose path sorts after `start_after` (byte
+  // order; empty = from the start), at most `limit` of them (kNoLimit: all), in path order.
+  // A page may hold fewer than `limit` entries while `more` is true, but never none: a caller
+  // lists everything by asking again with start_after = the last path returned until `more`
+  // is false. (`more` may be true when only entries a store skips are left; the next page is
+  // then empty with `more` false.) NotFound if `path` is not a directory; InvalidArgument for
+  // a `limit` of 0.
+  // This default lists everything and slices it, for stores that cannot do better: the stores
+  // of OpenUnderStore that can list (local, S3, memory) override it and read only about one
+  // page from their storage.
+  virtual Result<ListPage> ListAfter(std::string_view path, bool recursive,
+                                     std::string_view start_after, std::size_t limit);
 
   // Reads up to out.size() bytes at `offset` into `out`; returns the number of bytes read,
   // which is less than out.size() only at the end of the file.
@@ -55,6 +77,10 @@ class UnderStore {
   // rather than bytes of another version.
   virtual Result<std::size_t> ReadRange(std::string_view path, std::string_view version,
                                         std::uint64_t offset, std::span<std::byte> out) = 0;
+
+ protected:
+  // List for a store that overrides ListAfter: the one page without limit.
+  Result<std::vector<FileStatus>> ListAllPages(std::string_view path, bool recursive);
 };
 
 // How to reach S3 or an S3-compatible store. Empty fields fall back to the standard AWS

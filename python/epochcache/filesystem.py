@@ -1,10 +1,17 @@
 """The fsspec filesystem over the native client.
 
 Paths are the under store's own paths, with or without a scheme: for ``target_protocol="file"``
-``/data/x``, ``file:///data/x`` and ``epochcache:///data/x`` name the same file; for ``"s3"``
-``s3://bucket/k``, ``bucket/k`` (what Ray passes after stripping the scheme) and
-``epochcache://bucket/k``. Names returned by ``info``/``ls``/``find`` use the scheme-less form,
-like the target filesystem's own fsspec implementation does.
+``/data/x``, ``file:///data/x``, ``epochcache:///data/x`` and ``epochcache::file:///data/x`` name
+the same file; for ``"s3"`` ``s3://bucket/k``, ``bucket/k`` (what Ray passes after stripping the
+scheme) and ``epochcache://bucket/k``. A path with any other scheme is refused with a ValueError
+(an ``s3://`` path given to a file target is a mistake, not the local file ``/bucket/k``). Names
+returned by ``info``/``ls``/``find`` use the scheme-less form, like the target filesystem's own
+fsspec implementation does.
+
+fsspec URL chaining works as for fsspec's own chained filesystems (``simplecache::`` and the
+like): ``epochcache::s3://bucket/k`` makes the target protocol ``s3``, each protocol takes its
+own storage options (``epochcache={...}``, ``s3={...}``), and the target's options become
+``target_options``.
 
 All reads are exact: a file object reads precisely the range asked for, with no read-ahead,
 and the native client fetches its pieces in parallel with the GIL released.
@@ -18,15 +25,18 @@ import json
 import os
 import re
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from hashlib import sha256
 from typing import Any, Iterable, Optional, Sequence, Union
 
-from fsspec.spec import AbstractFileSystem, _Cached
+from fsspec.implementations.chained import ChainedFileSystem
+from fsspec.spec import _Cached, make_instance
 from fsspec.utils import stringify_path
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+_USERINFO = re.compile(r"://[^/@]*@")
 # Reads of unknown length ask for "everything"; the native client clips to the file size.
 _TO_END = 1 << 62
 _PROTOCOL_ALIASES = {"local": "file", "s3a": "s3", "gcs": "gs"}
@@ -34,15 +44,17 @@ _TOKEN_ENV = "EPOCHCACHE_AUTH_TOKEN"
 # Digests of secrets are keyed with a random key of this process, so that a digest seen in a
 # repr or a cache key cannot be checked against guessed secrets elsewhere.
 _DIGEST_KEY = os.urandom(32)
-# target_options entries (and their client_kwargs) that hold secrets, with s3fs's names.
-_SECRET_TARGET_OPTIONS = ("secret", "token", "password")
-_SECRET_CLIENT_KWARGS = ("aws_secret_access_key", "aws_session_token")
+# Option names (at any depth of target_options) whose string values are secrets: s3fs's
+# "secret" and "token", botocore's aws_secret_access_key / aws_session_token, passwords.
+_SECRET_NAME = re.compile(r"secret|token|passw|credential", re.IGNORECASE)
+# How many cat_ranges reads run at once in one process.
+_CAT_RANGES_THREADS = 16
 
 
 class _Secret:
     """A secret string that never shows itself: repr() and str() give a keyed digest.
 
-    fsspec builds its instance-cache key from repr() of the constructor's arguments and keeps
+    fsspec builds its instance-cache token from str() of the constructor's arguments and keeps
     them as ``storage_options``; wrapped, the secret appears in neither. Equal secrets compare
     equal (and give the same digest in one process), so one token shares one instance and two
     tokens never do. Pickled, it carries its value: only secrets passed in code are wrapped.
@@ -75,40 +87,40 @@ class _Secret:
         return _Secret, (self._value,)
 
 
-def _reveal(value: Any) -> Any:
-    return value.reveal() if isinstance(value, _Secret) else value
-
-
 def _hide(value: Any) -> Any:
     return _Secret(value) if isinstance(value, str) else value
 
 
-def _hide_target_secrets(target_options: Any) -> Any:
-    if not isinstance(target_options, dict):
-        return target_options
-    out = dict(target_options)
-    for k in _SECRET_TARGET_OPTIONS:
-        if k in out:
-            out[k] = _hide(out[k])
-    if isinstance(out.get("client_kwargs"), dict):
-        ck = dict(out["client_kwargs"])
-        for k in _SECRET_CLIENT_KWARGS:
-            if k in ck:
-                ck[k] = _hide(ck[k])
-        out["client_kwargs"] = ck
-    return out
+def _hide_secrets(options: Any) -> Any:
+    """A copy of an options dict with every secret-named string value wrapped, at any depth."""
+    if not isinstance(options, dict):
+        return options
+    return {k: (_hide(v) if isinstance(k, str) and _SECRET_NAME.search(k) else _hide_secrets(v))
+            for k, v in options.items()}
+
+
+def _reveal(value: Any) -> Any:
+    if isinstance(value, _Secret):
+        return value.reveal()
+    if isinstance(value, dict):
+        return {k: _reveal(v) for k, v in value.items()}
+    return value
 
 
 class _SecretsHidden(_Cached):
-    """fsspec's instance cache, with secrets wrapped before it sees the arguments."""
+    """fsspec's instance cache, shown secrets only as keyed digests.
+
+    ``_Cached`` tokenizes the constructor's arguments and keeps them as ``storage_options``
+    before ``__init__`` runs, so secrets are wrapped here, on their way in.
+    """
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        if "auth_token" in kwargs:
+        if kwargs.get("auth_token") is not None:
             kwargs["auth_token"] = _hide(kwargs["auth_token"])
         if "target_options" in kwargs:
-            kwargs["target_options"] = _hide_target_secrets(kwargs["target_options"])
+            kwargs["target_options"] = _hide_secrets(kwargs["target_options"])
         elif len(args) > 1:
-            args = (args[0], _hide_target_secrets(args[1]), *args[2:])
+            args = (args[0], _hide_secrets(args[1]), *args[2:])
         return super().__call__(*args, **kwargs)
 
 
@@ -118,6 +130,20 @@ def _parse_hosts(hosts: Union[None, str, Iterable[str]]) -> list[str]:
     if isinstance(hosts, str):
         hosts = hosts.split(",")
     return [h.strip() for h in hosts if h and h.strip()]
+
+
+def _canonical_protocol(protocol: str) -> str:
+    protocol = protocol.lower()
+    return _PROTOCOL_ALIASES.get(protocol, protocol)
+
+
+def _rstrip_slashes(path: str) -> str:
+    """Drops trailing slashes, but keeps a root ("/", "s3://") whole."""
+    match = _SCHEME.match(path)
+    head, rest = (path[: match.end()], path[match.end() :]) if match else ("", path)
+    if len(rest) > 1:
+        rest = rest.rstrip("/") or "/"
+    return head + rest
 
 
 def _fallback_options(protocol: str, target_options: dict[str, Any]) -> dict[str, Any]:
@@ -132,9 +158,8 @@ def _fallback_options(protocol: str, target_options: dict[str, Any]) -> dict[str
         return {"fallback_under_store": f"{protocol}://"}
     if protocol != "s3":
         return {}
-    target_options = {k: _reveal(v) for k, v in target_options.items()}
-    client_kwargs = {k: _reveal(v)
-                     for k, v in (target_options.get("client_kwargs") or {}).items()}
+    target_options = _reveal(target_options)
+    client_kwargs = dict(target_options.get("client_kwargs") or {})
     config_kwargs = dict(target_options.get("config_kwargs") or {})
     addressing = (config_kwargs.get("s3") or {}).get("addressing_style")
     out: dict[str, Any] = {
@@ -152,18 +177,21 @@ def _fallback_options(protocol: str, target_options: dict[str, Any]) -> dict[str
     return {k: v for k, v in out.items() if v is not None}
 
 
-class EpochCacheFileSystem(AbstractFileSystem, metaclass=_SecretsHidden):
+class EpochCacheFileSystem(ChainedFileSystem, metaclass=_SecretsHidden):
     """Read-only fsspec filesystem that reads ``target_protocol`` storage through epochcache.
 
-    Workers are found either from a static list or from etcd; each block of a file (4 MiB by
-    default) is owned by one worker, chosen by rendezvous hashing over the workers' stable ids,
-    so a large file is read from several workers in parallel and a small one from one.
+    Workers are found either from a static list or from etcd; each block of a file is owned by
+    one worker, chosen by rendezvous hashing over the workers' stable ids, so a large file is
+    read from several workers in parallel and a small one from one.
 
-    Options:
-        target_protocol: the under store's scheme ("file", "s3", "http", "https").
+    Options (the native client's default is used for each one left out or None; see
+    ``EpochCacheFileSystem.default_options()``):
+        target_protocol: the under store's scheme ("file", "s3", "http", "https"); filled in by
+            fsspec from a chained URL such as ``epochcache::s3://bucket/key``.
         target_options: options of the target storage, with s3fs's names (``endpoint_url``,
             ``key``, ``secret``, ``token``, ``anon``, ``profile``,
-            ``client_kwargs={"region_name": ...}``). They are used only for this client's own
+            ``client_kwargs={"region_name": ...}``); from a chained URL, the target protocol's
+            own storage options (``s3={...}``). They are used only for this client's own
             direct reads when no worker can serve; workers read the under store with their own
             configuration and credentials, and nothing here is sent to them.
         worker_hosts: workers as a list or comma-separated string of "host:port"
@@ -172,35 +200,48 @@ class EpochCacheFileSystem(AbstractFileSystem, metaclass=_SecretsHidden):
             default: $EPOCHCACHE_ETCD_HOSTS) where the workers of ``cluster`` register; the
             client follows them as they come and go, and keeps its last good view while etcd
             is unreachable. Give either this or worker_hosts.
-        cluster: the cluster name in etcd (default "default").
+        cluster: the cluster name in etcd.
+        membership_refresh, etcd_timeout: seconds between reads of etcd, and for one read.
+        seed_workers: [(id, address), ...] to start from when etcd cannot be read at creation.
+            A pickled filesystem carries the workers its process currently sees here, so a
+            process that unpickles it while etcd is down still starts.
         connect_timeout, request_timeout, metadata_ttl: seconds.
         piece_size, max_parallel_requests: how reads are split and how many pieces fly at once.
-        block_size: bytes per placed block, a multiple of piece_size (default 4 MiB).
+        block_size: bytes per placed block, a multiple of piece_size.
         max_workers_per_key: distinct workers tried for one piece before reading the under
-            store directly (default 3).
+            store directly.
         breaker_backoff, breaker_max_backoff: seconds a worker that failed (refused, timed
             out) is skipped before one probe request is let through; doubles per failed probe.
         direct_fallback: read the under store directly when no worker can serve (default
             True). For "file" targets this reads the path on this machine, so it suits shared
             filesystems; pass False to see worker errors instead.
         auth_token: the token of workers started with ``--auth-token-file``, sent to them as
-            ``Authorization: Bearer``. When None (the default), each process reads
-            ``$EPOCHCACHE_AUTH_TOKEN`` when it first uses the filesystem. Pickling (Ray ships
-            the filesystem to every worker process): a token passed here travels inside the
-            pickle, since it was given in code; a token from the environment never does, and
-            each process reads its own environment. The token never appears in repr(), error
-            messages or fsspec's instance-cache key; different tokens get different instances.
-            A worker refusing the token (or its absence) raises PermissionError at once,
-            without trying other workers or the under store.
+            ``Authorization: Bearer``. When None (the default), ``$EPOCHCACHE_AUTH_TOKEN`` is
+            read when the native client is made (at construction, and in a forked child at its
+            first use). Pickling (Ray ships the filesystem to every worker process): a token
+            passed here travels inside the pickle, since it was given in code; a token from
+            the environment never does, and each process reads its own environment. Secrets
+            (this token, and target_options such as ``secret`` and ``token``) never appear in
+            repr(), ``storage_options``, error messages or fsspec's instance-cache token;
+            different tokens get different instances. A worker refusing the token (or its
+            absence) raises PermissionError at once, without trying other workers or the
+            under store.
         tls_ca: path of a PEM CA bundle: talk HTTPS to the workers (started with
             ``--tls-cert/--tls-key``) and accept only certificates it signed that name the
             worker's host or IP address. ``tls=True`` does the same with the system's CAs.
+
+    Instances are cached by fsspec (one per set of options and thread, as for every
+    synchronous fsspec filesystem); each owns one native client, which is safe to share
+    between threads. After ``os.fork()`` the child makes its own client at first use.
 
     ``client_stats()`` returns the client's counters (failovers, direct reads, breaker opens).
     """
 
     protocol = "epochcache"
     root_marker = ""
+    # Neither makes a different filesystem: `fo` is the chained target's path (fsspec hands
+    # the path to the caller too), and seed_workers only help a client start while etcd is down.
+    _strip_tokenize_options = ("fo", "seed_workers")
 
     def __init__(
         self,
@@ -208,35 +249,43 @@ class EpochCacheFileSystem(AbstractFileSystem, metaclass=_SecretsHidden):
         target_options: Optional[dict[str, Any]] = None,
         worker_hosts: Union[None, str, Sequence[str]] = None,
         etcd_hosts: Union[None, str, Sequence[str]] = None,
-        cluster: str = "default",
-        connect_timeout: float = 3.0,
-        request_timeout: float = 60.0,
-        piece_size: int = 1 << 20,
-        block_size: int = 4 << 20,
-        max_parallel_requests: int = 16,
-        metadata_ttl: float = 10.0,
-        max_workers_per_key: int = 3,
-        breaker_backoff: float = 1.0,
-        breaker_max_backoff: float = 30.0,
+        cluster: Optional[str] = None,
+        connect_timeout: Optional[float] = None,
+        request_timeout: Optional[float] = None,
+        piece_size: Optional[int] = None,
+        block_size: Optional[int] = None,
+        max_parallel_requests: Optional[int] = None,
+        metadata_ttl: Optional[float] = None,
+        max_workers_per_key: Optional[int] = None,
+        breaker_backoff: Optional[float] = None,
+        breaker_max_backoff: Optional[float] = None,
+        membership_refresh: Optional[float] = None,
+        etcd_timeout: Optional[float] = None,
         direct_fallback: bool = True,
         auth_token: Union[None, str, _Secret] = None,
         tls_ca: Union[None, str, "os.PathLike[str]"] = None,
         tls: bool = False,
+        seed_workers: Optional[Sequence[tuple[str, str]]] = None,
+        fo: Optional[str] = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if auth_token is not None:
-            auth_token = _hide(auth_token)  # constructed without the metaclass (subclasses)
+            auth_token = _hide(auth_token)
             if not isinstance(auth_token, _Secret) or not auth_token.reveal():
                 raise ValueError("epochcache: auth_token must be a non-empty string or None")
         self._auth_token: Optional[_Secret] = auth_token
-        proto = (target_protocol or "file").lower()
-        self.target_protocol: str = _PROTOCOL_ALIASES.get(proto, proto)
+        self.target_protocol: str = _canonical_protocol(target_protocol or "file")
         # The instance also answers to the target's scheme, so callers that match a path's
         # scheme against the filesystem's protocols (Ray Data does, for "s3://..." paths) keep
         # reading through epochcache instead of falling back to their own S3 client.
         self.protocol = ("epochcache", self.target_protocol)
-        self.target_options: dict[str, Any] = _hide_target_secrets(dict(target_options or {}))
+        # Paths are checked against this instance's target, the way fsspec's chained caches
+        # hand paths to their target filesystem.
+        self._strip_protocol = self._strip_target_protocol  # type: ignore[method-assign]
+        if fo is not None:
+            self._strip_protocol(fo)  # a chained target path of another scheme is refused
+        self.target_options: dict[str, Any] = _hide_secrets(dict(target_options or {}))
         hosts = _parse_hosts(worker_hosts)
         etcd = _parse_hosts(etcd_hosts)
         if hosts and etcd:
@@ -251,32 +300,39 @@ class EpochCacheFileSystem(AbstractFileSystem, metaclass=_SecretsHidden):
                 "etcd_hosts='host:2379,...' (or set EPOCHCACHE_WORKER_HOSTS / EPOCHCACHE_ETCD_HOSTS)"
             )
         self.etcd_hosts: list[str] = etcd
-        self.cluster: str = str(cluster)
         self._static_hosts: list[str] = hosts
-        self._client_options: dict[str, Any] = dict(
-            connect_timeout=float(connect_timeout),
-            request_timeout=float(request_timeout),
-            piece_size=int(piece_size),
-            block_size=int(block_size),
-            max_parallel_requests=int(max_parallel_requests),
-            metadata_ttl=float(metadata_ttl),
-            max_workers_per_key=int(max_workers_per_key),
-            breaker_backoff=float(breaker_backoff),
-            breaker_max_backoff=float(breaker_max_backoff),
-        )
+        # Only what the caller gave: the native module fills in the rest from ClientOptions.
+        given: dict[str, Any] = dict(
+            cluster=cluster, connect_timeout=connect_timeout, request_timeout=request_timeout,
+            piece_size=piece_size, block_size=block_size,
+            max_parallel_requests=max_parallel_requests, metadata_ttl=metadata_ttl,
+            max_workers_per_key=max_workers_per_key, breaker_backoff=breaker_backoff,
+            breaker_max_backoff=breaker_max_backoff, membership_refresh=membership_refresh,
+            etcd_timeout=etcd_timeout)
+        self._client_options: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         if tls_ca:
             self._client_options.update(tls_ca=os.fspath(tls_ca))
         elif tls:
             self._client_options.update(tls=True)
         if etcd:
-            self._client_options.update(etcd_endpoints=list(etcd), cluster=self.cluster)
-        if direct_fallback:
-            self._client_options.update(
-                _fallback_options(self.target_protocol, self.target_options))
+            self._client_options.update(etcd_endpoints=list(etcd))
+        self.cluster: str = str(cluster) if cluster is not None else str(
+            self.default_options()["cluster"])
+        self._direct_fallback = bool(direct_fallback)
+        self._seed_workers: list[tuple[str, str]] = [(str(i), str(a))
+                                                     for i, a in (seed_workers or ())]
         self._native: Any = None
-        self._native_pid: Optional[int] = None
+        _live[id(self)] = self
         # Fail on bad options now rather than at the first read.
         _ = self._client
+
+    @staticmethod
+    def default_options() -> dict[str, Any]:
+        """The native client's default for each option (durations in seconds), as defined by
+        the C++ ``epochcache::ClientOptions``."""
+        from epochcache import _native
+
+        return dict(_native.default_options())
 
     @property
     def worker_hosts(self) -> list[str]:
@@ -290,9 +346,10 @@ class EpochCacheFileSystem(AbstractFileSystem, metaclass=_SecretsHidden):
         return list(self._client.workers())
 
     def client_stats(self) -> dict[str, int]:
-        """This process's client counters: failovers (requests retried on another worker),
-        direct_reads / direct_read_bytes / direct_metadata (served by the under store
-        directly), breaker_opens, breaker_skips, worker_errors, placement_rebuilds."""
+        """The counters of this filesystem's native client: failovers (requests retried on
+        another worker), direct_reads / direct_read_bytes / direct_metadata (served by the
+        under store directly), breaker_opens, breaker_skips, worker_errors,
+        placement_rebuilds."""
         return dict(self._client.stats())
 
     def worker_stats(self, address: str) -> dict[str, Any]:
@@ -300,55 +357,85 @@ class EpochCacheFileSystem(AbstractFileSystem, metaclass=_SecretsHidden):
         return json.loads(self._client.worker_stats(address))
 
     # ----------------------------------------------------------------------------------------
-    # The native client: one per process and set of options, shared by every filesystem
-    # instance (fsspec makes one instance per thread); a forked child makes its own.
+    # The native client: one per instance, made at construction so bad options fail at once;
+    # a forked child makes a new one at first use (see _after_fork_in_child).
 
     @property
     def _client(self) -> Any:
-        """The native client of this process."""
+        """This instance's native client."""
         client = self._native
-        if client is None or self._native_pid != os.getpid():
-            if self._auth_token is not None:
-                token = self._auth_token.reveal()
-            else:
-                token = os.environ.get(_TOKEN_ENV) or None
-            client = _shared_client(self._static_hosts, self._client_options, token)
-            self._native, self._native_pid = client, os.getpid()
+        if client is None:
+            with _natives_lock:
+                if self._native is None:
+                    self._native = self._new_client()
+                client = self._native
         return client
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Only the options travel; the receiving process builds its own client on first use.
-        # With etcd, the current workers travel too: a process started while etcd is down
-        # (Ray starts them at any time) begins from this view instead of failing.
-        seed = None
-        if self.etcd_hosts and self._native is not None and self._native_pid == os.getpid():
-            seed = [(w["id"], w["address"]) for w in self._native.workers()]
-        return _rebuild, (type(self), self.storage_args, self.storage_options, seed)
+    def _new_client(self) -> Any:
+        from epochcache import _native
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_native"] = None
-        state["_native_pid"] = None
-        return state
+        options = dict(self._client_options)
+        if self._direct_fallback:
+            options.update(_fallback_options(self.target_protocol, self.target_options))
+        if self._auth_token is not None:
+            options["auth_token"] = self._auth_token.reveal()
+        elif os.environ.get(_TOKEN_ENV):
+            options["auth_token"] = os.environ[_TOKEN_ENV]
+        if self.etcd_hosts and self._seed_workers:
+            options["seed_workers"] = list(self._seed_workers)
+        return _native.Client(self._static_hosts, **options)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Only the options travel; the receiving process builds its own client. With etcd, the
+        # workers this process sees travel too, as an argument: a process started while etcd
+        # is down (Ray starts them at any time) begins from this view instead of failing.
+        kwargs = dict(self.storage_options)
+        if self.etcd_hosts:
+            native = self._native
+            seed = ([(w["id"], w["address"]) for w in native.workers()] if native is not None
+                    else self._seed_workers)
+            if seed:
+                kwargs["seed_workers"] = seed
+        return make_instance, (type(self), self.storage_args, kwargs)
 
     # ----------------------------------------------------------------------------------------
     # Paths.
 
     @classmethod
     def _strip_protocol(cls, path: Any) -> Any:
-        """Drop "epochcache://" and the under store's own scheme; no trailing slash."""
+        """Drops "epochcache::" and "epochcache://" and trailing slashes.
+
+        This is the class's form, used by fsspec before an instance exists (to split a chained
+        URL); every instance replaces it with _strip_target_protocol, which also checks and
+        drops the target's own scheme.
+        """
         if isinstance(path, (list, tuple)):
             return [cls._strip_protocol(p) for p in path]
         path = stringify_path(path)
-        for prefix in ("epochcache::", "epochcache://"):
-            if path.startswith(prefix):
-                path = path[len(prefix) :]
+        if path.startswith("epochcache::"):
+            path = path[len("epochcache::") :]
+        if path.startswith("epochcache://"):
+            path = path[len("epochcache://") :]
+        return _rstrip_slashes(path)
+
+    def _strip_target_protocol(self, path: Any) -> Any:
+        """The scheme-less path: "epochcache" prefixes and the target's own scheme dropped; a
+        path of any other scheme is a ValueError."""
+        if isinstance(path, (list, tuple)):
+            return [self._strip_target_protocol(p) for p in path]
+        path = type(self)._strip_protocol(path)
         match = _SCHEME.match(path)
-        if match:
-            path = path[match.end() :]
-        if len(path) > 1:
-            path = path.rstrip("/") or "/"
-        return path
+        if match is None:
+            return path
+        scheme = _canonical_protocol(match.group(1))
+        if scheme != self.target_protocol:
+            shown = _USERINFO.sub("://***@", path)
+            raise ValueError(
+                f"epochcache: {shown!r} is a {match.group(1)}:// path, but this filesystem reads "
+                f"{self.target_protocol}:// storage (target_protocol={self.target_protocol!r}); "
+                f"pass a path of that scheme or without one, or use a filesystem with "
+                f"target_protocol={scheme!r} (epochcache::{scheme}://...)")
+        return _rstrip_slashes(path[match.end() :]) or ("/" if scheme == "file" else "")
 
     def unstrip_protocol(self, name: str) -> str:
         """The fully qualified form of a name: ``epochcache://`` + the scheme-less path."""
@@ -640,67 +727,57 @@ class EpochCacheFile(io.RawIOBase):
         return f"<EpochCacheFile {self.uri} size={self.size} pos={self._pos}>"
 
 
-def _rebuild(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any],
-             seed: Optional[list[tuple[str, str]]] = None) -> EpochCacheFileSystem:
-    if seed:
-        etcd = _parse_hosts(kwargs.get("etcd_hosts"))
-        with _clients_lock:
-            _seeds[(tuple(etcd), str(kwargs.get("cluster", "default")))] = list(seed)
-    return cls(*args, **kwargs)
+# ------------------------------------------------------------------------------------------------
+# Process-wide state and fork safety, all in one place.
+#
+# fsspec clears its instance cache in a forked child (its own at-fork hook); what is left here is
+# what fsspec does not know about: the native clients, whose threads do not exist in the child,
+# and the thread pool of cat_ranges. A child makes new ones at first use. The parent's native
+# clients are kept alive in the child, never destroyed there: destroying one would join threads
+# that do not exist. They are held from before the fork so that fsspec's cache clearing in the
+# child (which runs before this hook) cannot drop the last reference to one.
 
-
-_clients: dict[tuple[Any, ...], Any] = {}
-_clients_pid: Optional[int] = None
-_clients_lock = threading.Lock()
-# The last workers seen by the process that pickled a filesystem, per (etcd endpoints, cluster).
-_seeds: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
-
-
-def _shared_client(hosts: list[str], options: dict[str, Any], token: Optional[str] = None) -> Any:
-    """The process's native client for these workers, options and auth token."""
-    global _clients_pid
-    from epochcache import _native
-
-    key = (tuple(hosts), repr(sorted(options.items())),
-           _Secret(token).digest() if token else None)
-    with _clients_lock:
-        if _clients_pid != os.getpid():
-            _clients.clear()
-            _clients_pid = os.getpid()
-        client = _clients.get(key)
-        if client is None:
-            extra = {}
-            seed = _seeds.get((tuple(options.get("etcd_endpoints", ())),
-                               str(options.get("cluster", "default"))))
-            if seed:
-                extra["seed_workers"] = seed
-            if token:
-                extra["auth_token"] = token
-            client = _clients[key] = _native.Client(hosts, **options, **extra)
-        return client
-
-
+# Every filesystem of this process, by id (instances hash by their fsspec token, and equal
+# tokens do not make one instance when skip_instance_cache=True).
+_live: "weakref.WeakValueDictionary[int, EpochCacheFileSystem]" = weakref.WeakValueDictionary()
+# Held while a native client is made and across fork(), so a fork never copies one half made.
+_natives_lock = threading.Lock()
+_held_across_fork: list[Any] = []
+_inherited_natives: list[Any] = []  # in a forked child: the parent's, kept, never used
 _pool: Optional[ThreadPoolExecutor] = None
-_pool_pid: Optional[int] = None
 _pool_lock = threading.Lock()
 
 
 def _executor() -> ThreadPoolExecutor:
     """Threads for cat_ranges, one pool per process."""
-    global _pool, _pool_pid
-    if _pool is None or _pool_pid != os.getpid():
-        with _pool_lock:
-            if _pool is None or _pool_pid != os.getpid():
-                _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="epochcache")
-                _pool_pid = os.getpid()
-    return _pool
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=_CAT_RANGES_THREADS,
+                                       thread_name_prefix="epochcache")
+        return _pool
 
 
-def _forget_pool_in_child() -> None:
+def _before_fork() -> None:
+    _natives_lock.acquire()
+    _held_across_fork[:] = [fs._native for fs in list(_live.values()) if fs._native is not None]
+
+
+def _after_fork_in_parent() -> None:
+    _held_across_fork.clear()
+    _natives_lock.release()
+
+
+def _after_fork_in_child() -> None:
+    global _natives_lock, _pool, _pool_lock
+    _inherited_natives.extend(_held_across_fork)
+    _held_across_fork.clear()
+    for fs in list(_live.values()):
+        fs._native = None
     # Locks may have been held by threads that do not exist in the child.
-    global _pool, _pool_pid, _pool_lock, _clients_lock
-    _pool, _pool_pid, _pool_lock = None, None, threading.Lock()
-    _clients_lock = threading.Lock()
+    _natives_lock = threading.Lock()
+    _pool, _pool_lock = None, threading.Lock()
 
 
-os.register_at_fork(after_in_child=_forget_pool_in_child)
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                    after_in_child=_after_fork_in_child)

@@ -74,6 +74,10 @@ std::chrono::milliseconds Seconds(double seconds, const char* name) {
   return std::chrono::milliseconds(std::llround(seconds * 1000.0));
 }
 
+double ToSeconds(std::chrono::milliseconds duration) {
+  return static_cast<double>(duration.count()) / 1000.0;
+}
+
 nb::dict ToDict(const FileStatus& st) {
   nb::dict d;
   d["name"] = st.path;
@@ -126,7 +130,7 @@ std::vector<std::string> TakeStrings(nb::dict& kwargs, const char* name) {
 
 std::chrono::milliseconds TakeSeconds(nb::dict& kwargs, const char* name,
                                       std::chrono::milliseconds fallback, bool allow_zero = false) {
-  double seconds = static_cast<double>(fallback.count()) / 1000.0;
+  double seconds = ToSeconds(fallback);
   TakeOption(kwargs, name, &seconds);
   if (allow_zero && seconds == 0) return std::chrono::milliseconds(0);
   return Seconds(seconds, name);
@@ -192,6 +196,27 @@ ClientOptions OptionsFromKwargs(std::vector<std::string> worker_hosts, nb::dict 
     throw nb::type_error(("unknown client option(s): " + names).c_str());
   }
   return options;
+}
+
+// The defaults of every option the Python front end may leave out, from a default-constructed
+// ClientOptions: the one place they are defined.
+nb::dict DefaultOptions() {
+  const ClientOptions defaults;
+  nb::dict d;
+  d["cluster"] = defaults.cluster;
+  d["membership_refresh"] = ToSeconds(defaults.membership_refresh);
+  d["etcd_timeout"] = ToSeconds(defaults.etcd_timeout);
+  d["connect_timeout"] = ToSeconds(defaults.connect_timeout);
+  d["request_timeout"] = ToSeconds(defaults.request_timeout);
+  d["metadata_ttl"] = ToSeconds(defaults.metadata_ttl);
+  d["breaker_backoff"] = ToSeconds(defaults.breaker_backoff);
+  d["breaker_max_backoff"] = ToSeconds(defaults.breaker_max_backoff);
+  d["piece_size"] = defaults.piece_size;
+  d["block_size"] = defaults.block_size;
+  d["max_parallel_requests"] = defaults.max_parallel_requests;
+  d["max_workers_per_key"] = defaults.max_workers_per_key;
+  d["tls"] = defaults.tls;
+  return d;
 }
 
 class PyClient {
@@ -354,6 +379,9 @@ NB_MODULE(_native, m) {
   m.doc() = "The epochcache native client: parallel reads through cache workers.";
   // Filesystems cached by fsspec live until interpreter exit; that is not a leak worth a warning.
   nb::set_leak_warnings(false);
+
+  m.def("default_options", &epochcache::DefaultOptions,
+        "The default of each client option (durations in seconds), from the C++ ClientOptions.");
 
   nb::class_<PyClient>(m, "Client",
                        "A connection pool to epochcache workers; safe to share between threads.")

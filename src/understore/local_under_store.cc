@@ -12,10 +12,12 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <queue>
 #include <system_error>
 #include <thread>
 
 #include "common/path_rules.h"
+#include "understore/list_paging.h"
 
 namespace epochcache {
 namespace fs = std::filesystem;
@@ -24,6 +26,9 @@ namespace {
 constexpr std::string_view kFileScheme = "file://";
 constexpr std::int64_t kNsPerSec = 1'000'000'000;
 constexpr int kMaxRaceRetries = 8;
+// Children read per pass of a directory at least (a pass that yields too few entries, say
+// through empty subdirectories, reads the directory again from where it stopped).
+constexpr std::size_t kMinChildBatch = 256;
 
 std::int64_t Ns(const struct timespec& t) {
   return static_cast<std::int64_t>(t.tv_sec) * kNsPerSec + t.tv_nsec;
@@ -76,6 +81,76 @@ class FdCloser {
  private:
   int fd_;
 };
+
+// A child of a directory in walk order: keyed by its name, or by its name + "/" when it is a
+// subdirectory a recursive walk goes into (its files' paths continue that way).
+struct Child {
+  std::string key;
+  bool walk_into = false;
+
+  [[nodiscard]] std::string name() const { return walk_into ? key.substr(0, key.size() - 1) : key; }
+  bool operator<(const Child& other) const { return key < other.key; }
+};
+
+struct ChildBatch {
+  std::vector<Child> children;  // sorted by key
+  bool more = false;            // children past the last one exist
+};
+
+// Whether the child keyed `child` (or a path in its subtree) comes after `start`, a path
+// relative to the directory ("" = from the start).
+bool AfterStart(const Child& child, std::string_view start) {
+  if (start.empty() || start < child.key) return true;
+  return child.walk_into && start.starts_with(child.key);
+}
+
+// One pass of readdir over `dir_fd`: the first `keep` children in key order that come after
+// `start` and whose key is past `after` (if not empty). Holds at most `keep` + 1 names.
+Result<ChildBatch> ReadChildren(int dir_fd, const std::string& shown, bool recursive,
+                                std::string_view start, const std::string& after,
+                                std::size_t keep) {
+  const int own = ::dup(dir_fd);
+  if (own < 0) return ErrnoStatus(errno, shown, "dup");
+  DIR* dir = ::fdopendir(own);
+  if (dir == nullptr) {
+    const int err = errno;
+    ::close(own);
+    return ErrnoStatus(err, shown, "opendir");
+  }
+  ::rewinddir(dir);  // the offset is shared with dir_fd, which an earlier pass moved
+  std::priority_queue<Child> firsts;  // the largest on top, to drop when over `keep`
+  ChildBatch batch;
+  while (const dirent* entry = ::readdir(dir)) {
+    const std::string_view name = entry->d_name;
+    if (name == "." || name == "..") continue;
+    Child child{std::string(name), false};
+    if (recursive) {
+      bool is_dir = entry->d_type == DT_DIR;
+      struct stat st {};
+      if (entry->d_type == DT_UNKNOWN &&
+          ::fstatat(dir_fd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        is_dir = S_ISDIR(st.st_mode);
+      }
+      if (is_dir) {
+        child.key += '/';
+        child.walk_into = true;
+      }
+    }
+    if ((!after.empty() && child.key <= after) || !AfterStart(child, start)) continue;
+    firsts.push(std::move(child));
+    if (firsts.size() > keep) {
+      firsts.pop();
+      batch.more = true;
+    }
+  }
+  ::closedir(dir);
+  batch.children.resize(firsts.size());
+  for (auto it = batch.children.rbegin(); it != batch.children.rend(); ++it) {
+    *it = firsts.top();
+    firsts.pop();
+  }
+  return batch;
+}
 
 std::int64_t NowNs() {
   struct timespec now {};
@@ -192,53 +267,55 @@ Result<FileStatus> LocalUnderStore::Stat(std::string_view path) {
 }
 
 Status LocalUnderStore::ListDir(int dir_fd, const std::string& relative, bool recursive,
+                                std::string_view start, std::size_t wanted,
                                 std::vector<FileStatus>& out) const {
-  const int own = ::dup(dir_fd);
-  if (own < 0) return ErrnoStatus(errno, Absolute(relative), "dup");
-  DIR* dir = ::fdopendir(own);
-  if (dir == nullptr) {
-    const int err = errno;
-    ::close(own);
-    return ErrnoStatus(err, Absolute(relative), "opendir");
-  }
-  std::vector<std::string> names;
-  while (const dirent* entry = ::readdir(dir)) {
-    const std::string_view name = entry->d_name;
-    if (name == "." || name == "..") continue;
-    names.emplace_back(name);
-  }
-  ::closedir(dir);
-  for (const auto& name : names) {
-    std::string child = relative;
-    if (!child.empty()) child += '/';
-    child += name;
-    // Through the root again: a symlink counts only if it resolves inside. Entries that
-    // vanish, or lead out, are skipped.
-    auto fd = OpenBeneath(child, O_PATH);
-    if (!fd.ok()) continue;
-    FdCloser closer(*fd);
-    struct stat st {};
-    if (::fstat(*fd, &st) != 0) continue;
-    if (recursive && S_ISDIR(st.st_mode)) {
-      struct stat link {};
-      // Descend real directories only: a symlinked one could loop, and its files are listed
-      // under their own path anyway.
-      if (::fstatat(dir_fd, name.c_str(), &link, AT_SYMLINK_NOFOLLOW) != 0 ||
-          S_ISLNK(link.st_mode)) {
+  std::string after;  // the last child taken, when a batch ran out before `out` filled up
+  while (out.size() < wanted) {
+    const std::size_t keep =
+        wanted == kNoLimit ? kNoLimit : std::max(wanted - out.size(), kMinChildBatch);
+    EC_ASSIGN_OR_RETURN(ChildBatch batch,
+                        ReadChildren(dir_fd, Absolute(relative), recursive, start, after, keep));
+    for (const Child& child : batch.children) {
+      if (out.size() >= wanted) return Status::Ok();
+      after = child.key;
+      const std::string name = child.name();
+      std::string path = relative;
+      if (!path.empty()) path += '/';
+      path += name;
+      if (child.walk_into) {
+        struct stat link {};
+        // Descend real directories only: a symlinked one could loop, and its files are listed
+        // under their own path anyway.
+        if (::fstatat(dir_fd, name.c_str(), &link, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISDIR(link.st_mode)) {
+          continue;
+        }
+        auto sub = OpenBeneath(path, O_RDONLY | O_DIRECTORY);
+        if (!sub.ok()) continue;
+        FdCloser sub_closer(*sub);
+        const std::string_view sub_start =
+            start.starts_with(child.key) ? start.substr(child.key.size()) : std::string_view();
+        EC_RETURN_IF_ERROR(ListDir(*sub, path, recursive, sub_start, wanted, out));
         continue;
       }
-      auto sub = OpenBeneath(child, O_RDONLY | O_DIRECTORY);
-      if (!sub.ok()) continue;
-      FdCloser sub_closer(*sub);
-      EC_RETURN_IF_ERROR(ListDir(*sub, child, recursive, out));
-      continue;
+      // Through the root again: a symlink counts only if it resolves inside. Entries that
+      // vanish, or lead out, are skipped.
+      auto fd = OpenBeneath(path, O_PATH);
+      if (!fd.ok()) continue;
+      FdCloser closer(*fd);
+      struct stat st {};
+      if (::fstat(*fd, &st) != 0) continue;
+      if (recursive && S_ISDIR(st.st_mode)) continue;  // a symlinked directory
+      out.push_back(ToFileStatus(Absolute(path), st));
     }
-    out.push_back(ToFileStatus(Absolute(child), st));
+    if (!batch.more) break;
   }
   return Status::Ok();
 }
 
-Result<std::vector<FileStatus>> LocalUnderStore::List(std::string_view path, bool recursive) {
+Result<ListPage> LocalUnderStore::ListAfter(std::string_view path, bool recursive,
+                                            std::string_view start_after, std::size_t limit) {
+  EC_RETURN_IF_ERROR(CheckListLimit(limit));
   EC_ASSIGN_OR_RETURN(const std::string rel, Relative(path));
   auto fd = OpenBeneath(rel, O_RDONLY | O_DIRECTORY);
   if (!fd.ok()) {
@@ -248,11 +325,14 @@ Result<std::vector<FileStatus>> LocalUnderStore::List(std::string_view path, boo
     return fd.status();
   }
   FdCloser closer(*fd);
-  std::vector<FileStatus> out;
-  EC_RETURN_IF_ERROR(ListDir(*fd, rel, recursive, out));
-  std::sort(out.begin(), out.end(),
-            [](const FileStatus& a, const FileStatus& b) { return a.path < b.path; });
-  return out;
+  const std::string dir = Absolute(rel);
+  const StartPoint start = LocateStart(dir == "/" ? dir : dir + "/", start_after);
+  ListPage page;
+  if (start.kind == StartPoint::kNone) return page;
+  EC_RETURN_IF_ERROR(ListDir(*fd, rel, recursive, start.rest, OnePastLimit(limit), page.entries));
+  page.more = page.entries.size() > limit;
+  if (page.more) page.entries.resize(limit);
+  return page;
 }
 
 Result<std::size_t> LocalUnderStore::ReadRange(std::string_view path, std::string_view version,

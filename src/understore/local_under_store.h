@@ -9,6 +9,14 @@
 // the open, with no window between a check and the use. Status comes from the opened fd, never
 // from the path again; listings open each entry the same way and skip what they cannot.
 //
+// Listing pages: a directory has no order of its own, so each page reads it whole (readdir
+// only: names and types), keeping in memory only the first names after the page's start,
+// about one page of them; only the entries returned are opened and stat'ed. Recursive pages
+// walk the tree in path order (a subdirectory "sub" sorts as "sub/", where its files' paths
+// do), skipping every subtree that lies wholly before the start, so a page reads the
+// directories on the way to its start and those it lists from. Memory: about one page of
+// names per level of the walk. Time: a page through a directory of N names reads all N names.
+//
 // Versions: "size-mtime_ns-inode-ctime_ns". ctime cannot be set by users, so `cp -p`,
 // `rsync -t` or a tar extract that keeps size and mtime still makes a new version. A read
 // checks the version on the opened fd before and after reading and returns kChanged if
@@ -39,7 +47,11 @@ class LocalUnderStore final : public UnderStore {
 
   [[nodiscard]] std::string_view Scheme() const override { return "file"; }
   Result<FileStatus> Stat(std::string_view path) override;
-  Result<std::vector<FileStatus>> List(std::string_view path, bool recursive) override;
+  Result<std::vector<FileStatus>> List(std::string_view path, bool recursive) override {
+    return ListAllPages(path, recursive);
+  }
+  Result<ListPage> ListAfter(std::string_view path, bool recursive, std::string_view start_after,
+                             std::size_t limit) override;
   Result<std::size_t> ReadRange(std::string_view path, std::string_view version,
                                 std::uint64_t offset, std::span<std::byte> out) override;
 
@@ -54,8 +66,11 @@ class LocalUnderStore final : public UnderStore {
   // An fd for `relative` opened beneath the root (the caller closes it).
   Result<int> OpenBeneath(const std::string& relative, int flags) const;
   Result<int> WalkBeneath(const std::string& relative, int flags) const;
-  Status ListDir(int dir_fd, const std::string& relative, bool recursive,
-                 std::vector<FileStatus>& out) const;
+  // Appends to `out`, in path order, the entries of the directory `dir_fd` (at `relative`)
+  // that come after `start` (and, when recursive, those of its subdirectories), until `out`
+  // holds `wanted` entries.
+  Status ListDir(int dir_fd, const std::string& relative, bool recursive, std::string_view start,
+                 std::size_t wanted, std::vector<FileStatus>& out) const;
 
   std::filesystem::path root_;  // canonical, no trailing slash
   int root_fd_;                 // O_PATH directory fd of the root

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/path_rules.h"
+#include "understore/list_paging.h"
 
 namespace epochcache {
 namespace {
@@ -52,8 +53,10 @@ Result<FileStatus> MemoryUnderStore::Stat(std::string_view raw_path) {
   return Status::NotFound(fmt::format("{} does not exist", path));
 }
 
-Result<std::vector<FileStatus>> MemoryUnderStore::List(std::string_view raw_path, bool recursive) {
+Result<ListPage> MemoryUnderStore::ListAfter(std::string_view raw_path, bool recursive,
+                                             std::string_view start_after, std::size_t limit) {
   EC_RETURN_IF_ERROR(CheckUnderPath(raw_path));
+  EC_RETURN_IF_ERROR(CheckListLimit(limit));
   const std::string path = TrimSlash(raw_path);
   const std::string prefix = DirPrefix(path);
   std::lock_guard lock(mu_);
@@ -77,9 +80,7 @@ Result<std::vector<FileStatus>> MemoryUnderStore::List(std::string_view raw_path
     return Status::NotFound(fmt::format("{} does not exist", path));
   }
   for (const auto& dir : subdirs) out.push_back({dir, true, 0, 0, ""});
-  std::sort(out.begin(), out.end(),
-            [](const FileStatus& a, const FileStatus& b) { return a.path < b.path; });
-  return out;
+  return SliceListing(std::move(out), start_after, limit);
 }
 
 Result<std::size_t> MemoryUnderStore::ReadRange(std::string_view raw_path, std::string_view version,

@@ -29,7 +29,12 @@ class MemoryUnderStore final : public UnderStore {
 
   [[nodiscard]] std::string_view Scheme() const override { return "memory"; }
   Result<FileStatus> Stat(std::string_view path) override;
-  Result<std::vector<FileStatus>> List(std::string_view path, bool recursive) override;
+  Result<std::vector<FileStatus>> List(std::string_view path, bool recursive) override {
+    return ListAllPages(path, recursive);
+  }
+  // Builds the whole listing and slices it: a twin for tests, not a store to scale.
+  Result<ListPage> ListAfter(std::string_view path, bool recursive, std::string_view start_after,
+                             std::size_t limit) override;
   Result<std::size_t> ReadRange(std::string_view path, std::string_view version,
                                 std::uint64_t offset, std::span<std::byte> out) override;
 

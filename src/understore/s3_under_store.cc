@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 
 #include "common/path_rules.h"
+#include "understore/list_paging.h"
 #include "understore/retrying_http.h"
 #include "understore/s3_xml.h"
 
@@ -26,6 +28,25 @@ std::int64_t HttpDateNs(const std::string& text) {
   const time_t t = curl_getdate(text.c_str(), nullptr);
   constexpr std::int64_t kNsPerSec = 1'000'000'000;
   return t < 0 ? 0 : static_cast<std::int64_t>(t) * kNsPerSec;
+}
+
+// S3 answers at most this many keys per ListObjectsV2 request. Pages ask for that many
+// whatever their limit: a request costs the same, and MinIO (the build in tools/bin) answers
+// some start-after inside a nested prefix with a small max-keys by an empty, untruncated page.
+constexpr std::size_t kMaxKeys = 1000;
+
+void SortByPath(std::vector<FileStatus>& entries) {
+  std::sort(entries.begin(), entries.end(),
+            [](const FileStatus& a, const FileStatus& b) { return a.path < b.path; });
+}
+
+// Moves to the next continuation token, refusing one that would list the same page again.
+Status NextToken(S3ListPage& got, const std::string& uri, std::string& token) {
+  if (got.truncated && got.next_continuation_token == token) {
+    return Status::IoError(uri + ": the listing repeats its continuation token");
+  }
+  token = std::move(got.next_continuation_token);
+  return Status::Ok();
 }
 
 std::string Header(const HttpResponse& r, const std::string& name) { return HeaderValue(r, name); }
@@ -159,16 +180,24 @@ Status S3UnderStore::DescribeError(const HttpResponse& response, const std::stri
   }
 }
 
-Result<S3ListPage> S3UnderStore::ListPage(const S3Location& prefix, bool recursive,
-                                          const std::string& continuation, int max_keys) {
+Result<S3ListPage> S3UnderStore::ListObjects(const S3Location& prefix, bool recursive,
+                                             const std::string& start_after,
+                                             const std::string& continuation,
+                                             std::size_t max_keys) {
   std::vector<std::pair<std::string, std::string>> query = {
       {"list-type", "2"}, {"prefix", prefix.key}, {"encoding-type", "url"}};
   if (!recursive) query.emplace_back("delimiter", "/");
-  if (!continuation.empty()) query.emplace_back("continuation-token", continuation);
+  // A continuation token already holds the position; S3 ignores start-after beside it.
+  if (!continuation.empty()) {
+    query.emplace_back("continuation-token", continuation);
+  } else if (!start_after.empty()) {
+    query.emplace_back("start-after", start_after);
+  }
   if (max_keys > 0) query.emplace_back("max-keys", std::to_string(max_keys));
   HttpRequest request;
   request.url = urls_.Url(S3Location{prefix.bucket, ""}, query);
   const std::string uri = S3Uri(prefix);
+  list_requests_.fetch_add(1);
   EC_ASSIGN_OR_RETURN(HttpResponse response, Execute(std::move(request), uri));
   if (response.status != 200) return ErrorStatus(response, uri);
   auto page = ParseListObjectsV2(response.body, true);
@@ -206,42 +235,147 @@ Result<FileStatus> S3UnderStore::Stat(std::string_view path) {
   if (response.status != 404) return ErrorStatus(response, uri);
   // No such object: it may be a "directory", a prefix other keys share.
   EC_ASSIGN_OR_RETURN(S3ListPage page,
-                      ListPage(S3Location{loc.bucket, loc.key + "/"}, false, "", 1));
+                      ListObjects(S3Location{loc.bucket, loc.key + "/"}, false, "", "", 1));
   if (page.objects.empty() && page.common_prefixes.empty()) {
     return Status::NotFound(fmt::format("{} does not exist", uri));
   }
   return FileStatus{uri, true, 0, 0, ""};
 }
 
-Result<std::vector<FileStatus>> S3UnderStore::List(std::string_view path, bool recursive) {
+Result<ListPage> S3UnderStore::ListAfter(std::string_view path, bool recursive,
+                                         std::string_view start_after, std::size_t limit) {
+  EC_RETURN_IF_ERROR(CheckListLimit(limit));
   EC_ASSIGN_OR_RETURN(S3Location loc, Resolve(path));
   loc.key = TrimTrailingSlashes(loc.key);
   const std::string prefix = loc.key.empty() ? "" : loc.key + "/";
-  std::vector<FileStatus> out;
-  std::string token;
-  do {
-    EC_ASSIGN_OR_RETURN(S3ListPage page,
-                        ListPage(S3Location{loc.bucket, prefix}, recursive, token, 0));
-    for (auto& obj : page.objects) {
-      if (obj.key == prefix || obj.key.ends_with('/')) continue;  // "directory" marker objects
-      out.push_back(FileStatus{S3Uri({loc.bucket, obj.key}), false, obj.size, obj.mtime_ns,
-                               std::move(obj.etag)});
-    }
-    for (auto& p : page.common_prefixes) {
-      out.push_back(FileStatus{S3Uri({loc.bucket, TrimTrailingSlashes(p)}), true, 0, 0, ""});
-    }
-    token = page.truncated ? page.next_continuation_token : "";
-  } while (!token.empty());
-  if (out.empty() && !loc.key.empty()) {
-    // An empty prefix: a file, or nothing at all.
+  const std::string base = "s3://" + loc.bucket + "/" + prefix;
+  ListPage page;
+  if (LocateStart(base, start_after).kind != StartPoint::kNone) {
+    EC_ASSIGN_OR_RETURN(
+        page, recursive ? ListRecursivePage(loc.bucket, prefix, base, start_after, limit)
+                        : ListDirectoryPage(loc.bucket, prefix, base, start_after, limit));
+  }
+  if (page.entries.empty() && !loc.key.empty()) {
+    // Nothing (left) under the prefix: a directory listed to its end, a file, or nothing.
     EC_ASSIGN_OR_RETURN(FileStatus st, Stat(path));
     if (!st.is_directory) {
       return Status::NotFound(fmt::format("{} is a file, not a directory", S3Uri(loc)));
     }
   }
-  std::sort(out.begin(), out.end(),
-            [](const FileStatus& a, const FileStatus& b) { return a.path < b.path; });
-  return out;
+  return page;
+}
+
+Result<ListPage> S3UnderStore::ListRecursivePage(const std::string& bucket,
+                                                 const std::string& prefix, const std::string& base,
+                                                 std::string_view start_after, std::size_t limit) {
+  // Keys and paths sort alike here ("s3://bucket/" + key), so S3's order is the page's order.
+  const StartPoint start = LocateStart(base, start_after);
+  const std::string s3_start =
+      start.kind == StartPoint::kAfter ? prefix + std::string(start.rest) : std::string();
+  ListPage page;
+  std::string token;
+  bool truncated = false;
+  do {
+    EC_ASSIGN_OR_RETURN(S3ListPage got,
+                        ListObjects(S3Location{bucket, prefix}, true, s3_start, token, kMaxKeys));
+    for (auto& obj : got.objects) {
+      if (obj.key.ends_with('/')) continue;  // "directory" marker objects
+      FileStatus entry{S3Uri({bucket, obj.key}), false, obj.size, obj.mtime_ns,
+                       std::move(obj.etag)};
+      if (entry.path > start_after) page.entries.push_back(std::move(entry));
+    }
+    truncated = got.truncated;
+    EC_RETURN_IF_ERROR(NextToken(got, base, token));
+  } while (truncated && page.entries.size() < limit);
+  SortByPath(page.entries);
+  page.more = truncated || page.entries.size() > limit;
+  if (page.entries.size() > limit) page.entries.resize(limit);
+  return page;
+}
+
+// S3 sorts a directory by its common prefix "name/", paths sort it by "name": so the directory
+// "sub" comes after keys such as "sub-1" or "sub.txt" in S3's order but before them in the
+// page's. Once S3 has answered up to key K, what it has not sent yet sorts after K in S3's
+// order, which in path order is after K too, except for a directory named by a proper prefix
+// of K followed by a byte below '/' ("sub" for K = "sub-1"). Of the entries received, those
+// before the shortest such name are final; the rest wait for the next page, unless none is
+// final, when one request with that name as prefix settles whether the directory exists.
+// So a page costs about one request, plus one for a prefix shared by many keys ("part" of
+// "part-00001.parquet") on the first page past it.
+Result<ListPage> S3UnderStore::ListDirectoryPage(const std::string& bucket,
+                                                 const std::string& prefix, const std::string& base,
+                                                 std::string_view start_after, std::size_t limit) {
+  const StartPoint start = LocateStart(base, start_after);
+  const std::string s3_start =
+      start.kind == StartPoint::kAfter ? prefix + std::string(start.rest) : std::string();
+  std::vector<FileStatus> seen;   // after start_after, in path order once sorted
+  std::set<std::string> settled;  // directory names already known to exist or not
+  std::string reached;            // the last key or common prefix S3 sent, past `prefix`
+  std::string token;
+  bool truncated = true;
+  bool fetch = true;
+  std::string bound;  // entries at or past base + bound are not final yet ("" = all final)
+  while (true) {
+    if (fetch) {
+      EC_ASSIGN_OR_RETURN(S3ListPage got, ListObjects(S3Location{bucket, prefix}, false, s3_start,
+                                                      token, kMaxKeys));
+      for (auto& obj : got.objects) {
+        reached = std::max(reached, obj.key.substr(prefix.size()));
+        if (obj.key == prefix || obj.key.ends_with('/')) continue;  // "directory" markers
+        FileStatus entry{S3Uri({bucket, obj.key}), false, obj.size, obj.mtime_ns,
+                         std::move(obj.etag)};
+        if (entry.path > start_after) seen.push_back(std::move(entry));
+      }
+      for (auto& p : got.common_prefixes) {
+        const std::string name = TrimTrailingSlashes(p.substr(prefix.size()));
+        reached = std::max(reached, p.substr(prefix.size()));
+        FileStatus entry{base + name, true, 0, 0, ""};
+        // (S3 may send a common prefix again when start-after falls inside it.)
+        if (entry.path > start_after && !settled.contains(name)) seen.push_back(std::move(entry));
+      }
+      truncated = got.truncated;
+      EC_RETURN_IF_ERROR(NextToken(got, base, token));
+    }
+    bound.clear();
+    if (!truncated) break;
+    fetch = true;
+    if (limit == UnderStore::kNoLimit) continue;  // everything was asked for: read on
+    for (std::size_t i = 1; i < reached.size(); ++i) {
+      const std::string name = reached.substr(0, i);
+      if (static_cast<unsigned char>(reached[i]) < '/' && base + name > start_after &&
+          !settled.contains(name)) {
+        bound = name;
+        break;
+      }
+    }
+    const std::size_t final_count =
+        static_cast<std::size_t>(std::count_if(seen.begin(), seen.end(), [&](const FileStatus& e) {
+          return bound.empty() || e.path < base + bound;
+        }));
+    if (final_count >= limit || (final_count > 0 && final_count < seen.size())) break;
+    if (final_count == 0 && !seen.empty()) {
+      // Nothing is final before the directory `bound` is settled: ask for it directly.
+      EC_ASSIGN_OR_RETURN(S3ListPage probe,
+                          ListObjects(S3Location{bucket, prefix + bound + "/"}, true, "", "", 1));
+      if (!probe.objects.empty() || !probe.common_prefixes.empty()) {
+        seen.push_back(FileStatus{base + bound, true, 0, 0, ""});
+      }
+      settled.insert(bound);
+      fetch = false;
+    }
+    // Otherwise all are final but too few: read on.
+  }
+  SortByPath(seen);
+  ListPage page;
+  for (auto& entry : seen) {
+    if (page.entries.size() == limit || (!bound.empty() && entry.path >= base + bound)) {
+      page.more = true;
+      break;
+    }
+    page.entries.push_back(std::move(entry));
+  }
+  page.more = page.more || truncated;
+  return page;
 }
 
 Result<std::size_t> S3UnderStore::ReadRange(std::string_view path, std::string_view version,

@@ -2,7 +2,11 @@
 // with its built-in SigV4 signing.
 //
 // Stat is a HEAD (size, ETag, Last-Modified), or a one-key listing for a "directory" (a common
-// prefix). List is ListObjectsV2 with pagination, and with "/" as delimiter unless recursive.
+// prefix). Listing is ListObjectsV2, with "/" as delimiter unless recursive; a page of
+// ListAfter starts at S3's start-after and asks for one answer of up to 1000 keys (max-keys),
+// so paging through a prefix costs about one request per page. (Subtle: S3 orders a "directory"
+// by its common prefix "sub/", after sibling keys like "sub-1" or "sub.txt" that follow "sub"
+// in path order; see ListDirectoryPage for how such a page is still cut in path order.)
 // ReadRange is a ranged GET with If-Match on the ETag, so a replaced object is reported as
 // changed instead of mixing versions. Transient failures (5xx, 503 SlowDown, 429, connection
 // resets, timeouts) are retried with exponential backoff and jitter within a deadline.
@@ -35,12 +39,17 @@ class S3UnderStore final : public UnderStore {
 
   [[nodiscard]] std::string_view Scheme() const override { return "s3"; }
   Result<FileStatus> Stat(std::string_view path) override;
-  Result<std::vector<FileStatus>> List(std::string_view path, bool recursive) override;
+  Result<std::vector<FileStatus>> List(std::string_view path, bool recursive) override {
+    return ListAllPages(path, recursive);
+  }
+  Result<ListPage> ListAfter(std::string_view path, bool recursive, std::string_view start_after,
+                             std::size_t limit) override;
   Result<std::size_t> ReadRange(std::string_view path, std::string_view version,
                                 std::uint64_t offset, std::span<std::byte> out) override;
 
-  // Requests retried so far (for tests and stats).
+  // Requests retried so far, and ListObjectsV2 requests sent (for tests and stats).
   [[nodiscard]] std::uint64_t retries() const { return retries_.load(); }
+  [[nodiscard]] std::uint64_t list_requests() const { return list_requests_.load(); }
   [[nodiscard]] const std::string& credential_source() const { return credentials_.source; }
   [[nodiscard]] const std::string& endpoint() const { return endpoint_; }
 
@@ -52,9 +61,18 @@ class S3UnderStore final : public UnderStore {
   // Sends `request` (signed), retrying transient failures. Any HTTP answer that is not
   // retryable is returned as is, for the caller to interpret.
   Result<HttpResponse> Execute(HttpRequest request, const std::string& uri);
-  // Lists one page; `max_keys` 0 = the server's default (1000).
-  Result<S3ListPage> ListPage(const S3Location& prefix, bool recursive,
-                              const std::string& continuation, int max_keys);
+  // One ListObjectsV2 request under `prefix`: from `continuation` if not empty, else after
+  // `start_after` if not empty; `max_keys` 0 = the server's default (1000).
+  Result<S3ListPage> ListObjects(const S3Location& prefix, bool recursive,
+                                 const std::string& start_after, const std::string& continuation,
+                                 std::size_t max_keys);
+  // The pages of ListAfter. `base` is "s3://bucket/" + `prefix`, which every entry starts with.
+  Result<ListPage> ListRecursivePage(const std::string& bucket, const std::string& prefix,
+                                     const std::string& base, std::string_view start_after,
+                                     std::size_t limit);
+  Result<ListPage> ListDirectoryPage(const std::string& bucket, const std::string& prefix,
+                                     const std::string& base, std::string_view start_after,
+                                     std::size_t limit);
   // The Status for an unsuccessful answer, with any credential scrubbed from its message.
   Status ErrorStatus(const HttpResponse& response, const std::string& uri) const;
   Status DescribeError(const HttpResponse& response, const std::string& uri) const;
@@ -66,6 +84,7 @@ class S3UnderStore final : public UnderStore {
   UnderStoreOptions options_;
   CurlHttp http_;
   std::atomic<std::uint64_t> retries_{0};
+  std::atomic<std::uint64_t> list_requests_{0};
 };
 
 }  // namespace epochcache

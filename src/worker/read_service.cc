@@ -127,26 +127,11 @@ Result<std::vector<FileStatus>> ReadService::List(std::string_view path, bool re
 Result<ListPage> ReadService::List(std::string_view path, bool recursive,
                                    std::string_view start_after, std::size_t limit) {
   EC_RETURN_IF_ERROR(CheckUnderPath(path));
-  EC_ASSIGN_OR_RETURN(std::vector<FileStatus> all, under_.List(path, recursive));
-  const auto by_path = [](const FileStatus& a, const FileStatus& b) { return a.path < b.path; };
-  // Under stores list sorted, but pages must follow one order whatever an under store does.
-  if (!std::is_sorted(all.begin(), all.end(), by_path)) {
-    std::sort(all.begin(), all.end(), by_path);
-  }
-  auto first = all.begin();
-  if (!start_after.empty()) {
-    first =
-        std::upper_bound(all.begin(), all.end(), start_after,
-                         [](std::string_view key, const FileStatus& e) { return key < e.path; });
-  }
-  const auto available = static_cast<std::size_t>(all.end() - first);
-  const std::size_t count = std::min(available, limit);
-  ListPage page;
-  page.more = available > count;
-  page.entries.reserve(count);
-  for (auto it = first; it != first + static_cast<std::ptrdiff_t>(count); ++it) {
-    if (!it->is_directory) metadata_.Put(it->path, *it);
-    page.entries.push_back(std::move(*it));
+  auto page = under_.ListAfter(path, recursive, start_after, limit);
+  if (page.ok()) {
+    for (const auto& entry : page->entries) {
+      if (!entry.is_directory) metadata_.Put(entry.path, entry);
+    }
   }
   return page;
 }

@@ -86,10 +86,7 @@ struct ReadSegment {
 };
 
 // One page of a directory listing (see ReadService::List).
-struct ListPage {
-  std::vector<FileStatus> entries;  // sorted by path
-  bool more = false;                // entries past the last one returned exist
-};
+using epochcache::ListPage;
 
 struct ReadPlan {
   FileStatus status;         // the version every segment belongs to
@@ -124,8 +121,9 @@ class ReadService {
   Result<std::vector<FileStatus>> List(std::string_view path, bool recursive);
 
   // One page of that listing: at most `limit` entries whose path sorts after `start_after`
-  // (byte order; empty = from the start). Only the returned file entries refresh the
-  // metadata cache.
+  // (byte order; empty = from the start), as UnderStore::ListAfter gives it: one paged call
+  // to the under store, which reads about one page from its storage, never the whole listing.
+  // The returned file entries refresh the metadata cache.
   Result<ListPage> List(std::string_view path, bool recursive, std::string_view start_after,
                         std::size_t limit);
 

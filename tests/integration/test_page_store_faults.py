@@ -42,16 +42,21 @@ def test_kill_9_while_caching_then_restart_refetches_nothing_committed(big_root,
     worker = LocalWorker(cache, under=f"file://{big_root}").start()
     fs = _fs(worker)
     stop = threading.Event()
+    failures: list[BaseException] = []
 
     def read_slowly() -> None:
-        with fs.open(path) as f:
-            for _ in range(64):
-                if stop.is_set():
-                    return
-                try:
-                    f.read(MiB)
-                except OSError:
-                    return  # the worker was killed under us
+        try:
+            with fs.open(path) as f:
+                for i in range(64):
+                    if stop.is_set():
+                        return
+                    try:
+                        chunk = f.read(MiB)
+                    except OSError:
+                        return  # the worker was killed under us
+                    assert chunk == expected[i * MiB:(i + 1) * MiB]
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread below
+            failures.append(e)
 
     reader = threading.Thread(target=read_slowly)
     reader.start()
@@ -61,6 +66,8 @@ def test_kill_9_while_caching_then_restart_refetches_nothing_committed(big_root,
     worker.kill()  # SIGKILL, possibly in the middle of writing a page
     stop.set()
     reader.join(30)
+    assert not reader.is_alive()
+    assert not failures, f"the reader failed: {failures[0]!r}"
 
     restarted = LocalWorker(cache, under=f"file://{big_root}").start()
     try:

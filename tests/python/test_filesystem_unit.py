@@ -1,14 +1,9 @@
-"""Unit tests of EpochCacheFileSystem and the native module against an in-process fake worker.
-
-The fake speaks the worker HTTP contract (docs/api.md) for /v1/stat, /v1/list and /v1/read from
-an in-memory dict, counts what it serves and can be told to stall or fail, so these tests need
-no worker binary and no under store.
-"""
+"""Unit tests of EpochCacheFileSystem and the native module against an in-process fake worker
+(fake_worker.py), so they need no worker binary and no under store."""
 
 from __future__ import annotations
 
 import io
-import json
 import multiprocessing
 import os
 import pickle
@@ -16,138 +11,15 @@ import re
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 
 _native = pytest.importorskip("epochcache._native")
 
 from epochcache import EpochCacheFileSystem  # noqa: E402
-
-
-class FakeWorker:
-    """A worker stand-in over a dict of {uri: bytes}; directories are implied by the paths."""
-
-    def __init__(self, files: dict[str, bytes]) -> None:
-        self.files = dict(files)
-        self.bytes_served = 0
-        self.requests: list[str] = []
-        self.delay = 0.0
-        self.status_override: Optional[tuple[int, str]] = None
-        self.required_token: Optional[str] = None  # like a worker with --auth-token-file
-        self.authorizations: list[Optional[str]] = []
-        self.page_size = 0  # > 0: /v1/list answers pages of this many entries
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                fake.handle(self)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _is_dir(self, path: str) -> bool:
-        prefix = path.rstrip("/") + "/"
-        return any(p.startswith(prefix) for p in self.files)
-
-    def _stat(self, path: str) -> dict[str, Any]:
-        if path in self.files:
-            data = self.files[path]
-            return {"path": path, "type": "file", "size": len(data),
-                    "mtime_ns": 1_700_000_000 * 10**9,
-                    "version": f"{len(data)}-{hash(data) & 0xFFFF}"}
-        return {"path": path, "type": "directory", "size": 0, "mtime_ns": 0, "version": ""}
-
-    def handle(self, h: BaseHTTPRequestHandler) -> None:
-        url = urlparse(h.path)
-        query = parse_qs(url.query)
-        path = query.get("path", [""])[0]
-        self.requests.append(f"{url.path} {path} {h.headers.get('Range', '')}")
-        self.authorizations.append(h.headers.get("Authorization"))
-        if (self.required_token is not None and url.path != "/v1/health"
-                and h.headers.get("Authorization") != f"Bearer {self.required_token}"):
-            return self._json(h, 401, {"error": "unauthenticated",
-                                       "message": "a valid bearer token is required"})
-        if self.delay:
-            time.sleep(self.delay)
-        if self.status_override:
-            status, code = self.status_override
-            return self._json(h, status, {"error": code, "message": f"{path}: injected {code}"})
-        exists = path in self.files or self._is_dir(path)
-        if url.path == "/v1/stats":
-            return self._json(h, 200, {"bytes_served": self.bytes_served})
-        if not exists:
-            return self._json(h, 404, {"error": "not_found", "message": f"{path} does not exist"})
-        if url.path == "/v1/stat":
-            return self._json(h, 200, self._stat(path))
-        if url.path == "/v1/list":
-            if path in self.files:
-                return self._json(h, 404, {"error": "not_found",
-                                           "message": f"{path} is not a directory"})
-            prefix = path.rstrip("/") + "/"
-            below = sorted(p for p in self.files if p.startswith(prefix))
-            if query.get("recursive") == ["1"]:
-                entries = [self._stat(p) for p in below]
-            else:
-                children = sorted({prefix + p[len(prefix):].split("/", 1)[0] for p in below})
-                entries = [self._stat(c) for c in children]
-            doc: dict[str, Any] = {"path": path}
-            start_after = query.get("start_after", [""])[0]
-            if start_after:
-                entries = [e for e in entries if e["path"] > start_after]
-            if self.page_size and len(entries) > self.page_size:
-                entries = entries[: self.page_size]
-                doc["next_start_after"] = entries[-1]["path"]
-            doc["entries"] = entries
-            return self._json(h, 200, doc)
-        if url.path == "/v1/read":
-            data = self.files[path]
-            version = query.get("version", [""])[0]
-            if version and version != self._stat(path)["version"]:
-                return self._json(h, 409, {"error": "changed", "message": f"{path} changed"})
-            first, last = (int(x) for x in h.headers["Range"].split("=")[1].split("-"))
-            if first >= len(data):
-                h.send_response(416)
-                h.send_header("Content-Range", f"bytes */{len(data)}")
-                h.send_header("Content-Length", "0")
-                h.end_headers()
-                return None
-            last = min(last, len(data) - 1)
-            body = data[first : last + 1]
-            self.bytes_served += len(body)
-            h.send_response(206)
-            h.send_header("Content-Range", f"bytes {first}-{last}/{len(data)}")
-            h.send_header("Content-Length", str(len(body)))
-            h.end_headers()
-            h.wfile.write(body)
-            return None
-        return self._json(h, 400, {"error": "invalid_argument", "message": "unknown endpoint"})
-
-    @staticmethod
-    def _json(h: BaseHTTPRequestHandler, status: int, doc: dict[str, Any]) -> None:
-        body = json.dumps(doc).encode()
-        h.send_response(status)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+from fake_worker import FakeWorker  # noqa: E402
 
 
 BIG = os.urandom(3 * 65536 + 123)
@@ -180,11 +52,11 @@ def _free_port() -> int:
 
 def test_paths_with_and_without_scheme(fs):
     for p in ["/data/a.bin", "file:///data/a.bin", "epochcache:///data/a.bin", "data/a.bin",
-              "/data/a.bin/"]:
+              "/data/a.bin/", "epochcache::file:///data/a.bin", "local:///data/a.bin"]:
         assert fs._uri(p) == "/data/a.bin", p
-    assert fs._strip_protocol("s3://bucket/k/") == "bucket/k"
     assert fs.unstrip_protocol("/data/a.bin") == "epochcache:///data/a.bin"
     assert fs._strip_protocol(fs.unstrip_protocol("/data/a.bin")) == "/data/a.bin"
+    assert fs._strip_protocol("file:///") == "/"
 
 
 def test_s3_target_readds_the_scheme(worker):
@@ -357,16 +229,16 @@ def test_unreachable_and_stalled_workers(worker):
 
 
 def test_gil_is_released_during_reads(fs, worker):
-    fs.info("/data/a.bin")  # warm the metadata cache
-    worker.delay = 0.3
-    threads = [threading.Thread(target=fs.cat_file, args=("/data/a.bin", i * 10, i * 10 + 5))
-               for i in range(6)]
-    start = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert time.monotonic() - start < 1.2  # 6 x 0.3 s one after another would be 1.8 s
+    fs.info("/data/a.bin")  # warm the metadata cache: each read below is one /v1/read
+    # The fake worker runs in this process and answers no read until all six are in flight:
+    # if a read held the GIL, neither the other readers nor the server could run, the barrier
+    # would break and the reads would fail.
+    worker.read_barrier = threading.Barrier(6, timeout=20)
+    with ThreadPoolExecutor(6) as pool:
+        futures = [pool.submit(fs.cat_file, "/data/a.bin", i * 10, i * 10 + 5) for i in range(6)]
+        results = [f.result(timeout=60) for f in futures]  # re-raises what a thread raised
+    assert results == [BIG[i * 10 : i * 10 + 5] for i in range(6)]
+    assert not worker.read_barrier.broken
 
 
 def test_pickles_cheaply(fs):
@@ -599,9 +471,13 @@ def test_secrets_stay_out_of_reprs_and_the_instance_cache_key(worker, monkeypatc
                       repr(fs.storage_args), repr(fs.target_options), *seen])
     for s in (TOKEN, secret, session):
         assert s not in shown, s
-    # The secrets are still used: the direct-read options carry them in clear, in memory.
-    assert fs._client_options["s3_secret_access_key"] == secret
-    assert fs._client_options["s3_session_token"] == session
+    # Nor does any attribute of the instance hold them in clear...
+    assert not any(s in repr(vars(fs)) for s in (TOKEN, secret, session))
+    # ...yet they are still used: the direct-read options of the native client get them.
+    from epochcache.filesystem import _fallback_options
+
+    direct = _fallback_options(fs.target_protocol, fs.target_options)
+    assert direct["s3_secret_access_key"] == secret and direct["s3_session_token"] == session
 
 
 def test_one_instance_per_token(worker):

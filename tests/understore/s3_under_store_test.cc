@@ -123,7 +123,8 @@ TEST(S3UnderStoreTest, ListFollowsContinuationTokens) {
   const auto requests = server.requests();
   ASSERT_EQ(requests.size(), 2U);
   EXPECT_NE(
-      requests[0].find("GET /bucket/?delimiter=%2F&encoding-type=url&list-type=2&prefix=d%2F "),
+      requests[0].find(
+          "GET /bucket/?delimiter=%2F&encoding-type=url&list-type=2&max-keys=1000&prefix=d%2F "),
       std::string::npos)
       << requests[0];
   EXPECT_NE(requests[1].find("continuation-token=t%2F2%2B&"), std::string::npos) << requests[1];

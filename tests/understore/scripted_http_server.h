@@ -1,9 +1,11 @@
 // A tiny HTTP server on 127.0.0.1 for tests: answers each request with the next scripted
-// response (and closes the connection), and records the requests it got.
+// response, or with what a handler makes of the request (and closes the connection), and
+// records the requests it got.
 #pragma once
 
 #include <atomic>
 #include <boost/asio.hpp>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -16,6 +18,14 @@ class ScriptedHttpServer {
   // Each response is sent verbatim; "" means: close the connection without answering.
   explicit ScriptedHttpServer(std::vector<std::string> responses)
       : responses_(std::move(responses)),
+        acceptor_(io_,
+                  boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0)) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  // Answers each request (its head: request line and headers) with handler(request).
+  using Handler = std::function<std::string(const std::string& request)>;
+  explicit ScriptedHttpServer(Handler handler)
+      : handler_(std::move(handler)),
         acceptor_(io_,
                   boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0)) {
     thread_ = std::thread([this] { Run(); });
@@ -60,7 +70,9 @@ class ScriptedHttpServer {
         std::lock_guard lock(mu_);
         requests_.push_back(request);
       }
-      const std::string answer = next < responses_.size() ? responses_[next] : responses_.back();
+      const std::string answer = handler_                   ? handler_(request)
+                                 : next < responses_.size() ? responses_[next]
+                                                            : responses_.back();
       ++next;
       if (!answer.empty()) boost::asio::write(socket, boost::asio::buffer(answer), ec);
       socket.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
@@ -68,6 +80,7 @@ class ScriptedHttpServer {
   }
 
   std::vector<std::string> responses_;
+  Handler handler_;
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::atomic<bool> stop_{false};

@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <set>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -265,6 +268,60 @@ TEST_F(ReadServiceTest, ListPagesFollowThePathOrder) {
   // Only the returned page refreshed the metadata cache.
   EXPECT_TRUE(service_->CachedStatus("/d/a"));
   EXPECT_FALSE(service_->CachedStatus("/d/z"));
+}
+
+// The in-memory under store, counting whole listings and listing pages separately.
+class CountingUnderStore final : public UnderStore {
+ public:
+  MemoryUnderStore files;
+  int whole_listings = 0;
+  int pages = 0;
+  std::vector<std::size_t> limits;
+
+  [[nodiscard]] std::string_view Scheme() const override { return "counting"; }
+  Result<FileStatus> Stat(std::string_view path) override { return files.Stat(path); }
+  Result<std::vector<FileStatus>> List(std::string_view path, bool recursive) override {
+    ++whole_listings;
+    return files.List(path, recursive);
+  }
+  Result<ListPage> ListAfter(std::string_view path, bool recursive, std::string_view start_after,
+                             std::size_t limit) override {
+    ++pages;
+    limits.push_back(limit);
+    return files.ListAfter(path, recursive, start_after, limit);
+  }
+  Result<std::size_t> ReadRange(std::string_view path, std::string_view version,
+                                std::uint64_t offset, std::span<std::byte> out) override {
+    return files.ReadRange(path, version, offset, out);
+  }
+};
+
+TEST_F(ReadServiceTest, EachListPageIsOnePagedUnderStoreCall) {
+  CountingUnderStore under;
+  for (int i = 0; i < 95; ++i) under.files.Put("/d/f" + std::to_string(100 + i), "x");
+  ReadService service(under, *pages_);
+  std::vector<std::string> listed;
+  std::string after;
+  int requests = 0;
+  for (bool more = true; more && requests < 100; ++requests) {
+    auto page = service.List("/d", true, after, 10);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    for (const auto& e : page->entries) listed.push_back(e.path);
+    more = page->more;
+    if (more) after = page->entries.back().path;
+  }
+  EXPECT_EQ(requests, 10);
+  EXPECT_EQ(listed.size(), 95U);
+  EXPECT_TRUE(std::is_sorted(listed.begin(), listed.end()));
+  EXPECT_EQ(std::set<std::string>(listed.begin(), listed.end()).size(), 95U);
+  // One paged call per page, asking for the page's size: never the whole listing.
+  EXPECT_EQ(under.pages, 10);
+  EXPECT_EQ(under.whole_listings, 0);
+  EXPECT_EQ(under.limits, std::vector<std::size_t>(10, 10));
+  // The listed files' statuses are cached: a stat after the listing asks nothing more.
+  const auto misses = service.counters().metadata_misses.load();
+  ASSERT_TRUE(service.Stat("/d/f150").ok());
+  EXPECT_EQ(service.counters().metadata_misses.load(), misses);
 }
 
 TEST_F(ReadServiceTest, PathsThatBreakThePathRulesAreRefusedBeforeTheUnderStore) {
