@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <map>
 #include <memory>
+#include <ostream>
 #include <set>
 #include <span>
 #include <string>
@@ -19,6 +20,13 @@
 #include "worker/temp_dir.h"
 
 namespace epochcache {
+
+// Readable failures (gtest would print the bytes of the struct).
+void PrintTo(const FileStatus& st, std::ostream* os) {
+  *os << "{" << st.path << (st.is_directory ? " dir" : " file") << " size " << st.size
+      << " mtime_ns " << st.mtime_ns << " version '" << st.version << "'}";
+}
+
 namespace {
 
 using worker::testing::PatternBytes;
