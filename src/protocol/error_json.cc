@@ -9,13 +9,7 @@
 namespace epochcache::protocol {
 namespace {
 
-// Enough of an unexpected body to recognise it, short enough for a log line.
-std::string Snippet(std::string_view body) {
-  constexpr std::size_t kMax = 200;
-  std::string out(body.substr(0, kMax));
-  if (body.size() > kMax) out += "...";
-  return out;
-}
+constexpr unsigned kRangeNotSatisfiable = 416;
 
 // The code a body's "error" member names, if it names one other than "ok".
 std::optional<StatusCode> NamedCode(const nlohmann::json& doc) {
@@ -33,6 +27,13 @@ std::optional<StatusCode> NamedCode(const nlohmann::json& doc) {
 
 }  // namespace
 
+std::string Snippet(std::string_view text) {
+  constexpr std::size_t kMax = 200;
+  std::string out(text.substr(0, kMax));
+  if (text.size() > kMax) out += "...";
+  return out;
+}
+
 std::string EncodeError(const Status& status) {
   return DumpJson(
       {{"error", std::string(StatusCodeName(status.code()))}, {"message", status.message()}});
@@ -40,6 +41,12 @@ std::string EncodeError(const Status& status) {
 
 Status DecodeError(unsigned http_status, std::string_view body) {
   const nlohmann::json doc = ParseJson(body);
+  if (http_status == kRangeNotSatisfiable) {
+    return Status::Changed(
+        "HTTP 416: the range starts past the end of the file, which is shorter "
+        "than when it was stat'ed: " +
+        Snippet(body));
+  }
   if (auto code = NamedCode(doc)) {
     const auto message = doc.find("message");
     if (message != doc.end() && message->is_string() &&

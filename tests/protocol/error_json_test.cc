@@ -41,6 +41,14 @@ TEST(ErrorJsonTest, BodiesWithoutAKnownCodeFallBackOnTheHttpStatus) {
   EXPECT_FALSE(no_message.message().empty());
 }
 
+TEST(ErrorJsonTest, A416IsChangedWhateverItsBodySays) {
+  const Status status =
+      DecodeError(416, EncodeError(Status::InvalidArgument("range starts past the end")));
+  EXPECT_EQ(status.code(), StatusCode::kChanged);
+  EXPECT_NE(status.message().find("range starts past the end"), std::string::npos)
+      << status.message();
+}
+
 TEST(ErrorJsonTest, ALongBodyIsCut) {
   const Status status = DecodeError(500, std::string(10000, 'x'));
   EXPECT_LT(status.message().size(), 300U);
