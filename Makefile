@@ -28,13 +28,13 @@ test-cpp-asan:
 	cmake --build build/asan -j $(JOBS)
 	cd build/asan && ctest --output-on-failure -j $(JOBS)
 
-# The concurrency tests, built with ThreadSanitizer.
-TSAN_TESTS := PageStoreConcurrencyTest.*:CacheDirTest.*:CrashRecoveryTest.*
+# Every unit test again, built with ThreadSanitizer. tests/tsan.supp names the one
+# third-party report (inside the uninstrumented libspdlog) that is not ours to fix.
 test-cpp-tsan:
 	cmake -S . -B build/tsan $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=Debug -DEPOCHCACHE_SANITIZE=thread >/dev/null
-	cmake --build build/tsan -j $(JOBS) --target pagestore_test worker_test
-	build/tsan/tests/pagestore/pagestore_test --gtest_filter='$(TSAN_TESTS)'
-	build/tsan/tests/worker/worker_test --gtest_filter='SingleFlightTest.*:ReadServiceTest.*'
+	cmake --build build/tsan -j $(JOBS)
+	cd build/tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	  ctest --output-on-failure -j $(JOBS)
 
 # Unit tests without sanitizers (faster, for development).
 test-cpp:

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -113,6 +114,17 @@ class Client {
   // file like pread(2): returns the bytes read, 0 at or past the end.
   virtual Result<std::size_t> Read(std::string_view path, std::uint64_t offset,
                                    std::span<std::byte> out) = 0;
+
+  // Reads up to `max_length` bytes of `path` at `offset` into a buffer of exactly the length
+  // to be read, which `allocate(length)` provides (and must return with that size): for a
+  // caller that sizes its buffer by the file (a read to the end) without a stat of its own.
+  // The length is clipped at the end of the version being read, inside the client's one retry
+  // of a file that changes under the read, so a size taken from an old version never cuts a
+  // new one short. `allocate` is called once per attempt (on the calling thread); the bytes
+  // are in the buffer it returned last. Returns the bytes read.
+  virtual Result<std::size_t> ReadSized(
+      std::string_view path, std::uint64_t offset, std::uint64_t max_length,
+      const std::function<std::span<std::byte>(std::size_t)>& allocate) = 0;
 
   // The JSON document of a worker's /v1/stats endpoint.
   virtual Result<std::string> WorkerStats(std::string_view worker_host) = 0;

@@ -21,6 +21,8 @@
 
 namespace epochcache {
 
+class Env;  // src/common/env.h
+
 struct PageId {
   std::string file_key;  // 32 lowercase hex chars: see MakeFileKey
   std::uint64_t index = 0;
@@ -56,6 +58,9 @@ struct PageStoreOptions {
   std::vector<CacheDirOptions> dirs;
   std::uint64_t page_size = 1 << 20;
   EvictionPolicy eviction_policy = EvictionPolicy::kScanResistant;
+  // The file system the store works through; null means Env::Default(), the real one. Tests
+  // pass a wrapper that fails chosen calls. Not owned; must outlive the store.
+  Env* env = nullptr;
 };
 
 // A verified page (or part of one), held open for reading. Holding the descriptor keeps the

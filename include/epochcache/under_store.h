@@ -108,9 +108,10 @@ struct UnderStoreOptions {
 };
 
 // Opens the under store named by `root_uri`: "file:///data" (or a plain absolute path) for a
-// local directory, "s3://bucket[/prefix]" for S3, "http(s)://host[/prefix]" for plain HTTP,
-// "memory://" for the in-memory twin. Only paths inside the root are served. Every store first
-// checks each path with CheckUnderPath (common/path_rules.h: no empty, "." or ".." segment, no
+// local directory, "s3://bucket[/prefix]" for S3, "http(s)://host[/prefix]" for plain HTTP
+// (the in-memory twin, MemoryUnderStore, is for tests and is constructed directly). Only paths
+// inside the root are served. Every store first checks each path with CheckUnderPath
+// (common/path_rules.h: no empty, "." or ".." segment, no
 // '?', '#' or control character), then that it lies under the root, and then sends or opens
 // exactly the checked path: anything else (including "../" escapes in any spelling, symlinks
 // out of the root, redirects a store does not follow) is PermissionDenied. Credentials in a

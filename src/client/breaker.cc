@@ -9,7 +9,7 @@ bool CircuitBreakers::Allow(const std::string& address) {
   auto it = states_.find(address);
   if (it == states_.end()) return true;
   State& st = it->second;
-  if (Clock::now() < st.open_until || st.probing) {
+  if (clock_.Now() < st.open_until || st.probing) {
     skips_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
@@ -24,7 +24,7 @@ void CircuitBreakers::Success(const std::string& address) {
 
 void CircuitBreakers::Failure(const std::string& address) {
   std::lock_guard lock(mu_);
-  const auto now = Clock::now();
+  const auto now = clock_.Now();
   auto [it, fresh] = states_.try_emplace(address);
   State& st = it->second;
   if (fresh) {
@@ -47,7 +47,7 @@ void CircuitBreakers::Abandon(const std::string& address) {
 bool CircuitBreakers::IsOpen(const std::string& address) const {
   std::lock_guard lock(mu_);
   auto it = states_.find(address);
-  return it != states_.end() && (Clock::now() < it->second.open_until || it->second.probing);
+  return it != states_.end() && (clock_.Now() < it->second.open_until || it->second.probing);
 }
 
 }  // namespace epochcache::client

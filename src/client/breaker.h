@@ -16,14 +16,16 @@
 #include <string>
 #include <unordered_map>
 
+#include "common/clock.h"
+
 namespace epochcache::client {
 
 class CircuitBreakers {
  public:
-  using Clock = std::chrono::steady_clock;
-
-  CircuitBreakers(std::chrono::milliseconds backoff, std::chrono::milliseconds max_backoff)
-      : initial_(backoff), max_(max_backoff) {}
+  // `clock` must outlive the breakers.
+  CircuitBreakers(std::chrono::milliseconds backoff, std::chrono::milliseconds max_backoff,
+                  Clock& clock)
+      : initial_(backoff), max_(max_backoff), clock_(clock) {}
 
   // Whether a request may go to `address` now. A true answer for a half-open breaker makes
   // that request the probe: the caller must then report Success, Failure or Abandon.
@@ -48,6 +50,7 @@ class CircuitBreakers {
 
   const Clock::duration initial_;
   const Clock::duration max_;
+  Clock& clock_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, State> states_;  // only workers that failed; GUARDED_BY(mu_)
   std::atomic<std::uint64_t> opens_{0};

@@ -2,15 +2,15 @@
 
 namespace epochcache::client {
 
-MetadataCache::MetadataCache(std::chrono::milliseconds ttl, std::size_t max_entries)
-    : ttl_(ttl), max_entries_(max_entries) {}
+MetadataCache::MetadataCache(std::chrono::milliseconds ttl, Clock& clock, std::size_t max_entries)
+    : ttl_(ttl), max_entries_(max_entries), clock_(clock) {}
 
 std::optional<FileStatus> MetadataCache::Get(std::string_view path) {
   if (ttl_.count() <= 0) return std::nullopt;
   std::lock_guard lock(mu_);
   auto it = entries_.find(std::string(path));
   if (it == entries_.end()) return std::nullopt;
-  if (Clock::now() >= it->second.expires) {
+  if (clock_.Now() >= it->second.expires) {
     entries_.erase(it);
     return std::nullopt;
   }
@@ -19,7 +19,7 @@ std::optional<FileStatus> MetadataCache::Get(std::string_view path) {
 
 void MetadataCache::Put(std::string_view path, const FileStatus& status) {
   if (ttl_.count() <= 0) return;
-  const auto now = Clock::now();
+  const auto now = clock_.Now();
   std::lock_guard lock(mu_);
   if (entries_.size() >= max_entries_) {
     std::erase_if(entries_, [now](const auto& kv) { return now >= kv.second.expires; });

@@ -15,16 +15,15 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "common/clock.h"
 #include "epochcache/under_store.h"
 
 namespace epochcache::client {
 
 class MetadataCache {
  public:
-  using Clock = std::chrono::steady_clock;
-
-  // A ttl of zero disables caching.
-  explicit MetadataCache(std::chrono::milliseconds ttl, std::size_t max_entries = 1 << 17);
+  // A ttl of zero disables caching. `clock` must outlive the cache.
+  MetadataCache(std::chrono::milliseconds ttl, Clock& clock, std::size_t max_entries = 1 << 17);
 
   std::optional<FileStatus> Get(std::string_view path);
   void Put(std::string_view path, const FileStatus& status);
@@ -38,6 +37,7 @@ class MetadataCache {
 
   const std::chrono::milliseconds ttl_;
   const std::size_t max_entries_;
+  Clock& clock_;
   std::mutex mu_;
   std::unordered_map<std::string, Entry> entries_;
 };

@@ -10,6 +10,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "common/env.h"
+#include "common/private_dir.h"
 #include "epochcache/membership.h"
 
 namespace epochcache {
@@ -45,28 +47,6 @@ Result<std::string> StringField(const json& j, const char* name) {
     return Status::InvalidArgument(fmt::format("worker record with an empty {}", name));
   }
   return it->get<std::string>();
-}
-
-// Creates `dir` and any missing parents with mode 0700 (umask can only narrow it), and takes
-// the group and other bits off `dir` if it had them: it holds the worker id and cached data.
-Status MakePrivateDir(const std::string& dir) {
-  for (std::size_t slash = dir.find('/', 1);; slash = dir.find('/', slash + 1)) {
-    const std::string part = dir.substr(0, slash);
-    if (!part.empty() && ::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) {
-      return Status::IoError(fmt::format("cannot create {}: {}", part, ErrnoText(errno)));
-    }
-    if (slash == std::string::npos) break;
-  }
-  struct stat st {};
-  if (::stat(dir.c_str(), &st) != 0) {
-    return Status::IoError(fmt::format("cannot stat {}: {}", dir, ErrnoText(errno)));
-  }
-  if (!S_ISDIR(st.st_mode)) return Status::IoError(fmt::format("{} is not a directory", dir));
-  if ((st.st_mode & 077) != 0 && ::chmod(dir.c_str(), st.st_mode & 0700) != 0) {
-    return Status::IoError(
-        fmt::format("cannot make {} private (mode 0700): {}", dir, ErrnoText(errno)));
-  }
-  return Status::Ok();
 }
 
 // The first line of an existing id file; empty when there is none (or it is empty).
@@ -123,7 +103,8 @@ std::string WorkerKeyPrefix(std::string_view cluster) {
 }
 
 Result<std::string> LoadOrCreateWorkerId(const std::string& cache_dir) {
-  EC_RETURN_IF_ERROR(MakePrivateDir(cache_dir));
+  // Private: it holds the worker id and, as the first cache dir, cached data.
+  EC_RETURN_IF_ERROR(MakePrivateDirs(Env::Default(), cache_dir));
   const std::string path = cache_dir + "/worker-id";
   EC_ASSIGN_OR_RETURN(std::string existing, ReadWorkerId(path));
   if (!existing.empty()) return existing;
@@ -134,11 +115,12 @@ Result<std::string> LoadOrCreateWorkerId(const std::string& cache_dir) {
   }
   const std::string id = fmt::format("w-{:08x}{:08x}", random[0], random[1]);
   const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  const int fd =
+      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, kPrivateFileMode);
   if (fd < 0) return Status::IoError(fmt::format("cannot create {}: {}", tmp, ErrnoText(errno)));
   const std::string line = id + "\n";
   // fchmod: a leftover temp file keeps its old mode through O_TRUNC.
-  bool ok = ::fchmod(fd, 0600) == 0 &&
+  bool ok = ::fchmod(fd, kPrivateFileMode) == 0 &&
             ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
   const int err = errno;
   ok = ::close(fd) == 0 && ok;

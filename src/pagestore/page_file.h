@@ -1,6 +1,7 @@
-// Reading, writing and scanning page files: the store's only disk I/O. No locks, no index;
-// errors come back as errno values or Status codes the store turns into policy (drop the
-// page, count a dir error, take a dir out of service).
+// Reading, writing and scanning page files: the store's only disk I/O, all of it through an
+// Env (common/env.h) so tests can fail any call. No locks, no index; errors come back as Status
+// codes the store turns into policy (drop the page, count a dir error, take a dir out of
+// service).
 #pragma once
 
 #include <cstdint>
@@ -8,39 +9,30 @@
 #include <string>
 #include <vector>
 
+#include "common/env.h"
 #include "epochcache/page_store.h"
 #include "epochcache/status.h"
 
 namespace epochcache::pagestore {
 
-// Cached data is private to the worker's user: page files are created 0600 and directories
-// 0700 (umask can only narrow these), and wider modes found on disk are narrowed.
-inline constexpr unsigned kPrivateFileMode = 0600;
-inline constexpr unsigned kPrivateDirMode = 0700;
-
-// Creates `path` and its missing parents with kPrivateDirMode, and takes the group and other
-// bits off `path` itself if it existed with them. Returns 0 or the errno of what failed (ENOTDIR if
-// `path` is a file).
-int MakePrivateDirs(const std::string& path);
-
 // Writes `data` with its header to `temp_path`, then renames it to `final_path` (both in the
 // same directory, so the rename is atomic: a reader or a restart sees the whole page or none
-// of it); the directory is created if missing. No fsync: a page torn by a crash fails its checksum
-// and is refetched. On failure the temp file is removed, `*error` describes what failed, and the
-// errno is returned; 0 on success.
-int WritePageFile(const std::string& temp_path, const std::string& final_path, const PageId& id,
-                  std::uint64_t page_size, std::span<const std::byte> data, std::string* error);
+// of it); the prefix directory is created if missing. No fsync: a page torn by a crash fails its
+// checksum and is refetched. On failure the temp file is removed and the Status (codes as
+// ErrnoStatus in common/env.h) names the file and what failed.
+Status WritePageFile(Env* env, const std::string& temp_path, const std::string& final_path,
+                     const PageId& id, std::uint64_t page_size, std::span<const std::byte> data);
 
 // Opens the page file at `path` and verifies its header (magic, version, checksum, identity
 // `id`, `page_size`, file length) and the checksums of the 64 KiB chunks covering
 // [offset, offset + length) of its data. Returns a handle on those bytes, or:
-//   NotFound      — the file does not exist;
-//   ChecksumError — anything about the file is wrong (corrupt, truncated, foreign);
+//   NotFound        — the file does not exist;
+//   ChecksumError   — anything about the file is wrong (corrupt, truncated, foreign);
 //   InvalidArgument — the range is outside the page's data;
-//   IoError       — the disk failed (message names the errno); `*err` is set to it.
-Result<PageHandle> OpenVerifiedPage(const std::string& path, const PageId& id,
+//   IoError, PermissionDenied — the disk failed or refused (see ErrnoStatus).
+Result<PageHandle> OpenVerifiedPage(Env* env, const std::string& path, const PageId& id,
                                     std::uint64_t page_size, std::uint64_t offset,
-                                    std::uint64_t length, int* err);
+                                    std::uint64_t length);
 
 // A valid page file found by ScanPrefixDir.
 struct FoundPage {
@@ -53,13 +45,13 @@ struct ScanResult {
   std::vector<FoundPage> pages;
   std::uint64_t discarded = 0;  // temp and invalid page files deleted
   std::uint64_t ignored = 0;    // files not named like pages: left alone
-  int error = 0;                // errno if the directory could not be read
+  Status status;                // not OK if the directory could not be read
 };
 
 // Scans one prefix directory ("<dir>/pages/ab") at start: deletes temp files and page files
 // whose header is invalid or whose length disagrees with it, and returns the valid pages.
 // Takes group and other bits off the dir and its page files (left by older versions).
 // Reads only headers; data checksums are verified on read.
-ScanResult ScanPrefixDir(const std::string& prefix_path, std::uint64_t page_size);
+ScanResult ScanPrefixDir(Env* env, const std::string& prefix_path, std::uint64_t page_size);
 
 }  // namespace epochcache::pagestore

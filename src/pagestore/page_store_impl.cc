@@ -5,15 +5,14 @@
 #include <xxhash.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 #include <set>
 #include <system_error>
 #include <thread>
 
+#include "common/private_dir.h"
 #include "common/sizes.h"
 #include "pagestore/page_file.h"
 #include "pagestore/page_format.h"
@@ -33,11 +32,10 @@ std::uint64_t Mix(std::uint64_t x) {  // splitmix64 finaliser
   return x ^ (x >> 31);
 }
 
-bool MeansDirIsGone(int err) {
-  return err == ENOENT || err == ENOTDIR || err == EROFS || err == EACCES || err == EPERM;
+// Gone, or read-only, or not ours any more: waiting will not help.
+bool MeansDirIsGone(const Status& error) {
+  return error.code() == StatusCode::kNotFound || error.code() == StatusCode::kPermissionDenied;
 }
-
-std::string ErrnoText(int err) { return std::strerror(err); }  // NOLINT(concurrency-mt-unsafe)
 
 }  // namespace
 
@@ -46,7 +44,9 @@ std::uint64_t PageKey(const PageId& id) {
 }
 
 PageStoreImpl::PageStoreImpl(const PageStoreOptions& options)
-    : page_size_(options.page_size), eviction_policy_(options.eviction_policy) {
+    : env_(options.env != nullptr ? options.env : Env::Default()),
+      page_size_(options.page_size),
+      eviction_policy_(options.eviction_policy) {
   dirs_.resize(options.dirs.size());
   for (std::size_t i = 0; i < options.dirs.size(); ++i) {
     Dir& dir = dirs_[i];
@@ -78,25 +78,25 @@ void PageStoreImpl::Recover() {
   std::vector<Job> jobs;
   std::uint64_t ignored = 0;
   for (std::size_t d = 0; d < dirs_.size(); ++d) {
-    std::error_code ec;
-    int err = MakePrivateDirs(dirs_[d].root);
-    if (err == 0) err = MakePrivateDirs(dirs_[d].pages);
-    if (err != 0) ec = std::error_code(err, std::generic_category());
-    for (std::filesystem::directory_iterator it(dirs_[d].pages, ec), end; !ec && it != end;
-         it.increment(ec)) {
-      const std::string name = it->path().filename().string();
-      if (name.size() == 2 && IsValidFileKey(name + std::string(30, '0')) && it->is_directory(ec)) {
-        jobs.push_back(Job{d, it->path().string()});
-      } else {
-        ++ignored;
-      }
-    }
-    if (ec) {
-      spdlog::error("page store: cache dir {} is unusable: {}", dirs_[d].root, ec.message());
+    Status made = MakePrivateDirs(env_, dirs_[d].root);
+    if (made.ok()) made = MakePrivateDirs(env_, dirs_[d].pages);
+    Result<std::vector<DirEntry>> entries =
+        made.ok() ? env_->ListDir(dirs_[d].pages) : Result<std::vector<DirEntry>>(made);
+    if (!entries.ok()) {
+      spdlog::error("page store: cache dir {} is unusable: {}", dirs_[d].root,
+                    entries.status().message());
       dirs_[d].healthy = false;
       ++dirs_[d].errors;
       ++dir_errors_;
-      std::erase_if(jobs, [d](const Job& j) { return j.dir == d; });
+      continue;
+    }
+    for (const DirEntry& entry : *entries) {
+      const std::string& name = entry.name;
+      if (entry.is_dir && name.size() == 2 && IsValidFileKey(name + std::string(30, '0'))) {
+        jobs.push_back(Job{d, dirs_[d].pages + "/" + name});
+      } else {
+        ++ignored;
+      }
     }
   }
 
@@ -108,7 +108,7 @@ void PageStoreImpl::Recover() {
     const unsigned threads = std::clamp(std::thread::hardware_concurrency(), 2U, 8U);
     const auto scan = [&] {
       for (std::size_t i = next++; i < jobs.size(); i = next++) {
-        results[i] = ScanPrefixDir(jobs[i].path, page_size_);
+        results[i] = ScanPrefixDir(env_, jobs[i].path, page_size_);
       }
     };
     std::vector<std::jthread> workers;
@@ -132,6 +132,10 @@ void PageStoreImpl::Recover() {
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     discarded_files_ += results[i].discarded;
     ignored += results[i].ignored;
+    if (!results[i].status.ok()) {
+      // Its pages stay on disk unindexed until the dir is readable again at a later start.
+      spdlog::warn("page store: skipped {}: {}", jobs[i].path, results[i].status.message());
+    }
     for (FoundPage& page : results[i].pages) found.push_back(Found{jobs[i].dir, std::move(page)});
   }
   // Oldest first, so the most recently written pages end up most recently used.
@@ -140,7 +144,7 @@ void PageStoreImpl::Recover() {
   for (Found& f : found) {
     const std::uint64_t key = PageKey(f.page.id);
     if (index_.contains(key)) {  // the same page in two dirs: keep one
-      ::unlink(PagePath(dirs_[f.dir], f.page.id).c_str());
+      (void)env_->Unlink(PagePath(dirs_[f.dir], f.page.id));
       ++discarded_files_;
       continue;
     }
@@ -153,7 +157,7 @@ void PageStoreImpl::Recover() {
     dir.policy->SetCapacity(dir.configured_capacity, &victims);
     for (std::uint64_t v : victims) {
       auto it = index_.find(v);
-      ::unlink(PagePath(dir, it->second.id).c_str());
+      (void)env_->Unlink(PagePath(dir, it->second.id));
       index_.erase(it);
       ++evictions_;
     }
@@ -211,8 +215,7 @@ Result<PageHandle> PageStoreImpl::Get(const PageId& id, std::uint64_t offset,
     dirs_[d].policy->OnHit(key);
   }
 
-  int err = 0;
-  Result<PageHandle> handle = OpenVerifiedPage(path, id, page_size_, offset, length, &err);
+  Result<PageHandle> handle = OpenVerifiedPage(env_, path, id, page_size_, offset, length);
   if (handle.ok()) {
     ++hits_;
     return handle;
@@ -221,8 +224,13 @@ Result<PageHandle> PageStoreImpl::Get(const PageId& id, std::uint64_t offset,
   if (status.code() == StatusCode::kInvalidArgument) return status;  // the page itself is fine
 
   // The file vanished, is corrupt, or the disk failed: forget the page so it is refetched.
-  const bool dir_gone =
-      status.code() == StatusCode::kNotFound && ::access(dirs_[d].pages.c_str(), F_OK) != 0;
+  Status dir_error;
+  if (status.code() == StatusCode::kNotFound) {
+    // A page file gone alone is eviction racing us; gone with its dir, the dir was lost.
+    dir_error = env_->Stat(dirs_[d].pages).status();
+  } else if (status.code() != StatusCode::kChecksumError) {
+    dir_error = status;
+  }
   std::vector<Doomed> doomed;
   {
     std::lock_guard lock(mu_);
@@ -230,10 +238,8 @@ Result<PageHandle> PageStoreImpl::Get(const PageId& id, std::uint64_t offset,
     if (status.code() == StatusCode::kChecksumError) {
       ++checksum_failures_;
       spdlog::warn("page store: dropping corrupt page: {}", status.message());
-    } else if (status.code() == StatusCode::kIoError) {
-      RecordDirErrorLocked(d, err);
-    } else if (dir_gone) {
-      RecordDirErrorLocked(d, ENOENT);
+    } else if (!dir_error.ok()) {
+      RecordDirErrorLocked(d, dir_error);
     }
   }
   Unlink(doomed);
@@ -307,13 +313,12 @@ std::pair<PageStoreImpl::PutOutcome, Status> PageStoreImpl::PutOnce(
   const std::string final_path = PagePath(dirs_[d], id);
   const std::string temp_path =
       fmt::format("{}.{}-{}{}", final_path, ::getpid(), temp_counter_.fetch_add(1), kTempSuffix);
-  std::string error;
-  const int err = WritePageFile(temp_path, final_path, id, page_size_, data, &error);
+  const Status written = WritePageFile(env_, temp_path, final_path, id, page_size_, data);
 
   std::unique_lock lock(mu_);
   auto it = index_.find(key);
   const bool current = it != index_.end() && it->second.generation == generation;
-  if (err == 0) {
+  if (written.ok()) {
     if (!current) {  // the dir was taken out of service while we wrote
       ++rejected_puts_;
       return {PutOutcome::kDone, Status::Rejected("cache dir " + dirs_[d].root + " failed")};
@@ -335,20 +340,23 @@ std::pair<PageStoreImpl::PutOutcome, Status> PageStoreImpl::PutOnce(
     if (it->second.state == State::kPending) dirs_[d].policy->Remove(key);
     index_.erase(it);
   }
-  if (err == ENOSPC || err == EDQUOT) {
-    // The disk holds less than configured (shared with others, or capacity set too high):
-    // lower this dir's capacity to what it uses now, so later pages evict instead of failing.
+  if (written.code() == StatusCode::kRejected) {
+    // Out of space or quota: the disk holds less than configured (shared with others, or
+    // capacity set too high). Lower this dir's capacity to what it uses now, so later pages
+    // evict instead of failing.
     Dir& dir = dirs_[d];
     std::vector<std::uint64_t> none;
     dir.policy->SetCapacity(dir.policy->used_bytes(), &none);
     spdlog::warn("page store: cache dir {} is out of space ({}); capacity lowered to {}", dir.root,
-                 ErrnoText(err), FormatSize(dir.policy->capacity_bytes()));
+                 written.message(), FormatSize(dir.policy->capacity_bytes()));
     ++rejected_puts_;
-    return {PutOutcome::kDone, Status::Rejected(error)};
+    return {PutOutcome::kDone, written};
   }
-  if (RecordDirErrorLocked(d, err)) return {PutOutcome::kRetryOtherDir, Status::IoError(error)};
+  // Whatever the disk said, the caller learns only that this cache dir failed.
+  Status failed(StatusCode::kIoError, written.message());
+  if (RecordDirErrorLocked(d, written)) return {PutOutcome::kRetryOtherDir, failed};
   ++rejected_puts_;
-  return {PutOutcome::kDone, Status::IoError(error)};
+  return {PutOutcome::kDone, failed};
 }
 
 void PageStoreImpl::DropLocked(std::uint64_t key, std::uint64_t generation,
@@ -362,13 +370,13 @@ void PageStoreImpl::DropLocked(std::uint64_t key, std::uint64_t generation,
   index_.erase(it);
 }
 
-bool PageStoreImpl::RecordDirErrorLocked(std::size_t d, int err) {
+bool PageStoreImpl::RecordDirErrorLocked(std::size_t d, const Status& error) {
   Dir& dir = dirs_[d];
   ++dir.errors;
   ++dir_errors_;
   ++dir.consecutive_errors;
   if (!dir.healthy) return true;
-  if (!MeansDirIsGone(err) && dir.consecutive_errors < kMaxConsecutiveErrors) return false;
+  if (!MeansDirIsGone(error) && dir.consecutive_errors < kMaxConsecutiveErrors) return false;
   dir.healthy = false;
   // Its pages can no longer be trusted to be there; they are refetched into other dirs.
   for (auto it = index_.begin(); it != index_.end();) {
@@ -380,13 +388,13 @@ bool PageStoreImpl::RecordDirErrorLocked(std::size_t d, int err) {
     }
   }
   spdlog::error("page store: cache dir {} taken out of service after {} errors (last: {})",
-                dir.root, dir.errors, ErrnoText(err));
+                dir.root, dir.errors, error.message());
   return true;
 }
 
 void PageStoreImpl::Unlink(const std::vector<Doomed>& doomed) {
   if (doomed.empty()) return;
-  for (const auto& [key, path] : doomed) ::unlink(path.c_str());  // ENOENT is fine
+  for (const auto& [key, path] : doomed) (void)env_->Unlink(path);  // NotFound is fine
   std::lock_guard lock(mu_);
   for (const auto& [key, path] : doomed) unlinking_.erase(key);
 }

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/env.h"
 #include "epochcache/page_store.h"
 #include "pagestore/replacement_policy.h"
 
@@ -75,12 +76,14 @@ class PageStoreImpl final : public PageStore {
   // its file for deletion. REQUIRES: mu_ held.
   void DropLocked(std::uint64_t key, std::uint64_t generation, std::vector<Doomed>* doomed);
   // Counts an I/O error in `dir`; takes the dir out of service if the error says it is gone
-  // or read-only, or after repeated errors. Returns true if it did. REQUIRES: mu_ held.
-  bool RecordDirErrorLocked(std::size_t dir, int err);
+  // or refuses writes (NotFound, PermissionDenied), or after repeated errors. Returns true if it
+  // did. REQUIRES: mu_ held.
+  bool RecordDirErrorLocked(std::size_t dir, const Status& error);
   void RecordDirSuccessLocked(std::size_t dir) { dirs_[dir].consecutive_errors = 0; }
   // Deletes queued files, then lets their pages be written again.
   void Unlink(const std::vector<Doomed>& doomed);
 
+  Env* const env_;  // every disk access goes through it
   const std::uint64_t page_size_;
   const EvictionPolicy eviction_policy_;
 

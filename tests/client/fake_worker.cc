@@ -125,9 +125,45 @@ std::vector<std::uint64_t> FakeWorker::ReadOffsets() {
   return read_offsets_;
 }
 
-void FakeWorker::Sleep(int ms) {
-  std::unique_lock lock(mu_);
-  stop_cv_.wait_for(lock, std::chrono::milliseconds(ms), [this] { return stopping_; });
+void FakeWorker::StallReads(bool on) {
+  {
+    std::lock_guard lock(mu_);
+    stall_reads_ = on;
+  }
+  stop_cv_.notify_all();
+}
+
+void FakeWorker::StallStats(bool on) {
+  {
+    std::lock_guard lock(mu_);
+    stall_stats_ = on;
+  }
+  stop_cv_.notify_all();
+}
+
+void FakeWorker::HoldReadsUntilConcurrent(int n) {
+  {
+    std::lock_guard lock(mu_);
+    hold_reads_until_ = n;
+  }
+  stop_cv_.notify_all();
+}
+
+bool FakeWorker::AwaitGate(std::unique_lock<std::mutex>& lock, const std::function<bool()>& ready) {
+  // Not a timing: only a bound on how long a broken client can hang the test.
+  constexpr auto kSafetyNet = std::chrono::seconds(60);
+  return stop_cv_.wait_for(lock, kSafetyNet, [&] { return stopping_ || ready(); });
+}
+
+void FakeWorker::NoteReadInFlight() {
+  const int now = ++reads_in_flight;
+  for (int seen = max_reads_in_flight; now > seen;) {
+    if (max_reads_in_flight.compare_exchange_weak(seen, now)) break;
+  }
+  {
+    std::lock_guard lock(mu_);  // so that a read waiting for this count cannot miss it
+  }
+  stop_cv_.notify_all();
 }
 
 void FakeWorker::Serve(int fd) {
@@ -192,7 +228,10 @@ void FakeWorker::ServeRequests(Stream& stream) {
       res.body() = R"({"path": "/d", "entries": {"a": 1}, "next_start_after": 5})";
     } else if (endpoint == "/v1/stat") {
       ++stats;
-      if (stat_delay_ms > 0) Sleep(stat_delay_ms);
+      {
+        std::unique_lock lock(mu_);
+        AwaitGate(lock, [this] { return !stall_stats_; });
+      }
       if (!file) {
         res = JsonError(404, "not_found", path + " does not exist");
       } else {
@@ -243,11 +282,13 @@ void FakeWorker::ServeRequests(Stream& stream) {
       res.body() = R"({"requests": 1})";
     } else if (endpoint == "/v1/read") {
       ++reads;
-      const int now = ++reads_in_flight;
-      for (int seen = max_reads_in_flight; now > seen;) {
-        if (max_reads_in_flight.compare_exchange_weak(seen, now)) break;
+      NoteReadInFlight();
+      {
+        std::unique_lock lock(mu_);
+        AwaitGate(lock, [this] {
+          return !stall_reads_ && max_reads_in_flight.load() >= hold_reads_until_;
+        });
       }
-      if (read_delay_ms > 0) Sleep(read_delay_ms);
       --reads_in_flight;
       const std::string version = QueryParam(target, "version");
       if (!file) {

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -49,9 +50,15 @@ class FakeWorker {
   // The Authorization header of every request received, in arrival order ("" when absent).
   std::vector<std::string> Authorizations();
 
+  // Gates, for stalls and overlaps without sleeping (each takes effect on the next request).
+  // A stalled read or stat waits until the stall is lifted or the worker stops.
+  void StallReads(bool on);
+  void StallStats(bool on);
+  // Reads wait until `n` reads have been in flight at once (0: no wait). Guarded by a long
+  // safety net, so that a client that never gets there fails the test instead of hanging it.
+  void HoldReadsUntilConcurrent(int n);
+
   // Misbehaviour knobs (all take effect on the next request).
-  std::atomic<int> read_delay_ms{0};              // sleep before answering a read
-  std::atomic<int> stat_delay_ms{0};              // sleep before answering a stat
   std::atomic<int> fail_reads_with_500{0};        // answer this many reads with 500 internal
   std::atomic<int> close_mid_body{0};             // this many reads send half the body then close
   std::atomic<bool> close_after_response{false};  // keep-alive announced, then closed anyway
@@ -86,12 +93,17 @@ class FakeWorker {
   void Serve(int fd);
   template <typename Stream>
   void ServeRequests(Stream& stream);
-  void Sleep(int ms);
+  // Waits (mu_ held) until `ready` or the worker stops; false after the safety net.
+  bool AwaitGate(std::unique_lock<std::mutex>& lock, const std::function<bool()>& ready);
+  void NoteReadInFlight();
 
   std::unique_ptr<Impl> impl_;
   std::mutex mu_;
-  std::condition_variable stop_cv_;
+  std::condition_variable stop_cv_;  // also signals gate changes
   bool stopping_ = false;
+  bool stall_reads_ = false;  // GUARDED_BY(mu_)
+  bool stall_stats_ = false;  // GUARDED_BY(mu_)
+  int hold_reads_until_ = 0;  // GUARDED_BY(mu_)
   std::map<std::string, File> files_;
   std::vector<std::uint64_t> read_offsets_;
   std::string required_token_;

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "epochcache/membership.h"
+#include "support/umask_zero.h"
 
 namespace epochcache {
 namespace {
@@ -21,16 +22,7 @@ unsigned ModeOf(const fs::path& p) {
   return st.st_mode & 07777;
 }
 
-class UmaskZero {
- public:
-  UmaskZero() : old_(::umask(0)) {}
-  ~UmaskZero() { ::umask(old_); }
-  UmaskZero(const UmaskZero&) = delete;
-  UmaskZero& operator=(const UmaskZero&) = delete;
-
- private:
-  mode_t old_;
-};
+using testing_support::UmaskZero;
 
 TEST(WorkerIdTest, FileIs0600AndNewDirsAre0700EvenWithUmaskZero) {
   const fs::path root = fs::temp_directory_path() / fmt::format("ec-idmode-{}", ::getpid());

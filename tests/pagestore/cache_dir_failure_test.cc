@@ -7,12 +7,14 @@
 #include <fstream>
 
 #include "epochcache/page_store.h"
-#include "pagestore/fault_injection.h"
+#include "support/fault_env.h"
 #include "test_util.h"
 
 namespace epochcache::pagestore {
 namespace {
 
+using testing_support::FaultEnv;
+using testing_support::FaultOp;
 using testing_util::Page;
 using testing_util::PageBytes;
 using testing_util::PageFiles;
@@ -22,9 +24,10 @@ using testing_util::TempDir;
 constexpr std::uint64_t kPageSize = std::uint64_t{16} * 1024;
 constexpr std::uint64_t kPageFile = kPageSize + 4096;
 
-std::unique_ptr<PageStore> OpenDirs(const std::vector<CacheDirOptions>& dirs) {
+std::unique_ptr<PageStore> OpenDirs(const std::vector<CacheDirOptions>& dirs, Env* env = nullptr) {
   PageStoreOptions options;
   options.dirs = dirs;
+  options.env = env;
   options.page_size = kPageSize;
   options.eviction_policy = EvictionPolicy::kLru;
   auto store = PageStore::Open(options);
@@ -68,14 +71,14 @@ TEST(CacheDirTest, PagesSpreadAcrossDirsByCapacity) {
 
 TEST(CacheDirTest, DiskFullRejectsAndLowersCapacity) {
   TempDir tmp;
-  auto store = OpenDirs({{tmp.path(), 100 * kPageFile}});
+  FaultEnv env;
+  auto store = OpenDirs({{tmp.path(), 100 * kPageFile}}, &env);
   for (std::uint64_t i = 0; i < 5; ++i) {
     ASSERT_TRUE(store->Put(Page("f", i), PageBytes(kPageSize, i)).ok());
   }
-  {
-    ScopedWriteFault full(ENOSPC, 1);
-    EXPECT_EQ(store->Put(Page("f", 5), PageBytes(kPageSize, 5)).code(), StatusCode::kRejected);
-  }
+  env.Fail(FaultOp::kWrite, ENOSPC);
+  EXPECT_EQ(store->Put(Page("f", 5), PageBytes(kPageSize, 5)).code(), StatusCode::kRejected);
+  EXPECT_EQ(env.injected(FaultOp::kWrite), 1);
   EXPECT_TRUE(NoTempFiles(tmp.path()));
   PageStoreStats s = store->Stats();
   EXPECT_TRUE(s.dirs[0].healthy);
@@ -92,13 +95,11 @@ TEST(CacheDirTest, DiskFullRejectsAndLowersCapacity) {
 
 TEST(CacheDirTest, ReadOnlyDirIsTakenOutOfService) {
   TempDir tmp;
-  auto store = OpenDirs({{tmp.Sub("a"), 100 * kPageFile}});
+  FaultEnv env;
+  auto store = OpenDirs({{tmp.Sub("a"), 100 * kPageFile}}, &env);
   ASSERT_TRUE(store->Put(Page("f", 0), PageBytes(100, 0)).ok());
-  {
-    ScopedWriteFault read_only(EROFS, 1);
-    const Status st = store->Put(Page("f", 1), PageBytes(100, 1));
-    EXPECT_FALSE(st.ok());
-  }
+  env.Fail(FaultOp::kWrite, EROFS);
+  EXPECT_FALSE(store->Put(Page("f", 1), PageBytes(100, 1)).ok());
   const PageStoreStats s = store->Stats();
   EXPECT_FALSE(s.dirs[0].healthy);
   EXPECT_EQ(s.dir_errors, 1U);
@@ -111,11 +112,10 @@ TEST(CacheDirTest, ReadOnlyDirIsTakenOutOfService) {
 
 TEST(CacheDirTest, FailedWriteIsRetriedInAnotherDir) {
   TempDir tmp;
-  auto store = OpenDirs({{tmp.Sub("a"), 100 * kPageFile}, {tmp.Sub("b"), 100 * kPageFile}});
-  {
-    ScopedWriteFault read_only(EROFS, 1);
-    EXPECT_TRUE(store->Put(Page("f", 0), PageBytes(100, 0)).ok());
-  }
+  FaultEnv env;
+  auto store = OpenDirs({{tmp.Sub("a"), 100 * kPageFile}, {tmp.Sub("b"), 100 * kPageFile}}, &env);
+  env.Fail(FaultOp::kWrite, EROFS);
+  EXPECT_TRUE(store->Put(Page("f", 0), PageBytes(100, 0)).ok());
   const PageStoreStats s = store->Stats();
   EXPECT_EQ(s.dir_errors, 1U);
   EXPECT_NE(s.dirs[0].healthy, s.dirs[1].healthy);
@@ -125,19 +125,16 @@ TEST(CacheDirTest, FailedWriteIsRetriedInAnotherDir) {
 
 TEST(CacheDirTest, TransientErrorsOnlyCountUntilRepeated) {
   TempDir tmp;
-  auto store = OpenDirs({{tmp.path(), 100 * kPageFile}});
-  {
-    ScopedWriteFault flaky(EIO, 2);
-    EXPECT_EQ(store->Put(Page("f", 0), PageBytes(100, 0)).code(), StatusCode::kIoError);
-    EXPECT_EQ(store->Put(Page("f", 1), PageBytes(100, 1)).code(), StatusCode::kIoError);
-  }
+  FaultEnv env;
+  auto store = OpenDirs({{tmp.path(), 100 * kPageFile}}, &env);
+  env.Fail(FaultOp::kWrite, EIO, 2);
+  EXPECT_EQ(store->Put(Page("f", 0), PageBytes(100, 0)).code(), StatusCode::kIoError);
+  EXPECT_EQ(store->Put(Page("f", 1), PageBytes(100, 1)).code(), StatusCode::kIoError);
   EXPECT_TRUE(store->Stats().dirs[0].healthy);
   ASSERT_TRUE(store->Put(Page("f", 2), PageBytes(100, 2)).ok());  // resets the streak
-  {
-    ScopedWriteFault failing(EIO, 3);
-    for (std::uint64_t i = 3; i < 6; ++i) {
-      EXPECT_FALSE(store->Put(Page("f", i), PageBytes(100, i)).ok());
-    }
+  env.Fail(FaultOp::kWrite, EIO, 3);
+  for (std::uint64_t i = 3; i < 6; ++i) {
+    EXPECT_FALSE(store->Put(Page("f", i), PageBytes(100, i)).ok());
   }
   const PageStoreStats s = store->Stats();
   EXPECT_FALSE(s.dirs[0].healthy);

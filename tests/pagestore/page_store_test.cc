@@ -143,6 +143,29 @@ TEST(PageStoreTest, ReopenRecoversPagesAndDiscardsTempAndPartialFiles) {
   }
 }
 
+TEST(PageStoreTest, RecoveryDoesNotFollowASymlinkedPrefixDir) {
+  TempDir tmp;
+  {
+    auto store = OpenStore(tmp.Sub("c"), 100 * kFullPageFile);
+    ASSERT_TRUE(store->Put(Page("f", 0), PageBytes(100, 0)).ok());
+  }
+  // The prefix dir moves elsewhere and a symlink takes its place: recovery must neither index
+  // nor delete anything outside the cache dir.
+  const std::string name = Page("f", 0).file_key.substr(0, 2);
+  const std::string prefix = tmp.Sub("c") + "/pages/" + name;
+  std::filesystem::create_directory(tmp.Sub("elsewhere"));
+  std::filesystem::rename(prefix, tmp.Sub("elsewhere/" + name));
+  std::filesystem::create_directory_symlink(tmp.Sub("elsewhere/" + name), prefix);
+  const std::string temp = tmp.Sub("elsewhere/" + name + "/someone-elses.tmp");
+  std::ofstream(temp) << "not ours";
+
+  auto store = OpenStore(tmp.Sub("c"), 100 * kFullPageFile);
+  EXPECT_EQ(store->Stats().recovered_pages, 0U);
+  EXPECT_EQ(store->Stats().discarded_files, 0U);
+  EXPECT_TRUE(std::filesystem::exists(temp));
+  EXPECT_EQ(PageFiles(tmp.Sub("elsewhere")).size(), 2U);
+}
+
 TEST(PageStoreTest, ReopenWithDifferentPageSizeDiscardsPages) {
   TempDir tmp;
   {

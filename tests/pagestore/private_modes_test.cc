@@ -6,11 +6,13 @@
 #include <filesystem>
 
 #include "epochcache/page_store.h"
+#include "support/umask_zero.h"
 #include "test_util.h"
 
 namespace epochcache::pagestore {
 namespace {
 
+using testing_support::UmaskZero;
 using testing_util::Page;
 using testing_util::PageBytes;
 using testing_util::TempDir;
@@ -36,17 +38,6 @@ std::string PathOf(const std::string& dir, const PageId& id) {
   return dir + "/pages/" + id.file_key.substr(0, 2) + "/" + id.file_key + "." +
          std::to_string(id.index);
 }
-
-class UmaskZero {
- public:
-  UmaskZero() : old_(::umask(0)) {}
-  ~UmaskZero() { ::umask(old_); }
-  UmaskZero(const UmaskZero&) = delete;
-  UmaskZero& operator=(const UmaskZero&) = delete;
-
- private:
-  mode_t old_;
-};
 
 TEST(PrivateModesTest, NewDirsAre0700AndPageFiles0600EvenWithUmaskZero) {
   TempDir tmp;

@@ -1,0 +1,147 @@
+#include "client/piece_read.h"
+
+#include <fmt/format.h>
+
+#include <utility>
+
+#include "client/content_range.h"
+#include "client/worker_answers.h"
+
+namespace epochcache::client {
+namespace {
+
+class PieceRead : public std::enable_shared_from_this<PieceRead> {
+ public:
+  PieceRead(const PieceReadContext& context, std::shared_ptr<Batch> batch, WorkerAttempts attempts,
+            Piece piece, std::shared_ptr<const ReadTarget> target)
+      : context_(context),
+        batch_(std::move(batch)),
+        attempts_(std::move(attempts)),
+        piece_(piece),
+        target_(std::move(target)) {}
+
+  void Next() {
+    auto host = attempts_.Next();
+    if (!host) return GiveUp();
+    context_.pool.AsyncGet(
+        *host,
+        HttpRequest{.target = target_->request_target,
+                    .range = std::make_pair(piece_.a, piece_.b - 1),
+                    .cancelled = batch_->cancelled()},
+        piece_.sink, [self = shared_from_this(), host = *host](const Result<HttpResponse>& r) {
+          self->OnResponse(host, r);
+        });
+  }
+
+ private:
+  void OnResponse(const std::string& host, const Result<HttpResponse>& r) {
+    const Outcome outcome = OutcomeOf(r);
+    attempts_.Report(host, outcome);
+    if (outcome == Outcome::kNotSent) return batch_->Done(r.status());
+    Status s = CheckPiece(r, host, *target_, piece_.a, piece_.b, context_.sent_token);
+    if (s.ok()) return batch_->Done(Status::Ok());
+    const bool worker_failure =
+        IsWorkerFailure(r) || (r.ok() && r->status / 100 == 2 && s.code() == StatusCode::kIoError);
+    if (!worker_failure || batch_->is_cancelled()) return batch_->Done(std::move(s));
+    context_.worker_errors.fetch_add(1, std::memory_order_relaxed);
+    attempts_.Failed(std::move(s));
+    Next();
+  }
+
+  void GiveUp() {
+    if (attempts_.FallBack()) return batch_->NeedsDirect(piece_, attempts_.error());
+    batch_->Done(attempts_.error());
+  }
+
+  const PieceReadContext& context_;
+  const std::shared_ptr<Batch> batch_;
+  WorkerAttempts attempts_;
+  const Piece piece_;
+  const std::shared_ptr<const ReadTarget> target_;
+};
+
+}  // namespace
+
+void Batch::Done(Status s) {
+  std::lock_guard lock(mu_);
+  const bool dropped = s.code() == StatusCode::kRejected && cancelled_->load();
+  if (!s.ok() && !dropped) {
+    // A real error outranks "changed": retrying would not fix it.
+    if (first_error_.ok() ||
+        (first_error_.code() == StatusCode::kChanged && s.code() != StatusCode::kChanged)) {
+      first_error_ = std::move(s);
+    }
+    cancelled_->store(true);
+  }
+  if (--pending_ == 0) cv_.notify_all();
+}
+
+void Batch::NeedsDirect(const Piece& piece, const Status& worker_error) {
+  std::lock_guard lock(mu_);
+  direct_.push_back(piece);
+  if (worker_error_.ok()) worker_error_ = worker_error;
+  if (--pending_ == 0) cv_.notify_all();
+}
+
+Status Batch::Wait() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [this] { return pending_ == 0; });
+  return first_error_;
+}
+
+std::vector<Piece> Batch::TakeDirect() {
+  std::lock_guard lock(mu_);
+  return std::move(direct_);
+}
+
+Status Batch::worker_error() {
+  std::lock_guard lock(mu_);
+  return worker_error_;
+}
+
+void StartPieceRead(const PieceReadContext& context, std::shared_ptr<Batch> batch,
+                    WorkerAttempts attempts, Piece piece,
+                    std::shared_ptr<const ReadTarget> target) {
+  std::make_shared<PieceRead>(context, std::move(batch), std::move(attempts), piece,
+                              std::move(target))
+      ->Next();
+}
+
+bool IsWorkerFailure(const Result<HttpResponse>& r) {
+  if (!r.ok()) return r.status().code() != StatusCode::kRejected;
+  return r->status >= 500;
+}
+
+Outcome OutcomeOf(const Result<HttpResponse>& r) {
+  if (r.ok()) return Outcome::kAnswered;
+  return r.status().code() == StatusCode::kRejected ? Outcome::kNotSent : Outcome::kUnreachable;
+}
+
+Status CheckPiece(const Result<HttpResponse>& r, const std::string& host, const ReadTarget& target,
+                  std::uint64_t a, std::uint64_t b, bool sent_token) {
+  const std::string& path = target.path;
+  if (!r.ok()) return r.status().WithContext(path);
+  if (r->status != 206) {
+    if (r->status / 100 == 2) {
+      return Status::IoError(
+          fmt::format("{}: worker {} answered HTTP {} to a range request", path, host, r->status));
+    }
+    return ErrorFromAnswer(r->status, r->body, host, path, sent_token);
+  }
+  const auto range = ParseContentRange(r->content_range);
+  if (!range) {
+    return Status::IoError(
+        fmt::format("{}: worker {} sent a bad Content-Range '{}'", path, host, r->content_range));
+  }
+  if (range->size != target.size || (!r->version.empty() && r->version != target.version)) {
+    return Status::Changed(fmt::format("{}: size or version changed during the read", path));
+  }
+  if (range->first != a || range->last != b - 1 || r->sink_bytes != b - a) {
+    return Status::IoError(
+        fmt::format("{}: worker {} answered bytes {}-{} ({} received) to a request for {}-{}", path,
+                    host, range->first, range->last, r->sink_bytes, a, b - 1));
+  }
+  return Status::Ok();
+}
+
+}  // namespace epochcache::client
