@@ -39,25 +39,26 @@ std::string EncodeError(const Status& status) {
       {{"error", std::string(StatusCodeName(status.code()))}, {"message", status.message()}});
 }
 
-Status DecodeError(unsigned http_status, std::string_view body) {
-  const nlohmann::json doc = ParseJson(body);
+Status DecodeError(unsigned http_status, std::string_view body, std::string_view who) {
+  const std::string answered = std::string(who) + " answered HTTP " + std::to_string(http_status);
   if (http_status == kRangeNotSatisfiable) {
-    return Status::Changed(
-        "HTTP 416: the range starts past the end of the file, which is shorter "
-        "than when it was stat'ed: " +
-        Snippet(body));
+    return Status::Changed(answered +
+                           ": the range starts past the end of the file, which is shorter than "
+                           "when it was stat'ed: " +
+                           Snippet(body));
   }
+  const nlohmann::json doc = ParseJson(body);
   if (auto code = NamedCode(doc)) {
     const auto message = doc.find("message");
     if (message != doc.end() && message->is_string() &&
         !message->get_ref<const std::string&>().empty()) {
       return {*code, message->get<std::string>()};
     }
-    return {*code, "HTTP " + std::to_string(http_status) + " without a message"};
+    return {*code, answered + " without a message"};
   }
   StatusCode code = StatusCodeForHttp(http_status);
   if (code == StatusCode::kOk) code = StatusCode::kIoError;  // an "error" with a success status
-  return {code, "HTTP " + std::to_string(http_status) + ": " + Snippet(body)};
+  return {code, answered + ": " + Snippet(body)};
 }
 
 }  // namespace epochcache::protocol

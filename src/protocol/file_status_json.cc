@@ -2,6 +2,8 @@
 
 #include <cstdint>
 #include <limits>
+#include <string>
+#include <vector>
 
 #include "protocol/json_text.h"
 
@@ -28,47 +30,60 @@ const json* Member(const json& doc, const char* key) {
   return it == doc.end() || it->is_null() ? nullptr : &*it;
 }
 
-Result<std::string> RequiredString(const json& doc, const char* key, std::string_view what) {
-  const json* value = Member(doc, key);
-  if (value == nullptr) return Malformed(what, "no '" + std::string(key) + "'");
-  if (!value->is_string()) return Malformed(what, "'" + std::string(key) + "' is not a string");
-  return value->get<std::string>();
-}
-
+// Every member that is wrong is named, not just the first: one look at the message shows what
+// the answering side gets wrong.
 Result<FileStatus> StatFromObject(const json& doc, std::string_view what) {
   if (!doc.is_object()) return Malformed(what, "not a JSON object");
   FileStatus st;
-  EC_ASSIGN_OR_RETURN(st.path, RequiredString(doc, "path", what));
-  EC_ASSIGN_OR_RETURN(const std::string type, RequiredString(doc, "type", what));
-  if (type != "file" && type != "directory") {
-    return Malformed(what, "entry '" + st.path + "' has unknown type '" + type + "'");
+  std::vector<std::string> wrong;
+  if (const json* path = Member(doc, "path"); path == nullptr) {
+    wrong.emplace_back("no 'path'");
+  } else if (!path->is_string()) {
+    wrong.emplace_back("'path' is not a string");
+  } else {
+    st.path = path->get<std::string>();
   }
-  st.is_directory = type == "directory";
+  const std::string entry = "entry '" + st.path + "'";
+  const json* type = Member(doc, "type");
+  if (type == nullptr) {
+    wrong.push_back(entry + " has no 'type'");
+  } else if (!type->is_string() || (*type != "file" && *type != "directory")) {
+    wrong.push_back(entry + " has unknown type '" +
+                    (type->is_string() ? type->get<std::string>() : DumpJson(*type)) + "'");
+  } else {
+    st.is_directory = *type == "directory";
+  }
   if (const json* size = Member(doc, "size"); size != nullptr) {
-    if (!size->is_number_unsigned()) {
-      return Malformed(what, "entry '" + st.path + "': 'size' is not an unsigned integer");
+    if (size->is_number_unsigned()) {
+      st.size = size->get<std::uint64_t>();
+    } else {
+      wrong.push_back(entry + " has no size: 'size' is not an unsigned integer");
     }
-    st.size = size->get<std::uint64_t>();
   } else if (!st.is_directory) {
-    return Malformed(what, "file '" + st.path + "' has no 'size'");
+    wrong.push_back(entry + " has no size");
   }
   if (const json* mtime = Member(doc, "mtime_ns"); mtime != nullptr) {
     // An integer that fits int64: a larger unsigned would wrap.
-    if (!mtime->is_number_integer() ||
-        (mtime->is_number_unsigned() &&
-         mtime->get<std::uint64_t>() >
+    if (mtime->is_number_integer() &&
+        (!mtime->is_number_unsigned() ||
+         mtime->get<std::uint64_t>() <=
              static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))) {
-      return Malformed(what, "entry '" + st.path + "': 'mtime_ns' is not a 64-bit integer");
+      st.mtime_ns = mtime->get<std::int64_t>();
+    } else {
+      wrong.push_back(entry + ": 'mtime_ns' is not a 64-bit integer");
     }
-    st.mtime_ns = mtime->get<std::int64_t>();
   }
   if (const json* version = Member(doc, "version"); version != nullptr) {
-    if (!version->is_string()) {
-      return Malformed(what, "entry '" + st.path + "': 'version' is not a string");
+    if (version->is_string()) {
+      st.version = version->get<std::string>();
+    } else {
+      wrong.push_back(entry + ": 'version' is not a string");
     }
-    st.version = version->get<std::string>();
   }
-  return st;
+  if (wrong.empty()) return st;
+  std::string why = wrong.front();
+  for (std::size_t i = 1; i < wrong.size(); ++i) why += "; " + wrong[i];
+  return Malformed(what, why);
 }
 
 }  // namespace

@@ -28,7 +28,10 @@ TEST(ErrorJsonTest, EncodesTheDocumentedShape) {
 TEST(ErrorJsonTest, BodiesWithoutAKnownCodeFallBackOnTheHttpStatus) {
   const Status html = DecodeError(502, "<html>Bad Gateway</html>");
   EXPECT_EQ(html.code(), StatusCode::kIoError);
-  EXPECT_NE(html.message().find("HTTP 502"), std::string::npos) << html.message();
+  EXPECT_NE(html.message().find("the worker answered HTTP 502: <html>"), std::string::npos)
+      << html.message();
+  EXPECT_NE(DecodeError(500, "x", "/f: worker h:1").message().find("/f: worker h:1 answered"),
+            std::string::npos);
   EXPECT_NE(html.message().find("Bad Gateway"), std::string::npos) << html.message();
   EXPECT_EQ(DecodeError(404, R"({"error":"no_such_code","message":"m"})").code(),
             StatusCode::kNotFound);

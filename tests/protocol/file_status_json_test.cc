@@ -61,7 +61,8 @@ TEST(FileStatusJsonTest, MalformedDocumentsAreClearErrors) {
            Malformed{R"({"path":7,"type":"file","size":1})", "'path' is not a string"},
            Malformed{R"({"path":"/a","size":1})", "no 'type'"},
            Malformed{R"({"path":"/a","type":"link","size":1})", "unknown type 'link'"},
-           Malformed{R"({"path":"/a","type":"file"})", "has no 'size'"},
+           Malformed{R"({"path":"/a","type":3,"size":1})", "unknown type '3'"},
+           Malformed{R"({"path":"/a","type":"file"})", "entry '/a' has no size"},
            Malformed{R"({"path":"/a","type":"file","size":-1})", "'size' is not an unsigned"},
            Malformed{R"({"path":"/a","type":"file","size":1.5})", "'size' is not an unsigned"},
            Malformed{R"({"path":"/a","type":"file","size":"1"})", "'size' is not an unsigned"},
@@ -75,6 +76,16 @@ TEST(FileStatusJsonTest, MalformedDocumentsAreClearErrors) {
     EXPECT_EQ(st.status().code(), StatusCode::kIoError) << json;
     EXPECT_NE(st.status().message().find(why), std::string::npos)
         << json << " -> " << st.status().message();
+  }
+}
+
+TEST(FileStatusJsonTest, EveryWrongMemberIsNamed) {
+  auto st = DecodeFileStatus(
+      R"({"path": 7, "type": "file", "size": "12", "mtime_ns": "x", "version": []})");
+  ASSERT_FALSE(st.ok());
+  for (const char* why : {"'path' is not a string", "has no size", "'mtime_ns'", "'version'"}) {
+    EXPECT_NE(st.status().message().find(why), std::string::npos)
+        << why << " -> " << st.status().message();
   }
 }
 
@@ -108,7 +119,7 @@ TEST(ListPageJsonTest, MalformedPagesAreClearErrors) {
            Malformed{R"({"path":"/d"})", "no 'entries' array"},
            Malformed{R"({"path":"/d","entries":{}})", "no 'entries' array"},
            Malformed{R"({"path":3,"entries":[]})", "'path' is not a string"},
-           Malformed{R"({"entries":[{"path":"/a","type":"file"}]})", "has no 'size'"},
+           Malformed{R"({"entries":[{"path":"/a","type":"file"}]})", "has no size"},
            Malformed{R"({"entries":[],"next_start_after":""})", "'next_start_after'"},
            Malformed{R"({"entries":[],"next_start_after":5})", "'next_start_after'"},
        }) {
