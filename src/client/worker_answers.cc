@@ -8,7 +8,7 @@ namespace epochcache::client {
 
 Status ErrorFromAnswer(unsigned http_status, std::string_view body, std::string_view host,
                        std::string_view path, bool sent_token) {
-  const Status decoded =
+  Status decoded =
       protocol::DecodeError(http_status, body, fmt::format("{}: worker {}", path, host));
   if (http_status == 401) {
     // The worker's message never echoes the token, and neither does this one.
