@@ -320,16 +320,18 @@ class Op : public std::enable_shared_from_this<Op> {
           "worker {} unreachable: TLS handshake timed out after {} ms (is it serving TLS?)", host_,
           Millis(connect_timeout_))));
     }
-    std::string why = ec.message();
     const auto verify = SSL_get_verify_result(conn_->tls->native_handle());
     if (verify != X509_V_OK) {
-      why = fmt::format(
-          "certificate verification failed: {} (check tls_ca, and that the "
-          "certificate names {})",
-          X509_verify_cert_error_string(verify), host_port_.host);
+      // Final, not a reason to try elsewhere: a worker that cannot prove who it is may be an
+      // impostor, and quietly reading around it (other workers, the store directly) would
+      // hide a misconfigured tls_ca or an attack behind slower reads.
+      return Finish(Status::Unauthenticated(fmt::format(
+          "worker {} failed TLS verification: {} (check tls_ca, and that the certificate "
+          "names {})",
+          host_, X509_verify_cert_error_string(verify), host_port_.host)));
     }
     Finish(Status::Unavailable(
-        fmt::format("worker {} unreachable: TLS handshake failed: {}", host_, why)));
+        fmt::format("worker {} unreachable: TLS handshake failed: {}", host_, ec.message())));
   }
 
   void Send() {

@@ -108,7 +108,11 @@ void StartPieceRead(const PieceReadContext& context, std::shared_ptr<Batch> batc
 }
 
 bool IsWorkerFailure(const Result<HttpResponse>& r) {
-  if (!r.ok()) return r.status().code() != StatusCode::kRejected;
+  if (!r.ok()) {
+    // kRejected: never sent; kUnauthenticated: the worker failed TLS verification (final).
+    return r.status().code() != StatusCode::kRejected &&
+           r.status().code() != StatusCode::kUnauthenticated;
+  }
   return r->status >= 500;
 }
 

@@ -32,7 +32,10 @@ std::optional<std::string> WorkerAttempts::Next() {
       }
       return host;
     }
-    if (attempts_ > 0 || forced_ || can_fall_back_ || candidates_.empty()) return std::nullopt;
+    if (attempts_ > 0 || forced_ || can_fall_back_ || candidates_.empty()) {
+      exhausted_ = true;
+      return std::nullopt;
+    }
     forced_ = true;
     next_ = 0;
   }

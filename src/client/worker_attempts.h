@@ -48,8 +48,10 @@ class WorkerAttempts {
   // Records why the last worker failed (a transport failure or a server error), for error().
   void Failed(Status why);
 
-  // After Next() gave nothing: whether to read the under store directly.
-  [[nodiscard]] bool FallBack() const { return can_fall_back_; }
+  // Whether to read the under store directly: only once Next() has run out of workers. A
+  // final answer (4xx, a worker that failed TLS verification) ends the attempts without
+  // exhausting them, and is never read around.
+  [[nodiscard]] bool FallBack() const { return can_fall_back_ && exhausted_; }
   // Why the workers could not answer: the last failure, else why workers were skipped, else
   // that there were none.
   [[nodiscard]] const Status& error() const;
@@ -59,6 +61,7 @@ class WorkerAttempts {
   const std::vector<std::string> candidates_;
   CircuitBreakers& breakers_;
   const bool can_fall_back_;
+  bool exhausted_ = false;  // Next() returned nullopt
   const std::string path_;
   const Status no_workers_;
   std::atomic<std::uint64_t>* const failovers_;

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -38,11 +39,16 @@ constexpr std::int64_t kPreallocateLimit = std::int64_t{4} << 20;
       PyErr_SetObject(PyExc_PermissionError, nb::make_tuple(EACCES, msg).ptr());
       break;
     case StatusCode::kUnauthenticated:
+      // Either side failed to prove itself: the worker refused our token, or its certificate
+      // failed verification (the message says which, and what to check).
       PyErr_SetObject(
           PyExc_PermissionError,
-          nb::make_tuple(EACCES, msg + "; pass auth_token= to EpochCacheFileSystem or set the "
-                                       "environment variable EPOCHCACHE_AUTH_TOKEN to the token "
-                                       "the workers were started with (--auth-token-file)")
+          nb::make_tuple(EACCES, msg.find("TLS verification") != std::string::npos
+                                     ? msg
+                                     : msg + "; pass auth_token= to EpochCacheFileSystem or set "
+                                             "the environment variable EPOCHCACHE_AUTH_TOKEN to "
+                                             "the token the workers were started with "
+                                             "(--auth-token-file)")
               .ptr());
       break;
     case StatusCode::kInvalidArgument:
@@ -249,20 +255,33 @@ class PyClient {
 
   nb::bytes Read(const std::string& path, std::int64_t offset, std::int64_t length) {
     CheckRange(path, offset, length);
-    for (int attempt = 1;; ++attempt) {
-      std::int64_t n = length;
-      std::string clipped_by;  // the version whose size bounded n, if any
-      if (n > kPreallocateLimit) {
-        const FileStatus file = StatNoGil(path);
-        const auto size = static_cast<std::int64_t>(file.size);
-        n = offset >= size ? 0 : std::min(n, size - offset);
-        clipped_by = file.version;
-      }
-      nb::bytes out = ReadExactly(path, offset, n);
-      // The read may have found the file changed (and re-stat'ed it): a size taken from the
-      // old version must not cut the new one short.
-      if (clipped_by.empty() || attempt >= 3 || StatNoGil(path).version == clipped_by) return out;
+    // A small read gets its buffer up front and is shrunk to what was read; a large one (or
+    // "to the end") is sized by the client from the version it reads, so no size taken from an
+    // old version can cut a new one short and no stat of our own is needed.
+    if (length <= kPreallocateLimit) return ReadExactly(path, offset, length);
+    nb::object owner;  // the bytes object of the last attempt
+    bool out_of_memory = false;
+    Result<std::size_t> got = Status::Internal("unset");
+    {
+      nb::gil_scoped_release release;
+      got = client_->ReadSized(
+          path, static_cast<std::uint64_t>(offset), static_cast<std::uint64_t>(length),
+          [&](std::size_t n) -> std::span<std::byte> {
+            nb::gil_scoped_acquire acquire;
+            owner = nb::object();  // an earlier attempt's buffer
+            PyObject* bytes = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(n));
+            if (bytes == nullptr) {
+              PyErr_Clear();
+              out_of_memory = true;
+              return {};  // the client then fails the read
+            }
+            owner = nb::steal(bytes);
+            return {reinterpret_cast<std::byte*>(PyBytes_AS_STRING(bytes)), n};
+          });
     }
+    if (out_of_memory) throw std::bad_alloc();
+    ValueOrRaise(std::move(got));
+    return nb::borrow<nb::bytes>(owner);
   }
 
   std::size_t ReadInto(const std::string& path, std::int64_t offset, nb::handle buffer) {

@@ -89,6 +89,20 @@ TEST(WorkerAttemptsTest, FallsBackWhenTheWorkersAreExhausted) {
   EXPECT_EQ(attempts.error().message(), "worker b:2 failed");  // the last failure
 }
 
+// A final answer (a 4xx, a worker failing TLS verification) stops the walk before the workers
+// run out: that is never a reason to read the under store instead.
+TEST(WorkerAttemptsTest, NoFallBackBeforeTheWorkersRunOut) {
+  ManualClock clock;
+  CircuitBreakers breakers(1s, 8s, clock);
+  auto attempts = AttemptsOver({"a:1", "b:2"}, breakers, /*can_fall_back=*/true);
+  ASSERT_EQ(attempts.Next(), "a:1");
+  EXPECT_FALSE(attempts.FallBack());
+  ASSERT_EQ(attempts.Next(), "b:2");
+  EXPECT_FALSE(attempts.FallBack());
+  EXPECT_EQ(attempts.Next(), std::nullopt);
+  EXPECT_TRUE(attempts.FallBack());
+}
+
 TEST(WorkerAttemptsTest, AllSkippedWithAnUnderStoreGoesStraightToIt) {
   ManualClock clock;
   CircuitBreakers breakers(1s, 8s, clock);

@@ -245,12 +245,18 @@ def test_tls_with_the_right_ca_reads_and_a_wrong_ca_fails(worker, data_root, pki
         wrong = EpochCacheFileSystem(worker_hosts=[p.address], auth_token=TOKEN,
                                      tls_ca=pki["other_ca"], direct_fallback=False,
                                      skip_instance_cache=True)
-        with pytest.raises(ConnectionError) as e:
+        with pytest.raises(PermissionError) as e:
             wrong.info(str(big))
         msg = str(e.value)
-        assert p.address in msg and "certificate verification failed" in msg, msg
+        assert p.address in msg and "failed TLS verification" in msg, msg
         assert TOKEN not in msg
         assert len(p.seen) == seen  # no request went out over an unverified connection
+        # Not read around either: with direct reads allowed, an unverified worker is still an
+        # error, never a silent switch to reading the store directly.
+        fallback = EpochCacheFileSystem(worker_hosts=[p.address], auth_token=TOKEN,
+                                        tls_ca=pki["other_ca"], skip_instance_cache=True)
+        with pytest.raises(PermissionError, match="failed TLS verification"):
+            fallback.cat_file(str(big))
         plain = EpochCacheFileSystem(worker_hosts=[p.address], auth_token=TOKEN,
                                      direct_fallback=False, skip_instance_cache=True)
         with pytest.raises(OSError):
@@ -288,7 +294,7 @@ def test_worker_serves_tls(data_root, tmp_path, pki):
         assert fs.cat_file(str(big)) == big.read_bytes()
         wrong = EpochCacheFileSystem(worker_hosts=[f"127.0.0.1:{port}"], tls_ca=pki["other_ca"],
                                      direct_fallback=False, skip_instance_cache=True)
-        with pytest.raises(ConnectionError, match="certificate verification failed"):
+        with pytest.raises(PermissionError, match="failed TLS verification"):
             wrong.info(str(hello))
     finally:
         stop_process(proc)
