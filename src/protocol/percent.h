@@ -1,11 +1,13 @@
-// Percent coding (RFC 3986), the one encoder and the one decoder of the code base: query
-// parameters of the worker API, S3 keys and query strings signed with SigV4, and under-store
-// paths that arrive encoded.
+// Percent coding of the worker protocol: query parameters are encoded with the one encoder of
+// the code base and decoded once with its one decoder (both in common/curl_http.h, the lowest
+// layer, which the under stores share for S3 keys, SigV4 and encoded paths).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "common/curl_http.h"
 #include "epochcache/status.h"
 
 namespace epochcache::protocol {
@@ -16,12 +18,13 @@ enum class PercentKeep : std::uint8_t {
   kUnreservedAndSlash,  // and '/'              (a SigV4 canonical path)
 };
 
-std::string PercentEncode(std::string_view text, PercentKeep keep = PercentKeep::kUnreserved);
+inline std::string PercentEncode(std::string_view text,
+                                 PercentKeep keep = PercentKeep::kUnreserved) {
+  return AwsUriEncode(text, keep == PercentKeep::kUnreservedAndSlash);
+}
 
-// Decodes %XX escapes (either hex case), once: "%252e" is the three characters "%2e", never
-// ".". '+' is a literal plus (paths are percent-encoded, not form-encoded). "%00" and other
-// escaped control characters decode as they are; callers that take paths check them afterwards
-// (CheckUnderPath). InvalidArgument on a truncated or non-hex escape.
-Result<std::string> PercentDecode(std::string_view text);
+// Decodes %XX escapes once ("%252e" is "%2e", never "."); '+' stays a plus. InvalidArgument on
+// a truncated or non-hex escape.
+using epochcache::PercentDecode;
 
 }  // namespace epochcache::protocol
