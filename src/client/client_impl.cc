@@ -16,13 +16,15 @@
 #include "client/changed_retry.h"
 #include "client/direct_read.h"
 #include "client/metadata_cache.h"
-#include "client/percent_encode.h"
 #include "client/piece_read.h"
 #include "client/placement_view.h"
 #include "client/task_pool.h"
 #include "client/worker_answers.h"
 #include "client/worker_attempts.h"
 #include "epochcache/placement.h"
+#include "protocol/error_json.h"
+#include "protocol/target.h"
+#include "protocol/wire.h"
 
 namespace epochcache::client {
 namespace {
@@ -92,7 +94,8 @@ class ClientImpl final : public Client {
   Result<FileStatus> Stat(std::string_view path) override {
     if (auto cached = cache_.Get(path)) return *std::move(cached);
     auto attempts = AttemptsFor(path, BlockKey(path, 0));
-    auto r = Ask(attempts, path, "/v1/stat?path=" + PercentEncodeQueryComponent(path));
+    auto r = Ask(attempts, path,
+                 protocol::BuildTarget(protocol::kStatPath, {{protocol::kPathParam, path}}));
     if (!r.ok()) {
       if (!attempts.FallBack()) return r.status();
       auto direct = DirectStat(path);
@@ -101,26 +104,26 @@ class ClientImpl final : public Client {
       return direct;
     }
     if (r->response.status != 200) return ErrorOf(*r, path);
-    auto st = ParseFileStatus(r->response.body);
+    auto st = protocol::DecodeFileStatus(r->response.body);
     if (!st.ok()) return BadAnswer(r->host, path, st.status());
     cache_.Put(path, *st);
     return st;
   }
 
   Result<std::vector<FileStatus>> List(std::string_view path, bool recursive) override {
-    const std::string base =
-        "/v1/list?path=" + PercentEncodeQueryComponent(path) + (recursive ? "&recursive=1" : "");
     std::vector<FileStatus> out;
     std::string start_after;
     for (std::size_t page = 0;; ++page) {
       if (page >= kMaxListPages) {
         return Status::IoError(
             fmt::format("{}: the listing did not end after {} pages (last start_after '{}')", path,
-                        page, Snippet(start_after)));
+                        page, protocol::Snippet(start_after)));
       }
-      const std::string target =
-          start_after.empty() ? base
-                              : base + "&start_after=" + PercentEncodeQueryComponent(start_after);
+      std::vector<std::pair<std::string_view, std::string_view>> params = {
+          {protocol::kPathParam, path}};
+      if (recursive) params.emplace_back(protocol::kRecursiveParam, "1");
+      if (!start_after.empty()) params.emplace_back(protocol::kStartAfterParam, start_after);
+      const std::string target = protocol::BuildTarget(protocol::kListPath, params);
       // Each page may come from a different worker: they all list the same under store.
       auto attempts = AttemptsFor(path, BlockKey(path, 0));
       auto r = Ask(attempts, path, target);
@@ -140,7 +143,7 @@ class ClientImpl final : public Client {
         return BadAnswer(r->host, path,
                          Status::IoError(fmt::format(
                              "next_start_after '{}' does not advance past start_after '{}'",
-                             Snippet(**next), Snippet(start_after))));
+                             protocol::Snippet(**next), protocol::Snippet(start_after))));
       }
       start_after = std::move(**next);
     }
@@ -178,10 +181,11 @@ class ClientImpl final : public Client {
 
   Result<std::string> WorkerStats(std::string_view worker_host) override {
     // One candidate and nowhere to fall back to: asked even with its breaker open.
-    WorkerAttempts attempts({std::string(worker_host)}, breakers_, /*can_fall_back=*/false,
-                            "/v1/stats", NoWorkers("/v1/stats"), &failovers_);
-    EC_ASSIGN_OR_RETURN(Answer r, Ask(attempts, "/v1/stats", "/v1/stats"));
-    if (r.response.status != 200) return ErrorOf(r, "/v1/stats");
+    const std::string stats(protocol::kStatsPath);
+    WorkerAttempts attempts({std::string(worker_host)}, breakers_, /*can_fall_back=*/false, stats,
+                            NoWorkers(stats), &failovers_);
+    EC_ASSIGN_OR_RETURN(Answer r, Ask(attempts, stats, stats));
+    if (r.response.status != 200) return ErrorOf(r, stats);
     return std::move(r.response.body);
   }
 
@@ -280,7 +284,7 @@ class ClientImpl final : public Client {
                                                     std::string_view body,
                                                     const std::string& start_after,
                                                     std::vector<FileStatus>* out) {
-    auto page = ParseListPage(body);
+    auto page = protocol::DecodeListPage(body);
     if (!page.ok()) return BadAnswer(host, path, page.status());
     out->reserve(out->size() + page->entries.size());
     for (auto& st : page->entries) {
@@ -303,8 +307,9 @@ class ClientImpl final : public Client {
     const std::uint64_t last_piece = (end - 1) / piece_size;
     auto target = std::make_shared<const ReadTarget>(ReadTarget{
         .path = std::string(path),
-        .request_target = "/v1/read?path=" + PercentEncodeQueryComponent(path) +
-                          "&version=" + PercentEncodeQueryComponent(st.version),
+        .request_target = protocol::BuildTarget(
+            protocol::kReadPath,
+            {{protocol::kPathParam, path}, {protocol::kVersionParam, st.version}}),
         .size = st.size,
         .version = st.version,
     });

@@ -25,6 +25,8 @@
 #include <utility>
 #include <vector>
 
+#include "protocol/wire.h"
+
 namespace epochcache::client {
 namespace {
 
@@ -342,7 +344,8 @@ class Op : public std::enable_shared_from_this<Op> {
     req_.set(http::field::user_agent, "epochcache-client");
     req_.keep_alive(true);
     if (!pool_.options().auth_token.empty()) {
-      req_.set(http::field::authorization, "Bearer " + pool_.options().auth_token);
+      req_.set(http::field::authorization,
+               std::string(protocol::kBearerPrefix) + pool_.options().auth_token);
     }
     if (request_.range) {
       req_.set(http::field::range,
@@ -391,7 +394,8 @@ class Op : public std::enable_shared_from_this<Op> {
     const auto& msg = parser_->get();
     response_.status = msg.result_int();
     response_.content_range = std::string(msg[http::field::content_range]);
-    response_.version = std::string(msg["X-Epochcache-Version"]);
+    response_.version = std::string(
+        msg[beast::string_view(protocol::kVersionHeader.data(), protocol::kVersionHeader.size())]);
     const auto length = parser_->content_length();
     if (response_.status / 100 == 2 && sink_.data() != nullptr) {
       if (length && *length != sink_.size()) {

@@ -1,14 +1,16 @@
-// Percent-encoding of query-string components (RFC 3986).
+// The protocol's percent encoding (src/protocol/percent.h) under the name
+// tests/client/client_test.cc uses.
 #pragma once
 
 #include <string>
 #include <string_view>
 
+#include "protocol/percent.h"
+
 namespace epochcache::client {
 
-// Encodes `in` for use as one query component: the RFC 3986 unreserved characters
-// (ALPHA / DIGIT / "-" / "." / "_" / "~") pass through, every other byte becomes %XX.
-// "/" and ":" are encoded too, so a URI such as "s3://b/k" survives as one parameter value.
-std::string PercentEncodeQueryComponent(std::string_view in);
+inline std::string PercentEncodeQueryComponent(std::string_view in) {
+  return protocol::PercentEncode(in);
+}
 
 }  // namespace epochcache::client

@@ -1,39 +1,32 @@
-// What a worker's answers mean to a client: HTTP status to Status, error bodies, FileStatus
-// JSON and /v1/list pages. Pure functions over (status, body) with no I/O and no Beast, so that
-// they can move into a protocol module shared with the worker.
+// What a worker's answers mean to this client. The protocol itself (status table, error bodies,
+// FileStatus and list-page JSON) is decoded by src/protocol; this adds what only the client
+// knows: which worker answered, for which path, and whether it presented a token.
 #pragma once
 
-#include <optional>
-#include <string>
 #include <string_view>
-#include <vector>
 
 #include "epochcache/status.h"
 #include "epochcache/under_store.h"
+#include "protocol/file_status_json.h"
+#include "protocol/status_http.h"
 
 namespace epochcache::client {
 
-// The first 200 bytes of `text`, marked when cut: untrusted text quoted in a message.
-std::string Snippet(std::string_view text);
-
-// The code a bare HTTP status stands for when the body carries no {"error": ...}.
-StatusCode CodeForHttpStatus(unsigned http_status);
-
-// The Status a worker's non-success answer stands for: its JSON {"error","message"} when
-// present. `sent_token` says whether a token was presented, for the message of a 401 (which
-// never shows the token).
+// The Status a worker's non-success answer stands for (protocol::DecodeError), its messages
+// naming `path` and `host`. `sent_token` says whether a token was presented, for the message of
+// a 401 (which never shows the token).
 Status ErrorFromAnswer(unsigned http_status, std::string_view body, std::string_view host,
                        std::string_view path, bool sent_token);
 
-// A /v1/stat body.
-Result<FileStatus> ParseFileStatus(std::string_view body);
-
-struct ListPage {
-  std::vector<FileStatus> entries;
-  // The cursor for the next page; absent on the last page.
-  std::optional<std::string> next_start_after;
-};
-// A /v1/list body.
-Result<ListPage> ParseListPage(std::string_view body);
+// The protocol's decoders under the names tests/client/parts_test.cc uses.
+inline StatusCode CodeForHttpStatus(unsigned http_status) {
+  return protocol::StatusCodeForHttp(http_status);
+}
+inline Result<FileStatus> ParseFileStatus(std::string_view body) {
+  return protocol::DecodeFileStatus(body);
+}
+inline Result<protocol::ListPage> ParseListPage(std::string_view body) {
+  return protocol::DecodeListPage(body);
+}
 
 }  // namespace epochcache::client

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <cstring>
 #include <memory>
 
@@ -232,16 +231,34 @@ Result<HttpResponse> CurlHttp::Perform(const HttpRequest& request, TransportErro
   return response;
 }
 
+namespace {
+
+bool IsUnreserved(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
 std::string AwsUriEncode(std::string_view s, bool keep_slash) {
+  static constexpr std::string_view kHex = "0123456789ABCDEF";
   std::string out;
-  out.reserve(s.size() * 3);
+  out.reserve(s.size() + s.size() / 2);
   for (const char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
-    if ((std::isalnum(c) != 0) || c == '-' || c == '_' || c == '.' || c == '~' ||
-        (keep_slash && c == '/')) {
+    if (IsUnreserved(c) || (keep_slash && c == '/')) {
       out.push_back(ch);
     } else {
-      out += fmt::format("%{:02X}", c);
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xF]);
     }
   }
   return out;
@@ -255,13 +272,15 @@ Result<std::string> PercentDecode(std::string_view s) {
       out.push_back(s[i]);
       continue;
     }
-    if (i + 2 >= s.size() || (std::isxdigit(static_cast<unsigned char>(s[i + 1])) == 0) ||
-        (std::isxdigit(static_cast<unsigned char>(s[i + 2])) == 0)) {
-      return Status::InvalidArgument(fmt::format("malformed %-escape in '{}'", s));
+    if (i + 2 >= s.size()) {
+      return Status::InvalidArgument("truncated percent-escape in '" + std::string(s) + "'");
     }
-    unsigned int byte = 0;
-    std::from_chars(s.data() + i + 1, s.data() + i + 3, byte, 16);  // both digits checked above
-    out.push_back(static_cast<char>(byte));
+    const int hi = HexValue(s[i + 1]);
+    const int lo = HexValue(s[i + 2]);
+    if (hi < 0 || lo < 0) {
+      return Status::InvalidArgument("bad percent-escape in '" + std::string(s) + "'");
+    }
+    out.push_back(static_cast<char>(hi * 16 + lo));
     i += 2;
   }
   return out;

@@ -75,11 +75,18 @@ class CurlHttp {
   std::vector<void*> idle_;  // CURL* handles; GUARDED_BY(mu_)
 };
 
-// Percent-encodes `s` the way AWS SigV4 wants: unreserved characters (A-Z a-z 0-9 - _ . ~)
-// stay, everything else becomes %XX (upper-case hex); '/' stays only when `keep_slash`.
+// The one percent coding of the code base (RFC 3986), here in the lowest layer so that the
+// under stores and the worker protocol (src/protocol/percent.h) share it.
+//
+// AwsUriEncode: unreserved characters (A-Z a-z 0-9 - _ . ~) stay, every other byte becomes %XX
+// (upper-case hex); '/' stays only when `keep_slash`. This is SigV4's encoding, and a query
+// component's.
 std::string AwsUriEncode(std::string_view s, bool keep_slash);
 
-// Decodes %XX escapes (and nothing else). InvalidArgument on a malformed escape.
+// Decodes %XX escapes (either hex case), once: "%252e" is the three characters "%2e", never
+// ".". '+' is a literal plus (not form encoding). "%00" and other escaped control characters
+// decode as they are; callers that take paths check them afterwards (CheckUnderPath).
+// InvalidArgument on a truncated or non-hex escape.
 Result<std::string> PercentDecode(std::string_view s);
 
 // `url` with any userinfo ("user:pass@") replaced by "***@", for every message and log line

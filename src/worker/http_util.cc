@@ -1,19 +1,9 @@
 #include "worker/http_util.h"
 
 #include <charconv>
-#include <nlohmann/json.hpp>
 
 namespace epochcache::worker {
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-constexpr std::string_view kWorkerBusy = "worker busy: ";
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -29,50 +19,6 @@ std::optional<std::uint64_t> ParseDecimal(std::string_view text) {
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
   if (text.empty() || ec != std::errc() || ptr != end) return std::nullopt;
   return value;
-}
-
-Result<std::string> PercentDecode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out.push_back(text[i]);
-      continue;
-    }
-    if (i + 2 >= text.size()) {
-      return Status::InvalidArgument("truncated percent-escape in '" + std::string(text) + "'");
-    }
-    const int hi = HexValue(text[i + 1]);
-    const int lo = HexValue(text[i + 2]);
-    if (hi < 0 || lo < 0) {
-      return Status::InvalidArgument("bad percent-escape in '" + std::string(text) + "'");
-    }
-    out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return out;
-}
-
-Result<RequestTarget> ParseTarget(std::string_view target) {
-  RequestTarget out;
-  const auto question = target.find('?');
-  out.path = std::string(target.substr(0, question));
-  if (question == std::string_view::npos) return out;
-  std::string_view query = target.substr(question + 1);
-  while (!query.empty()) {
-    const auto amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (pair.empty()) continue;
-    const auto eq = pair.find('=');
-    EC_ASSIGN_OR_RETURN(std::string key, PercentDecode(pair.substr(0, eq)));
-    std::string value;
-    if (eq != std::string_view::npos) {
-      EC_ASSIGN_OR_RETURN(value, PercentDecode(pair.substr(eq + 1)));
-    }
-    out.params.insert_or_assign(std::move(key), std::move(value));
-  }
-  return out;
 }
 
 Result<RangeSpec> ParseRange(std::string_view header) {
@@ -129,51 +75,6 @@ std::optional<ByteSpan> ResolveRange(const RangeSpec& range, std::uint64_t size)
       return ByteSpan{range.first, std::min(range.last, size - 1) - range.first + 1};
   }
   return std::nullopt;
-}
-
-unsigned HttpStatusFor(StatusCode code) {
-  switch (code) {
-    case StatusCode::kOk:
-      return 200;
-    case StatusCode::kUnauthenticated:
-      return 401;
-    case StatusCode::kInvalidArgument:
-      return 400;
-    case StatusCode::kPermissionDenied:
-      return 403;
-    case StatusCode::kNotFound:
-      return 404;
-    case StatusCode::kChanged:
-      return 409;
-    case StatusCode::kIoError:
-      return 502;
-    case StatusCode::kUnavailable:
-    case StatusCode::kRejected:
-    // The worker gave up on the request (shutting down, a deadline): another worker may not.
-    case StatusCode::kCancelled:
-      return 503;
-    case StatusCode::kTimeout:
-      return 504;
-    case StatusCode::kChecksumError:
-    case StatusCode::kInternal:
-      return 500;
-  }
-  return 500;
-}
-
-Status WorkerBusy(std::string_view what) {
-  return Status::Unavailable(std::string(kWorkerBusy) + std::string(what));
-}
-
-bool IsWorkerBusy(const Status& status) {
-  return status.code() == StatusCode::kUnavailable && status.message().starts_with(kWorkerBusy);
-}
-
-std::string ErrorJson(const Status& status) {
-  const nlohmann::json body = {{"error", std::string(StatusCodeName(status.code()))},
-                               {"message", status.message()}};
-  // Replace invalid UTF-8 (a path is arbitrary bytes) rather than throw.
-  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace epochcache::worker

@@ -1,32 +1,29 @@
-// The transport-independent parts of the worker's HTTP API (docs/api.md): query strings,
-// Range headers, and how a Status becomes an HTTP status. Kept free of Beast so they are cheap
-// to compile and easy to test.
+// The worker-side parts of the HTTP API (docs/api.md) that are not shared with the client:
+// Range headers and decimal parameters. Kept free of Beast so they are cheap to compile and easy
+// to test. Everything both sides speak (names, targets, percent coding, Status <-> HTTP, JSON)
+// is in src/protocol.
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "epochcache/status.h"
+#include "protocol/error_json.h"
+#include "protocol/percent.h"
+#include "protocol/status_http.h"
+#include "protocol/target.h"
 
 namespace epochcache::worker {
 
-// Decodes %XX escapes, once: "%252e" is the three characters "%2e", never ".". '+' is a literal
-// plus (paths are percent-encoded, not form-encoded). "%00" and other escaped control
-// characters decode as they are; the path rules (CheckUnderPath) refuse them afterwards.
-// InvalidArgument on a truncated or non-hex escape.
-Result<std::string> PercentDecode(std::string_view text);
-
-// Splits a request target "/v1/read?path=%2Fa&version=3" into its path and decoded parameters
-// (a repeated parameter keeps its last value). Each name and value is decoded exactly once,
-// here; nothing downstream decodes again. The endpoint path is not decoded.
-struct RequestTarget {
-  std::string path;
-  std::map<std::string, std::string, std::less<>> params;
-};
-Result<RequestTarget> ParseTarget(std::string_view target);
+// The worker speaks the protocol's names; these keep its older spellings in use.
+using protocol::IsWorkerBusy;
+using protocol::ParseTarget;
+using protocol::PercentDecode;
+using protocol::RequestTarget;
+using protocol::WorkerBusy;
+inline std::string ErrorJson(const Status& status) { return protocol::EncodeError(status); }
 
 // One byte range of a `Range: bytes=...` header, before the file size is known.
 struct RangeSpec {
@@ -52,17 +49,5 @@ std::optional<ByteSpan> ResolveRange(const RangeSpec& range, std::uint64_t size)
 // A whole-string unsigned decimal ("42"); nullopt on anything else (sign, space, overflow,
 // empty).
 std::optional<std::uint64_t> ParseDecimal(std::string_view text);
-
-// The HTTP status docs/api.md assigns to a failed Status.
-unsigned HttpStatusFor(StatusCode code);
-
-// An overloaded worker's refusal (protocol: 503, `Retry-After: 1`, message "worker busy: ...").
-// `what` names the limit that was reached.
-Status WorkerBusy(std::string_view what);
-// Whether `status` is such a refusal (its reply then carries `Retry-After: 1`).
-bool IsWorkerBusy(const Status& status);
-
-// `{"error": "<code name>", "message": "..."}`.
-std::string ErrorJson(const Status& status);
 
 }  // namespace epochcache::worker

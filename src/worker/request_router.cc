@@ -4,6 +4,8 @@
 #include <limits>
 
 #include "common/path_rules.h"
+#include "protocol/file_status_json.h"
+#include "protocol/wire.h"
 #include "worker/worker_json.h"
 
 namespace epochcache::worker {
@@ -11,20 +13,17 @@ namespace {
 
 constexpr std::string_view kHealthJson = R"({"status":"ok"})";
 
-// docs/api.md: /v1/list pages.
-constexpr std::uint64_t kDefaultListLimit = 1000;
-constexpr std::uint64_t kMaxListLimit = 10000;
-
 // A required, non-empty `path` parameter.
-Result<std::string> RequirePath(const RequestTarget& target) {
-  auto it = target.params.find("path");
+Result<std::string> RequirePath(const protocol::RequestTarget& target) {
+  auto it = target.params.find(protocol::kPathParam);
   if (it == target.params.end() || it->second.empty()) {
-    return Status::InvalidArgument("missing query parameter 'path'");
+    return Status::InvalidArgument("missing query parameter '" + std::string(protocol::kPathParam) +
+                                   "'");
   }
   return it->second;
 }
 
-Result<bool> ParseFlag(const RequestTarget& target, std::string_view name) {
+Result<bool> ParseFlag(const protocol::RequestTarget& target, std::string_view name) {
   auto it = target.params.find(name);
   if (it == target.params.end()) return false;
   const std::string& v = it->second;
@@ -42,8 +41,9 @@ bool HasControlCharacter(std::string_view text) {
 }
 
 bool IsKnownEndpoint(std::string_view path) {
-  return path == "/v1/read" || path == "/v1/stat" || path == "/v1/list" || path == "/v1/health" ||
-         path == "/v1/stats";
+  return path == protocol::kReadPath || path == protocol::kStatPath ||
+         path == protocol::kListPath || path == protocol::kHealthPath ||
+         path == protocol::kStatsPath;
 }
 
 // The parameters of a /v1/read, validated.
@@ -53,10 +53,11 @@ struct ReadRequest {
   std::optional<RangeSpec> range;
 };
 
-Result<ReadRequest> ParseReadRequest(const RequestTarget& target, const HttpRequest& request) {
+Result<ReadRequest> ParseReadRequest(const protocol::RequestTarget& target,
+                                     const HttpRequest& request) {
   ReadRequest out;
   EC_ASSIGN_OR_RETURN(out.path, RequirePath(target));
-  if (auto it = target.params.find("version"); it != target.params.end()) {
+  if (auto it = target.params.find(protocol::kVersionParam); it != target.params.end()) {
     // The version goes upstream as a header value (If-Match): no CR/LF or other controls.
     if (HasControlCharacter(it->second)) {
       return Status::InvalidArgument("parameter 'version' contains a control character");
@@ -75,21 +76,22 @@ struct ListRequest {
   std::string path;
   bool recursive = false;
   std::string start_after;
-  std::uint64_t limit = kDefaultListLimit;
+  std::uint64_t limit = protocol::kDefaultListLimit;
 };
 
-Result<ListRequest> ParseListRequest(const RequestTarget& target) {
+Result<ListRequest> ParseListRequest(const protocol::RequestTarget& target) {
   ListRequest out;
   EC_ASSIGN_OR_RETURN(out.path, RequirePath(target));
-  EC_ASSIGN_OR_RETURN(out.recursive, ParseFlag(target, "recursive"));
-  if (auto it = target.params.find("start_after"); it != target.params.end()) {
+  EC_ASSIGN_OR_RETURN(out.recursive, ParseFlag(target, protocol::kRecursiveParam));
+  if (auto it = target.params.find(protocol::kStartAfterParam); it != target.params.end()) {
     out.start_after = it->second;
   }
-  if (auto it = target.params.find("limit"); it != target.params.end()) {
+  if (auto it = target.params.find(protocol::kLimitParam); it != target.params.end()) {
     auto limit = ParseDecimal(it->second);
-    if (!limit || *limit == 0 || *limit > kMaxListLimit) {
+    if (!limit || *limit == 0 || *limit > protocol::kMaxListLimit) {
       return Status::InvalidArgument("parameter 'limit' must be a number from 1 to " +
-                                     std::to_string(kMaxListLimit) + ", not '" + it->second + "'");
+                                     std::to_string(protocol::kMaxListLimit) + ", not '" +
+                                     it->second + "'");
     }
     out.limit = *limit;
   }
@@ -101,9 +103,9 @@ HttpReply RangeNotSatisfiable(const ReadRequest& read, const std::string& header
                               std::uint64_t size) {
   HttpReply reply;
   reply.status = 416;
-  reply.body =
-      ErrorJson(Status::InvalidArgument("range " + header + " starts at or past the end of " +
-                                        read.path + " (" + std::to_string(size) + " bytes)"));
+  reply.body = protocol::EncodeError(
+      Status::InvalidArgument("range " + header + " starts at or past the end of " + read.path +
+                              " (" + std::to_string(size) + " bytes)"));
   reply.headers.emplace_back("Content-Range", "bytes */" + std::to_string(size));
   return reply;
 }
@@ -114,8 +116,8 @@ HttpReply FileReply(const FileStatus& status, const ByteSpan& span, bool ranged,
   reply.status = ranged ? 206 : 200;
   reply.content_type = "application/octet-stream";
   reply.headers.emplace_back("Accept-Ranges", "bytes");
-  reply.headers.emplace_back("X-Epochcache-Size", std::to_string(status.size));
-  reply.headers.emplace_back("X-Epochcache-Version", status.version);
+  reply.headers.emplace_back(protocol::kSizeHeader, std::to_string(status.size));
+  reply.headers.emplace_back(protocol::kVersionHeader, status.version);
   if (ranged) {
     reply.headers.emplace_back("Content-Range", "bytes " + std::to_string(span.offset) + "-" +
                                                     std::to_string(end - 1) + "/" +
@@ -141,7 +143,7 @@ HttpReply RequestRouter::Handle(const HttpRequest& request) {
 }
 
 std::optional<HttpReply> RequestRouter::Route(const HttpRequest& request, Mode mode) {
-  auto target = ParseTarget(request.target);
+  auto target = protocol::ParseTarget(request.target);
   if (!target.ok()) return Error(target.status());
   if (!IsKnownEndpoint(target->path)) {
     return Error(Status::NotFound("no endpoint " + target->path + " (see docs/api.md)"));
@@ -154,16 +156,18 @@ std::optional<HttpReply> RequestRouter::Route(const HttpRequest& request, Mode m
   }
   // The path as decoded here is the path every later layer sees: refuse what could leave the
   // root (or be spelled two ways) before it reaches a cache or an under store.
-  const bool takes_path =
-      target->path == "/v1/read" || target->path == "/v1/stat" || target->path == "/v1/list";
-  if (auto it = target->params.find("path"); takes_path && it != target->params.end()) {
+  const bool takes_path = target->path == protocol::kReadPath ||
+                          target->path == protocol::kStatPath ||
+                          target->path == protocol::kListPath;
+  if (auto it = target->params.find(protocol::kPathParam);
+      takes_path && it != target->params.end()) {
     if (Status allowed = CheckUnderPath(it->second); !allowed.ok()) return Error(allowed);
   }
-  if (target->path == "/v1/read") return Read(*target, request, mode);
-  if (target->path == "/v1/stat") return Stat(*target, mode);
-  if (target->path == "/v1/list") return List(*target, mode);
+  if (target->path == protocol::kReadPath) return Read(*target, request, mode);
+  if (target->path == protocol::kStatPath) return Stat(*target, mode);
+  if (target->path == protocol::kListPath) return List(*target, mode);
   HttpReply reply;
-  if (target->path == "/v1/health") {
+  if (target->path == protocol::kHealthPath) {
     reply.body = std::string(kHealthJson);
   } else {
     const WorkerGauges gauges{
@@ -177,7 +181,7 @@ std::optional<HttpReply> RequestRouter::Route(const HttpRequest& request, Mode m
   return reply;
 }
 
-std::optional<HttpReply> RequestRouter::Read(const RequestTarget& target,
+std::optional<HttpReply> RequestRouter::Read(const protocol::RequestTarget& target,
                                              const HttpRequest& request, Mode mode) {
   auto read = ParseReadRequest(target, request);
   if (!read.ok()) return Error(read.status());
@@ -241,42 +245,45 @@ Result<ReadPlan> RequestRouter::NextWindow(const FileStatus& status, std::uint64
   return service_.ReadVersion(status, offset, WindowEnd(offset, end) - offset);
 }
 
-std::optional<HttpReply> RequestRouter::Stat(const RequestTarget& target, Mode mode) {
+std::optional<HttpReply> RequestRouter::Stat(const protocol::RequestTarget& target, Mode mode) {
   auto path = RequirePath(target);
   if (!path.ok()) return Error(path.status());
   if (mode == Mode::kHitOnly) {
     auto cached = service_.CachedStatus(*path);
     if (!cached) return std::nullopt;
     HttpReply reply;
-    reply.body = StatJson(*cached);
+    reply.body = protocol::EncodeFileStatus(*cached);
     return reply;
   }
   auto status = service_.Stat(*path);
   if (!status.ok()) return Error(status.status().WithContext("stat"));
   HttpReply reply;
-  reply.body = StatJson(*status);
+  reply.body = protocol::EncodeFileStatus(*status);
   return reply;
 }
 
-std::optional<HttpReply> RequestRouter::List(const RequestTarget& target, Mode mode) {
+std::optional<HttpReply> RequestRouter::List(const protocol::RequestTarget& target, Mode mode) {
   auto list = ParseListRequest(target);
   if (!list.ok()) return Error(list.status());
   if (mode == Mode::kHitOnly) return std::nullopt;  // listings always come from the under store
   auto page = service_.List(list->path, list->recursive, list->start_after, list->limit);
   if (!page.ok()) return Error(page.status().WithContext("list"));
-  std::optional<std::string> next;
-  if (page->more && !page->entries.empty()) next = page->entries.back().path;
+  protocol::ListPage answer{
+      .path = list->path, .entries = std::move(page->entries), .next_start_after = std::nullopt};
+  if (page->more && !answer.entries.empty()) answer.next_start_after = answer.entries.back().path;
   HttpReply reply;
-  reply.body = ListJson(list->path, page->entries, next);
+  reply.body = protocol::EncodeListPage(answer);
   return reply;
 }
 
 HttpReply RequestRouter::Error(const Status& status) {
   HttpReply reply;
-  reply.status = HttpStatusFor(status.code());
-  reply.body = ErrorJson(status);
+  reply.status = protocol::HttpStatusFor(status.code());
+  reply.body = protocol::EncodeError(status);
   // docs/api.md: an overloaded worker asks the client to come back (or go elsewhere) soon.
-  if (IsWorkerBusy(status)) reply.headers.emplace_back("Retry-After", "1");
+  if (protocol::IsWorkerBusy(status)) {
+    reply.headers.emplace_back(protocol::kRetryAfterHeader, protocol::kRetryAfterSeconds);
+  }
   return reply;
 }
 

@@ -6,8 +6,8 @@
 // after the header is on the wire (a failure then can only abort the connection, which the
 // client sees as a short body).
 //
-// Every `path` parameter (decoded once, by ParseTarget) must pass CheckUnderPath before anything
-// else looks at it; a refusal is 403 permission_denied.
+// Every `path` parameter (decoded once, by protocol::ParseTarget) must pass CheckUnderPath before
+// anything else looks at it; a refusal is 403 permission_denied.
 //
 // Requests have two ways in. Handle answers anything and may block on the under store.
 // TryHandleWithoutUnderStore answers only what needs no under store at all (health, stats,
@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "protocol/target.h"
 #include "worker/http_util.h"
 #include "worker/read_service.h"
 
@@ -78,9 +79,10 @@ class RequestRouter {
   enum class Mode : std::uint8_t { kFull, kHitOnly };
 
   std::optional<HttpReply> Route(const HttpRequest& request, Mode mode);
-  std::optional<HttpReply> Read(const RequestTarget& target, const HttpRequest& request, Mode mode);
-  std::optional<HttpReply> Stat(const RequestTarget& target, Mode mode);
-  std::optional<HttpReply> List(const RequestTarget& target, Mode mode);
+  std::optional<HttpReply> Read(const protocol::RequestTarget& target, const HttpRequest& request,
+                                Mode mode);
+  std::optional<HttpReply> Stat(const protocol::RequestTarget& target, Mode mode);
+  std::optional<HttpReply> List(const protocol::RequestTarget& target, Mode mode);
   // The end of the window that starts at `offset`, clipped to `end`.
   [[nodiscard]] std::uint64_t WindowEnd(std::uint64_t offset, std::uint64_t end) const;
   static HttpReply Error(const Status& status);
