@@ -1,5 +1,6 @@
 #include "cli/worker_command.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include "epochcache/membership.h"
 #include "epochcache/page_store.h"
 #include "epochcache/under_store.h"
+#include "understore/multi_root_under_store.h"
 #include "worker/http_server.h"
 #include "worker/read_service.h"
 
@@ -57,17 +59,6 @@ Result<std::string> ReadTokenFile(const std::string& path) {
   }
   if (token.empty()) return Status::InvalidArgument("--auth-token-file: " + path + " is empty");
   return token;
-}
-
-// `scheme://user:secret@host/...` without the user information, for logs.
-std::string WithoutUserInfo(const std::string& uri) {
-  const auto scheme_end = uri.find("://");
-  if (scheme_end == std::string::npos) return uri;
-  const auto authority = scheme_end + 3;
-  const auto authority_end = uri.find_first_of("/?#", authority);
-  const auto at = uri.rfind('@', authority_end == std::string::npos ? uri.size() : authority_end);
-  if (at == std::string::npos || at < authority) return uri;
-  return uri.substr(0, authority) + "***@" + uri.substr(at + 1);
 }
 
 // Raises the soft descriptor limit to the hard one: every connection and every open page file
@@ -113,9 +104,10 @@ WorkerCommand::WorkerCommand(CLI::App& app)
       ->capture_default_str()
       ->envname("EPOCHCACHE_CAPACITY");
   command_
-      ->add_option("--under", under_,
-                   "Root of the under store the worker may read: file:///data or /data for "
-                   "a local directory. Paths outside it are refused")
+      ->add_option("--under", unders_,
+                   "Root of the under store the worker may read: s3://bucket[/prefix], "
+                   "file:///data (or /data), http(s)://host[/prefix]; repeat for several "
+                   "roots (they may not repeat or nest). Paths outside every root are refused")
       ->required()
       ->envname("EPOCHCACHE_UNDER");
   command_
@@ -386,7 +378,9 @@ int WorkerCommand::Run() {
 
   auto under_options = UnderOptions();
   if (!under_options.ok()) return Fail(under_options.status());
-  auto under = OpenUnderStore(under_, *under_options);
+  std::vector<UnderRootSpec> root_specs;
+  for (const auto& root : unders_) root_specs.push_back({root, *under_options});
+  auto under = MultiRootUnderStore::Open(root_specs);
   if (!under.ok()) return Fail(under.status().WithContext("--under"));
 
   PageStoreOptions store_options;
@@ -433,9 +427,9 @@ int WorkerCommand::Run() {
   std::string dirs;
   for (const auto& dir : cache_dirs_) dirs += (dirs.empty() ? "" : ", ") + dir;
   spdlog::info(
-      "worker serving {} on {}:{}; cache dirs [{}] of {} each, {} pages; {} threads; "
+      "worker serving [{}] on {}:{}; cache dirs [{}] of {} each, {} pages; {} threads; "
       "authentication {}; {}",
-      WithoutUserInfo(under_), host_, port, dirs, FormatSize(*capacity), FormatSize(*page_size),
+      fmt::join((*under)->roots(), ", "), host_, port, dirs, FormatSize(*capacity), FormatSize(*page_size),
       threads_, auth_token_file_.empty() ? "off" : "by bearer token",
       tls_cert_.empty() ? "plain HTTP" : "HTTPS");
   if (!port_file_.empty()) {

@@ -33,7 +33,7 @@ class WorkerCommand {
   CLI::App* command_;
   std::vector<std::string> cache_dirs_;
   std::string capacity_ = "10GiB";
-  std::string under_;
+  std::vector<std::string> unders_;
   std::string host_ = "127.0.0.1";
   int port_ = 7411;
   std::string port_file_;
