@@ -28,7 +28,7 @@ class WorkerCommand {
   void AddUnderStoreOptions();
   void AddClusterOptions();
   // Every flag that has a config-file key, with the variable it sets.
-  [[nodiscard]] std::vector<Setting> Settings() const;
+  [[nodiscard]] std::vector<Setting> Settings();
   // The roots to serve: --under / EPOCHCACHE_UNDER if given, else the config file's.
   Result<std::vector<RootConfig>> MergeConfig();
   [[nodiscard]] Result<UnderStoreOptions> UnderOptions() const;

@@ -1,6 +1,7 @@
 #include "cli/worker_config.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -186,6 +187,43 @@ Result<std::vector<RootConfig>> ParseRoots(const toml::node& node, const ConfigE
   return roots;
 }
 
+// Keys in a file others can read are no longer secret: refused rather than used.
+Status CheckSecretsArePrivate(const std::string& path, const std::vector<RootConfig>& roots) {
+  const bool has_secret = std::any_of(roots.begin(), roots.end(), [](const RootConfig& root) {
+    return root.secret_access_key.has_value() || root.session_token.has_value();
+  });
+  if (!has_secret) return Status::Ok();
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return Status::InvalidArgument(fmt::format("{}: cannot stat", path));
+  }
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    return Status::InvalidArgument(fmt::format(
+        "{} holds secret keys but other users may read it (mode {:o}): chmod 600 it, or use a "
+        "profile or the AWS environment instead",
+        path, st.st_mode & 0777));
+  }
+  return Status::Ok();
+}
+
+// User information removed from a URI, a "user:secret@host:port" address, or a comma-separated
+// list of either (--etcd).
+std::string Redacted(std::string_view text) {
+  std::string out;
+  for (std::size_t begin = 0; begin <= text.size();) {
+    const auto comma = std::min(text.find(',', begin), text.size());
+    const std::string_view item = text.substr(begin, comma - begin);
+    std::string clean = WithoutUserInfo(item);
+    if (item.find("://") == std::string_view::npos) {
+      const auto at = item.rfind('@', item.find('/'));
+      if (at != std::string_view::npos) clean = "***" + std::string(item.substr(at));
+    }
+    out += (begin == 0 ? "" : ",") + clean;
+    begin = comma + 1;
+  }
+  return out;
+}
+
 std::string Quoted(std::string_view text) {
   std::ostringstream out;
   out << toml::value<std::string>(std::string(text));
@@ -236,6 +274,7 @@ Result<std::vector<RootConfig>> LoadWorkerConfig(const std::string& path,
     EC_RETURN_IF_ERROR(
         ApplyThroughOption(*setting.option, std::move(values), node, name.str(), error));
   }
+  EC_RETURN_IF_ERROR(CheckSecretsArePrivate(path, roots));
   return roots;
 }
 
@@ -265,11 +304,11 @@ std::string FormatConfig(const std::vector<Setting>& settings,
           using T = std::remove_pointer_t<decltype(target)>;
           if constexpr (std::is_same_v<T, std::string>) {
             if (target->empty()) return fmt::format("# {} is not set\n", key);
-            return fmt::format("{} = {}\n", key, Quoted(WithoutUserInfo(*target)));
+            return fmt::format("{} = {}\n", key, Quoted(Redacted(*target)));
           } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
             std::string items;
             for (const auto& item : *target) {
-              items += (items.empty() ? "" : ", ") + Quoted(WithoutUserInfo(item));
+              items += (items.empty() ? "" : ", ") + Quoted(Redacted(item));
             }
             return fmt::format("{} = [{}]\n", key, items);
           } else if constexpr (std::is_same_v<T, bool>) {
@@ -284,10 +323,10 @@ std::string FormatConfig(const std::vector<Setting>& settings,
   auto field = [](std::string_view name, const std::optional<std::string>& value, bool secret) {
     if (!value) return std::string();
     return fmt::format("{} = {}\n", name,
-                       Quoted(secret ? std::string(kRedacted) : WithoutUserInfo(*value)));
+                       Quoted(secret ? std::string(kRedacted) : Redacted(*value)));
   };
   for (const auto& root : roots) {
-    out += "\n[[under]]\nuri = " + Quoted(WithoutUserInfo(root.uri)) + "\n";
+    out += "\n[[under]]\nuri = " + Quoted(Redacted(root.uri)) + "\n";
     out += field("endpoint", root.endpoint, false);
     out += field("region", root.region, false);
     out += field("profile", root.profile, false);
