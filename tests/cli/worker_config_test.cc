@@ -93,7 +93,8 @@ TEST_F(WorkerConfigTest, ErrorsNameFileLineAndKey) {
       {"\n\ncapacity = 'huge'\n", ":3: key 'capacity':"},
       {"port = 70000\n", ":1: key 'port':"},
       {"nope = 1\n", ":1: key 'nope': unknown key"},
-      {"cache_dir = ['/a']\ncache-dir = ['/b']\n", ":1: key 'cache_dir': the same setting as 'cache-dir'"},
+      {"cache_dir = ['/a']\ncache-dir = ['/b']\n",
+       ":1: key 'cache_dir': the same setting as 'cache-dir'"},
       {"[[under]]\nuri = 's3://x'\nregion = 5\n", ":3: key 'under.region': expected a string"},
   };
   for (const auto& [text, expected] : cases) {
