@@ -190,6 +190,24 @@ def test_killed_worker_is_restarted_and_reads_continue(deployment, dataset):
     _assert_same(_read(fs), dataset)
 
 
+def test_worker_process_dies_with_its_actor(deployment, dataset):
+    import ray
+
+    import epochcache.ray
+
+    victim = deployment.status()["nodes"][-1]
+    actor = ray.get_actor(f"{NAME}.worker.{victim['node_id']}", namespace=epochcache.ray.NAMESPACE)
+    ray.kill(actor, no_restart=False)  # as an actor crash would: Ray starts the actor again
+    _wait(lambda: _gone(victim["pid"]), 30, "the worker process gone with its actor")
+
+    def back():
+        node = next(n for n in deployment.status()["nodes"] if n["node_id"] == victim["node_id"])
+        return node if node["state"] == "up" and node["pid"] != victim["pid"] else None
+
+    _wait(back, 60, "the restarted actor's new worker")
+    _assert_same(_read(_fs(deployment)), dataset)
+
+
 def test_a_joining_node_gets_a_worker_once_its_cache_dir_exists(deployment, ray_cluster,
                                                                  caches, dataset):
     new = ray_cluster.add_node(**NODE)
@@ -212,6 +230,51 @@ def test_a_joining_node_gets_a_worker_once_its_cache_dir_exists(deployment, ray_
     _wait(lambda: len(fs.worker_hosts) == 3, 30, "three workers in etcd")
     _assert_same(_read(fs), dataset)
     assert len(status["nodes"]) == 3
+
+
+def test_a_node_leaving_mid_read_loses_no_read(deployment, ray_cluster, dataset, minio):
+    """Reads in flight while a node (and with it its worker) goes away all return exact bytes;
+    the node drops out of the status and, at lease expiry, out of etcd."""
+    import threading
+
+    fs = _fs(deployment)
+    files = sorted(fs.find(f"s3://{BUCKET}/parquet"))
+    client = minio.client()
+    expected = {f: client.get_object(Bucket=BUCKET, Key=f.split("/", 1)[1])["Body"].read()
+                for f in files}
+    leaving = ray_cluster.list_all_nodes()[-1]
+    node = next(n for n in deployment.status()["nodes"] if n["node_id"] == leaving.node_id)
+    assert node["state"] == "up"
+    errors: list[BaseException] = []
+    reads = 0
+    stop = threading.Event()
+
+    def reader():
+        nonlocal reads
+        try:
+            while not stop.is_set():
+                for f in files:
+                    assert fs.cat_file(f) == expected[f], f
+                    reads += 1
+        except BaseException as e:  # noqa: BLE001 - handed to the test thread
+            errors.append(e)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        time.sleep(1.0)
+        ray_cluster.remove_node(leaving)
+        _wait(lambda: _gone(node["pid"]), 30, "the leaving node's worker process gone")
+        _wait(lambda: node["address"] not in fs.worker_hosts, 30, "its lease expired in etcd")
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not errors, errors
+    assert reads > len(files)
+    status = deployment.status()
+    assert leaving.node_id not in {n["node_id"] for n in status["nodes"]}
+    assert [n["state"] for n in status["nodes"]] == ["up", "up"]
 
 
 def test_connect_from_another_driver(deployment, ray_cluster):
