@@ -18,6 +18,7 @@ Details: docs/ray.md.
 from __future__ import annotations
 
 import ctypes
+import json
 import logging
 import os
 import secrets
@@ -405,8 +406,6 @@ class Deployment:
             req = urllib.request.Request(f"http://{w['address']}/v1/stats",
                                          headers={"Authorization": f"Bearer {self._token}"})
             with urllib.request.urlopen(req, timeout=10) as resp:
-                import json
-
                 out[w["address"]] = json.loads(resp.read())
         return out
 
@@ -432,7 +431,7 @@ class Deployment:
 
 def _ensure_ray() -> None:
     if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS", "auto"))
+        ray.init()  # joins the cluster of RAY_ADDRESS or this machine, else starts one
 
 
 def _as_list(value: str | Sequence[str], what: str) -> list[str]:

@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -166,9 +168,6 @@ def test_token_is_private_and_required(deployment, ray_cluster):
         assert token_file.stat().st_mode & 0o777 == 0o600
         assert token_file.read_text() == token
         assert token not in Path(node["log"]).read_text()
-        import urllib.error
-        import urllib.request
-
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(f"http://{node['address']}/v1/stats", timeout=5)
         assert err.value.code == 401
