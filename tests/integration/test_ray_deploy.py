@@ -297,6 +297,9 @@ def test_connect_from_another_driver(deployment, ray_cluster):
 
     with pytest.raises(LookupError):
         epochcache.ray.connect("no-such-deployment")
+    with pytest.raises(RuntimeError, match="already running"):
+        epochcache.ray.deploy(under=["file:///nonexistent"], cache_dirs=["/nonexistent"],
+                              name=NAME)
 
 
 def test_shutdown_stops_every_process(deployment):
