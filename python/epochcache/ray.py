@@ -142,6 +142,18 @@ def _write_secret(path: Path, value: str) -> None:
         f.write(value)
 
 
+def _private_dir(path: Path) -> Path:
+    """Creates ``path`` (mode 0700) or checks that the existing one is this user's own real
+    directory: in a shared /tmp, another user's directory or symlink must not get the token."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = os.lstat(path)
+    if not os.path.isdir(path) or os.path.islink(path) or st.st_uid != os.getuid():
+        raise PermissionError(f"{path} is not a directory owned by uid {os.getuid()}: "
+                              "pass run_dir= a private directory")
+    os.chmod(path, 0o700)
+    return path
+
+
 def _node_ip() -> str:
     return ray.util.get_node_ip_address()
 
@@ -159,9 +171,7 @@ class _NodeWorker:
         self.node_id = ray.get_runtime_context().get_node_id()
         self.node_ip = _node_ip()
         host = spec["host"] or self.node_ip
-        self.run_dir = Path(spec["run_dir"]) / self.node_id[:16]
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.run_dir, 0o700)
+        self.run_dir = _private_dir(Path(spec["run_dir"]) / self.node_id[:16])
         self.cache_dirs = [Path(_expand(d, self.node_id, self.node_ip))
                            for d in spec["cache_dirs"]]
         token_file = self.run_dir / "token"
