@@ -174,7 +174,7 @@ class _NodeWorker:
         self.run_dir = _private_dir(Path(spec["run_dir"]) / self.node_id[:16])
         self.cache_dirs = [Path(_expand(d, self.node_id, self.node_ip))
                            for d in spec["cache_dirs"]]
-        token_file = self.run_dir / "token"
+        token_file = self.token_file = self.run_dir / "token"
         _write_secret(token_file, spec["token"])
         etcd_args = ["--etcd", spec["etcd_hosts"], "--cluster", spec["cluster"],
                      "--lease-ttl", spec["lease_ttl"]]
@@ -211,7 +211,7 @@ class _NodeWorker:
 
     def stop(self) -> bool:
         self.supervisor.stop()
-        shutil.rmtree(self.run_dir, ignore_errors=True)
+        self.token_file.unlink(missing_ok=True)  # the log stays, for whoever investigates
         return True
 
 

@@ -308,7 +308,10 @@ def test_shutdown_stops_every_process(deployment):
     status = deployment.status()
     pids = [n["pid"] for n in status["nodes"] if n["pid"]] + [status["etcd"]["pid"]]
     assert len(pids) == len(status["nodes"]) + 1 and all(pids)
+    token_files = [Path(n["log"]).parent / "token" for n in status["nodes"]]
+    assert all(f.exists() for f in token_files)
     deployment.shutdown()
     _wait(lambda: all(_gone(p) for p in pids), 30, "every worker and etcd process gone")
+    assert not any(f.exists() for f in token_files)
     with pytest.raises(LookupError):
         epochcache.ray.connect(NAME)
