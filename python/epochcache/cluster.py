@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from epochcache.local_servers import free_port
@@ -28,24 +29,36 @@ from epochcache.local_worker import LocalWorker
 
 
 class EtcdServer:
-    """A single-member etcd on 127.0.0.1 with its data in ``data_dir``."""
+    """A single-member etcd with its data in ``data_dir``, serving clients on ``host``.
 
-    def __init__(self, data_dir: str | os.PathLike) -> None:
+    The ports are kept across ``stop()``/``start()``, so a restarted etcd is found at the same
+    endpoint. ``preexec_fn`` runs in the child before etcd starts.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike, host: str = "127.0.0.1",
+                 port: int | None = None, peer_port: int | None = None,
+                 preexec_fn: Callable[[], None] | None = None) -> None:
         self.data_dir = Path(data_dir)
-        self.port = free_port()
-        self.peer_port = free_port()
+        self.host = host
+        self.port = port or free_port()
+        self.peer_port = peer_port or free_port()
+        self.preexec_fn = preexec_fn
         self._proc: subprocess.Popen | None = None
 
     @property
     def endpoint(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
 
     def start(self, timeout: float = 30.0) -> "EtcdServer":
         etcd = shutil.which("etcd")
         if not etcd:
             raise FileNotFoundError("etcd is not installed (Debian package etcd-server)")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        client = f"http://127.0.0.1:{self.port}"
+        client = f"http://{self.host}:{self.port}"
         peer = f"http://127.0.0.1:{self.peer_port}"
         log = self.data_dir / "etcd.log"
         with open(log, "ab") as out:
@@ -53,7 +66,8 @@ class EtcdServer:
                 [etcd, "--data-dir", str(self.data_dir / "data"), "--listen-client-urls", client,
                  "--advertise-client-urls", client, "--listen-peer-urls", peer,
                  "--initial-advertise-peer-urls", peer, "--initial-cluster", f"default={peer}"],
-                stdout=out, stderr=subprocess.STDOUT)
+                stdout=out, stderr=subprocess.STDOUT,
+                preexec_fn=self.preexec_fn)  # noqa: PLW1509
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

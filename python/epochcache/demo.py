@@ -1,13 +1,18 @@
 """The main job: Ray Data reads a dataset through epochcache for several epochs.
 
     python -m epochcache.demo [--under s3|local] [--workers 3] [--epochs 3] [--json FILE]
+                              [--latency-ms 25] [--bandwidth-mbps 88]
 
 Generates a small Parquet and image dataset (nothing is downloaded). With ``--under s3`` (the
 default) it starts a local S3-compatible server (MinIO, on 127.0.0.1), uploads the dataset with
 boto3 and starts a local epochcache cluster in front of it (etcd and ``--workers`` workers, found
 by the client through etcd); each epoch is read both through epochcache and with Ray's default
-S3 access, side by side. With ``--under local`` the worker reads the
-dataset directory itself (the embedded single-node default). The table shows, per epoch: rows,
+S3 access, side by side. A MinIO on 127.0.0.1 answers faster than any remote store, so both read
+it through toxiproxy, which makes it behave like one: 25 ms added to the first byte of every
+response and each connection capped at 88 MB/s, the numbers the benchmark uses and documents
+(docs/benchmarks.md; ``--latency-ms 0 --bandwidth-mbps 0`` reads MinIO as it is). With
+``--under local`` the worker reads the dataset directory itself (the embedded single-node
+default). The table shows, per epoch: rows,
 seconds, MB/s and the bytes fetched from the under store. Every epochcache epoch after the first
 should fetch 0 bytes: it is served from the local cache.
 """
@@ -40,6 +45,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="workers in the local cluster (default 3; 1 = a single worker, no etcd)")
     p.add_argument("--workdir", default=".demo", help="dataset, cache and logs (default .demo)")
     p.add_argument("--json", metavar="FILE", help="also write the table as JSON to FILE")
+    p.add_argument("--latency-ms", type=float, default=25.0,
+                   help="emulated S3: added time to first byte of every response (default 25, "
+                        "as bench/epochs.py; 0 disables)")
+    p.add_argument("--bandwidth-mbps", type=float, default=88.0,
+                   help="emulated S3: per-connection download cap in MB/s (default 88, as "
+                        "bench/epochs.py; 0 disables)")
     p.add_argument("--keep-cache", action="store_true",
                    help="keep the cache of an earlier run (by default it is emptied first, "
                         "so epoch 1 reads from the under store)")
@@ -48,6 +59,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--epochs must be at least 1")
     if args.workers < 1:
         p.error("--workers must be at least 1")
+    if args.latency_ms < 0 or args.bandwidth_mbps < 0:
+        p.error("--latency-ms and --bandwidth-mbps must not be negative")
     return args
 
 
@@ -81,6 +94,7 @@ class _Sources:
 
     def __init__(self, args: argparse.Namespace, workdir: Path, data: Path) -> None:
         self.minio = None
+        self.toxiproxy = None
         self.systems: dict[str, object] = {}
         cache_dir = workdir / "cluster"
         if not args.keep_cache and cache_dir.exists():
@@ -99,15 +113,16 @@ class _Sources:
             uploaded = upload_tree(client, BUCKET, data)
             print(f"S3 server (MinIO) on {self.minio.endpoint}: uploaded {uploaded} files "
                   f"to s3://{BUCKET}/")
+            endpoint = self._emulate_remote_store(args, workdir)
             under = f"s3://{BUCKET}"
-            worker_args = ["--s3-endpoint", self.minio.endpoint]
+            worker_args = ["--s3-endpoint", endpoint]
             env = self.minio.worker_env()
             self.paths = {"read_parquet": f"s3://{BUCKET}/parquet",
                           "read_images": f"s3://{BUCKET}/images"}
             self.direct_paths = {"read_parquet": f"{BUCKET}/parquet",
                                  "read_images": f"{BUCKET}/images"}
             self.systems["ray default S3"] = pyarrow.fs.S3FileSystem(
-                endpoint_override=self.minio.endpoint, scheme="http",
+                endpoint_override=endpoint, scheme="http",
                 access_key=self.minio.access_key, secret_key=self.minio.secret_key,
                 region="us-east-1")
             target = "s3"
@@ -134,6 +149,26 @@ class _Sources:
         self.systems["epochcache"] = fsspec.filesystem("epochcache", target_protocol=target,
                                                        skip_instance_cache=True, **found)
 
+    def _emulate_remote_store(self, args: argparse.Namespace, workdir: Path) -> str:
+        """Puts toxiproxy between the readers and MinIO; returns the endpoint to read from."""
+        if args.latency_ms == 0 and args.bandwidth_mbps == 0:
+            print("S3 is NOT emulated as remote (--latency-ms 0 --bandwidth-mbps 0): both "
+                  "readers get MinIO on 127.0.0.1 directly, faster than any real store")
+            return self.minio.endpoint
+        from epochcache.local_servers import ToxiproxyServer
+
+        self.toxiproxy = ToxiproxyServer(workdir / "toxiproxy").start()
+        listen = self.toxiproxy.add_proxy("s3", f"127.0.0.1:{self.minio.port}")
+        if args.latency_ms > 0:
+            self.toxiproxy.set_latency("s3", args.latency_ms)
+        if args.bandwidth_mbps > 0:
+            self.toxiproxy.set_bandwidth("s3", args.bandwidth_mbps)
+        print(f"Emulated remote S3: both readers reach MinIO through toxiproxy on {listen}, "
+              f"which adds {args.latency_ms:g} ms to the first byte of every response and caps "
+              f"each connection at {args.bandwidth_mbps:g} MB/s (the benchmark's numbers for "
+              f"same-region S3, docs/benchmarks.md)")
+        return f"http://{listen}"
+
     def under_store_bytes(self) -> int:
         """Bytes all workers fetched from the under store so far."""
         return sum(w.stats()["under_store_bytes"] for w in self.workers)
@@ -148,8 +183,30 @@ class _Sources:
             self.cluster.stop()
         else:
             self.workers[0].stop()
+        if self.toxiproxy:
+            self.toxiproxy.stop()
         if self.minio:
             self.minio.stop()
+
+
+def _print_warm_summary(rows: list[dict]) -> None:
+    """Per reader: mean seconds of the warm epochs (2..N) of each system, side by side."""
+    systems = sorted({r["system"] for r in rows})
+    if len(systems) < 2:
+        return
+    print()
+    for reader in dict.fromkeys(r["reader"] for r in rows):
+        means = {}
+        for system in systems:
+            warm = [r["seconds"] for r in rows
+                    if r["system"] == system and r["reader"] == reader and r["epoch"] > 1]
+            if warm:
+                means[system] = sum(warm) / len(warm)
+        if "epochcache" not in means or len(means) < 2:
+            continue
+        others = ", ".join(f"{s} {m:.2f} s ({m / means['epochcache']:.1f}x epochcache's time)"
+                           for s, m in means.items() if s != "epochcache")
+        print(f"{reader}, warm epochs: epochcache {means['epochcache']:.2f} s; {others}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(rows_out, indent=2))
         print(f"\nwrote {args.json}")
+    _print_warm_summary(rows_out)
     warm = [r for r in rows_out if r["system"] == "epochcache" and r["epoch"] > 1]
     if warm and all(r["under_store_bytes"] == 0 for r in warm):
         print("\nevery epochcache epoch after the first was served from the cache "

@@ -16,7 +16,7 @@ import sysconfig
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from epochcache.local_servers import stop_process
@@ -45,13 +45,15 @@ class LocalWorker:
     ``auth_token_file`` starts it with ``--auth-token-file`` (and :meth:`get` then sends the
     token); ``tls_cert_file``/``tls_key_file`` make it serve HTTPS (and :meth:`get` trusts that
     certificate); ``env`` is added to the child's environment; ``preexec_fn`` runs in the child
-    before the worker starts (e.g. to lower its resource limits).
+    before the worker starts (e.g. to lower its resource limits). ``cache_dir`` and ``under``
+    may be lists (one ``--cache-dir``/``--under`` flag each); ``host`` is the address it listens
+    on and is reached at; ``create_cache_dir=False`` leaves a missing cache dir missing.
     """
 
     def __init__(
         self,
-        cache_dir: str | os.PathLike,
-        under: str,
+        cache_dir: str | os.PathLike | Sequence[str | os.PathLike],
+        under: str | Sequence[str],
         capacity: str = "1GiB",
         extra_args: list[str] | None = None,
         log_path: str | os.PathLike | None = None,
@@ -60,9 +62,17 @@ class LocalWorker:
         preexec_fn: Callable[[], None] | None = None,
         tls_cert_file: str | os.PathLike | None = None,
         tls_key_file: str | os.PathLike | None = None,
+        host: str = "127.0.0.1",
+        create_cache_dir: bool = True,
     ) -> None:
-        self.cache_dir = Path(cache_dir)
+        dirs = [cache_dir] if isinstance(cache_dir, (str, os.PathLike)) else list(cache_dir)
+        if not dirs:
+            raise ValueError("a worker needs at least one cache dir")
+        self.cache_dirs = [Path(d) for d in dirs]
+        self.cache_dir = self.cache_dirs[0]
         self.under = under
+        self.host = host
+        self.create_cache_dir = create_cache_dir
         self.capacity = capacity
         self.extra_args = list(extra_args or [])
         self.log_path = Path(log_path) if log_path else self.cache_dir.parent / (
@@ -74,6 +84,7 @@ class LocalWorker:
         self.tls_cert_file = Path(tls_cert_file) if tls_cert_file else None
         self.tls_key_file = Path(tls_key_file) if tls_key_file else None
         self.port: int | None = None
+        self.returncode: int | None = None
         self._proc: subprocess.Popen | None = None
 
     @property
@@ -101,20 +112,23 @@ class LocalWorker:
     def address(self) -> str:
         if self.port is None:
             raise RuntimeError("worker is not running")
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def start(self, timeout: float = 30.0, port: int = 0) -> "LocalWorker":
         """Starts the worker and waits until /v1/health answers. ``port=0`` lets it pick one."""
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        if self.create_cache_dir:
+            for d in self.cache_dirs:
+                d.mkdir(parents=True, exist_ok=True)
         port_file = Path(tempfile.mkdtemp(prefix="ec-port-")) / "port"
+        unders = [self.under] if isinstance(self.under, str) else list(self.under)
         args = [
             worker_binary(), "worker",
-            "--host", "127.0.0.1",
+            "--host", self.host,
             "--port", str(port),
             "--port-file", str(port_file),
-            "--cache-dir", str(self.cache_dir),
+            *[a for d in self.cache_dirs for a in ("--cache-dir", str(d))],
             "--capacity", self.capacity,
-            "--under", self.under,
+            *[a for u in unders for a in ("--under", u)],
             *(["--auth-token-file", str(self.auth_token_file)] if self.auth_token_file else []),
             *(["--tls-cert", str(self.tls_cert_file), "--tls-key", str(self.tls_key_file)]
               if self.tls_cert_file else []),
@@ -125,9 +139,12 @@ class LocalWorker:
                                       env={**os.environ, **self.env},
                                       preexec_fn=self.preexec_fn)  # noqa: PLW1509
         log.close()
+        self.returncode = None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
+                self.returncode = self._proc.returncode
+                shutil.rmtree(port_file.parent, ignore_errors=True)
                 raise RuntimeError(
                     f"worker exited with code {self._proc.returncode}; see {self.log_path}:\n"
                     + self.log_path.read_text(errors="replace")[-2000:]
@@ -142,6 +159,7 @@ class LocalWorker:
                     pass
             time.sleep(0.05)
         self.kill()
+        shutil.rmtree(port_file.parent, ignore_errors=True)
         raise TimeoutError(f"worker did not become healthy within {timeout}s; see {self.log_path}")
 
     def get(self, path: str, timeout: float = 10.0) -> dict:
@@ -159,6 +177,8 @@ class LocalWorker:
     def stop(self, timeout: float = 10.0) -> None:
         """Stops the worker with SIGTERM (a clean shutdown)."""
         stop_process(self._proc, timeout)
+        if self._proc is not None:
+            self.returncode = self._proc.returncode
         self._proc = None
 
     def kill(self) -> None:
@@ -166,11 +186,19 @@ class LocalWorker:
         if self._proc and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
+        if self._proc is not None:
+            self.returncode = self._proc.returncode
         self._proc = None
 
     @property
     def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        """True while the process runs; once it has exited, ``returncode`` says how."""
+        if self._proc is None:
+            return False
+        if self._proc.poll() is None:
+            return True
+        self.returncode = self._proc.returncode
+        return False
 
     def __enter__(self) -> "LocalWorker":
         return self.start() if not self.running else self
