@@ -59,9 +59,14 @@ def dataset(tmp_path_factory, minio):
     return expected.sort_values("id").reset_index(drop=True)
 
 
+# The acceptance: three nodes, then a fourth joins.
+INITIAL_NODES = 3
+
+
 @pytest.fixture(scope="module")
 def ray_cluster():
-    """Two Ray nodes on this machine; the session's own Ray (if any) is restored afterwards."""
+    """INITIAL_NODES Ray nodes on this machine, each its own raylet; the session's own Ray (if
+    any) is restored afterwards."""
     import ray
     from ray.cluster_utils import Cluster
 
@@ -70,7 +75,8 @@ def ray_cluster():
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     cluster = Cluster(initialize_head=True,
                       head_node_args=dict(NODE, include_dashboard=False))
-    cluster.add_node(**NODE)
+    for _ in range(INITIAL_NODES - 1):
+        cluster.add_node(**NODE)
     ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
     yield cluster
     ray.shutdown()
@@ -143,11 +149,11 @@ def test_deploy_starts_a_worker_per_node_and_ray_data_reads_exactly(deployment, 
     status = deployment.status()
     nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
     assert {n["node_id"] for n in status["nodes"]} == nodes
-    assert [n["state"] for n in status["nodes"]] == ["up", "up"], status
+    assert [n["state"] for n in status["nodes"]] == ["up"] * INITIAL_NODES, status
     assert status["etcd"]["managed"] and status["etcd"]["state"] == "up"
     assert any("NOT highly available" in m for m in deployment.deploy_log)
     addresses = sorted(n["address"] for n in status["nodes"])
-    assert len(set(addresses)) == 2
+    assert len(set(addresses)) == INITIAL_NODES
 
     fs = _fs(deployment)
     # Both workers registered in etcd under the deployment's cluster.
@@ -223,12 +229,13 @@ def test_a_joining_node_gets_a_worker_once_its_cache_dir_exists(deployment, ray_
 
     (caches / new_id).mkdir()
     status = _wait(lambda: (s := deployment.status()) and
-                   all(n["state"] == "up" for n in s["nodes"]) and len(s["nodes"]) == 3 and s,
+                   all(n["state"] == "up" for n in s["nodes"])
+                   and len(s["nodes"]) == INITIAL_NODES + 1 and s,
                    60, "a worker on the new node")
     fs = _fs(deployment)
-    _wait(lambda: len(fs.worker_hosts) == 3, 30, "three workers in etcd")
+    _wait(lambda: len(fs.worker_hosts) == INITIAL_NODES + 1, 30, "a worker per node in etcd")
     _assert_same(_read(fs), dataset)
-    assert len(status["nodes"]) == 3
+    assert len(status["nodes"]) == INITIAL_NODES + 1
 
 
 def test_a_node_leaving_mid_read_loses_no_read(deployment, ray_cluster, dataset, minio):
@@ -273,7 +280,7 @@ def test_a_node_leaving_mid_read_loses_no_read(deployment, ray_cluster, dataset,
     assert reads > len(files)
     status = deployment.status()
     assert leaving.node_id not in {n["node_id"] for n in status["nodes"]}
-    assert [n["state"] for n in status["nodes"]] == ["up", "up"]
+    assert [n["state"] for n in status["nodes"]] == ["up"] * INITIAL_NODES  # 4 joined, 1 left
 
 
 def test_connect_from_another_driver(deployment, ray_cluster):
