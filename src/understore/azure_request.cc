@@ -133,7 +133,12 @@ std::string SharedKeyStringToSign(const AzureSignInput& input) {
     headers.emplace_back(Lower(Trim(name)), std::string(Trim(value)));
   }
   std::sort(headers.begin(), headers.end());
-  for (const auto& [name, value] : headers) out += name + ":" + value + "\n";
+  for (const auto& [name, value] : headers) {
+    out += name;
+    out += ':';
+    out += value;
+    out += '\n';
+  }
   out += "/" + input.account + input.url_path;
   std::map<std::string, std::vector<std::string>> params;
   for (const auto& [name, value] : input.query) params[Lower(name)].push_back(value);

@@ -202,7 +202,9 @@ Result<HttpResponse> AzureUnderStore::Execute(
   request.connect_timeout = options_.connect_timeout;
   request.timeout = options_.request_timeout;
   request.body_out = body_out;
-  for (const auto& [name, value] : ms_headers) request.headers.push_back(name + ": " + value);
+  for (const auto& [name, value] : ms_headers) {
+    request.headers.push_back(fmt::format("{}: {}", name, value));
+  }
   if (!if_match.empty()) request.headers.push_back("If-Match: " + if_match);
   if (!credentials_.account_key.empty()) {
     const std::string to_sign = SharedKeyStringToSign(AzureSignInput{

@@ -53,6 +53,12 @@ Result<UnderStoreOptions> GcsUnderStore::S3OptionsFor(const UnderStoreOptions& o
   }
   out.s3.session_token.clear();
   out.s3.profile.clear();
+  // STORAGE_EMULATOR_HOST is the variable Google's client libraries and gcsfs read for a
+  // local stand-in ("http://127.0.0.1:4443" or "127.0.0.1:4443").
+  if (out.s3.endpoint_url.empty()) out.s3.endpoint_url = Env("STORAGE_EMULATOR_HOST");
+  if (!out.s3.endpoint_url.empty() && out.s3.endpoint_url.find("://") == std::string::npos) {
+    out.s3.endpoint_url = "http://" + out.s3.endpoint_url;
+  }
   if (out.s3.endpoint_url.empty()) out.s3.endpoint_url = std::string(kEndpoint);
   // GCS's XML API accepts any region name in a SigV4 scope; "auto" is the documented one.
   if (out.s3.region.empty()) out.s3.region = "auto";

@@ -3,8 +3,9 @@
 // S3 store underneath sees s3:// with the same bucket and key.
 //
 // Credentials are GCS HMAC keys only (options, else GS_HMAC_ACCESS_KEY_ID / GS_HMAC_SECRET);
-// without them requests go unsigned. AWS credentials and profiles are never used: they must
-// not be sent to another provider's endpoint.
+// without them requests go unsigned. The endpoint is https://storage.googleapis.com unless the
+// options or STORAGE_EMULATOR_HOST name another. AWS credentials and profiles are never used: they
+// must not be sent to another provider's endpoint.
 #pragma once
 
 #include <memory>
