@@ -162,12 +162,12 @@ def _fallback_options(protocol: str, target_options: dict[str, Any]) -> dict[str
         return {"fallback_under_store": "/"}
     if protocol in ("http", "https"):
         return {"fallback_under_store": f"{protocol}://"}
-    if protocol in ("az", "gs"):
-        # The native store reads them with the credentials of this process's environment
-        # (AZURE_STORAGE_* for az, GS_HMAC_* for gs), as a worker does. It cannot take
-        # adlfs/gcsfs options yet: given some, no direct reads, rather than reads with other
-        # credentials (perhaps another account's) than the ones the caller named.
-        return {} if target_options else {"fallback_under_store": f"{protocol}://"}
+    if protocol == "az":
+        # The native store reads with the credentials of this process's environment
+        # (AZURE_STORAGE_*), as a worker does. It cannot take adlfs options yet: given some, no
+        # direct reads, rather than reads with other credentials (perhaps another account's)
+        # than the ones the caller named.
+        return {} if target_options else {"fallback_under_store": "az://"}
     if protocol != "s3":
         return {}
     target_options = _reveal(target_options)

@@ -214,6 +214,24 @@ def test_paths_outside_the_root_are_refused(az_data, tmp_path, data_root):
         w.kill()
 
 
+def test_direct_reads_use_the_environment_when_no_worker_answers(az_data, monkeypatch,
+                                                                  data_root):
+    from epochcache.local_servers import free_port
+
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", az_data.connection_string)
+    fs = EpochCacheFileSystem(target_protocol="az", worker_hosts=[f"127.0.0.1:{free_port()}"],
+                              connect_timeout=1, skip_instance_cache=True)
+    assert fs.cat_file(f"az://{CONTAINER}/misc/big.bin", start=10, end=5000) == \
+        (data_root / "misc" / "big.bin").read_bytes()[10:5000]
+    assert fs.client_stats()["direct_reads"] >= 1
+    # adlfs options cannot be handed to the native store: no direct reads then.
+    named = EpochCacheFileSystem(target_protocol="az", worker_hosts=[f"127.0.0.1:{free_port()}"],
+                                 target_options={"account_name": "devstoreaccount1"},
+                                 connect_timeout=1, skip_instance_cache=True)
+    with pytest.raises(OSError):
+        named.cat_file(f"az://{CONTAINER}/misc/big.bin")
+
+
 def test_unsupported_protocol_is_refused_at_construction():
     with pytest.raises(ValueError) as info:
         EpochCacheFileSystem(target_protocol="bogus", worker_hosts=["127.0.0.1:1"])
