@@ -406,6 +406,14 @@ Result<ListPage> AzureUnderStore::ListDirectoryPage(const std::string& prefix,
     }
     marker = std::move(got.next_marker);
   } while (!marker.empty());
+  // A hierarchical-namespace account lists a directory both as a prefix "sub/" and as an
+  // empty blob "sub": one entry per path, the directory.
+  std::sort(all.begin(), all.end(), [](const FileStatus& a, const FileStatus& b) {
+    return a.path != b.path ? a.path < b.path : a.is_directory && !b.is_directory;
+  });
+  all.erase(std::unique(all.begin(), all.end(),
+                        [](const FileStatus& a, const FileStatus& b) { return a.path == b.path; }),
+            all.end());
   return SliceListing(std::move(all), start_after, limit);
 }
 

@@ -116,6 +116,17 @@ TEST(AzureListPagingTest, PagesFollowThePathOrderWhateverTheServicePageSize) {
   }
 }
 
+TEST(AzureListPagingTest, ADirectoryThatIsAlsoAnEmptyBlobIsListedOnce) {
+  // Data Lake Gen2 accounts keep a directory as an empty blob beside its prefix.
+  const std::vector<std::string> blobs = {"d/a", "d/sub", "d/sub/x"};
+  ScriptedHttpServer server([&](const std::string& r) { return Answer(blobs, r); });
+  auto store = AzureUnderStore::Open("az://data", Options(server.endpoint(), 5000));
+  ASSERT_TRUE(store.ok());
+  const auto entries = WalkPages(**store, "az://data/d", false, 100);
+  ASSERT_EQ(PathsOf(entries), (std::vector<std::string>{"az://data/d/a", "az://data/d/sub"}));
+  EXPECT_TRUE(entries[1].is_directory);
+}
+
 TEST(AzureListPagingTest, SequentialPagesResumeFromTheRememberedMarker) {
   std::vector<std::string> blobs;
   for (int i = 0; i < 60; ++i) blobs.push_back(fmt::format("many/o-{:03}", i));
