@@ -112,15 +112,33 @@ Result<AzureCredentials> ResolveAzureCredentials(const AzureOptions& options,
                     "or https://",
                     RedactUserinfo(out.endpoint)));
   }
+  if (out.account_key.empty() && out.sas_token.empty()) {
+    out.bearer_token = Env("AZURE_STORAGE_TOKEN");
+    if (!out.bearer_token.empty()) {
+      out.source = "Azure AD token";
+      EC_ASSIGN_OR_RETURN(UrlParts where, ParseHttpUrl(out.endpoint));
+      // A bearer token is not bound to the request: over plain http anyone on the path could
+      // replay it. Loopback (an emulator) is the one exception.
+      if (where.scheme != "https" && where.host != "127.0.0.1" && where.host != "localhost" &&
+          where.host != "[::1]" && where.host != "::1") {
+        return Status::InvalidArgument(
+            fmt::format("an Azure AD token is sent only over https; the endpoint {} is not",
+                        RedactUserinfo(out.endpoint)));
+      }
+    }
+  }
   if (options.anonymous) {
     out.account_key.clear();
     out.sas_token.clear();
+    out.bearer_token.clear();
   }
   if (!out.account_key.empty() && out.account.empty()) {
     return Status::InvalidArgument(
         "an Azure account key needs the account name (AZURE_STORAGE_ACCOUNT_NAME or AccountName)");
   }
-  if (out.account_key.empty() && out.sas_token.empty()) out.source = "anonymous";
+  if (out.account_key.empty() && out.sas_token.empty() && out.bearer_token.empty()) {
+    out.source = "anonymous";
+  }
   return out;
 }
 
@@ -213,6 +231,8 @@ Result<HttpResponse> AzureUnderStore::Execute(
                         SharedKeySignature(credentials_.account_key, to_sign));
     request.headers.push_back(
         fmt::format("Authorization: SharedKey {}:{}", credentials_.account, signature));
+  } else if (credentials_.sas_token.empty() && !credentials_.bearer_token.empty()) {
+    request.headers.push_back("Authorization: Bearer " + credentials_.bearer_token);
   }
   // The date is signed, so a retry re-sends the same request: Azure accepts a signed date up
   // to 15 minutes old, longer than any operation deadline.
@@ -227,6 +247,7 @@ Status AzureUnderStore::ErrorStatus(const HttpResponse& response, const std::str
   Scrub(message, credentials_.account_key);
   Scrub(message, credentials_.sas_token);
   Scrub(message, SasSignature(credentials_.sas_token));
+  Scrub(message, credentials_.bearer_token);
   return {status.code(), std::move(message)};
 }
 

@@ -38,12 +38,16 @@ struct AzureCredentials {
   std::string account;
   std::string account_key;  // base64; empty = no Shared Key
   std::string sas_token;    // without '?'; empty = no SAS
-  std::string endpoint;     // "https://account.blob.core.windows.net", no trailing '/'
-  std::string source;       // "options", "connection string", "environment", "anonymous"
+  // An Azure AD (Entra ID) access token for https://storage.azure.com/, already acquired
+  // (AZURE_STORAGE_TOKEN); used only without a key or SAS. Empty = none.
+  std::string bearer_token;
+  std::string endpoint;  // "https://account.blob.core.windows.net", no trailing '/'
+  std::string source;    // "options", "connection string", "environment", "anonymous"
 };
 
 // The options' fields first, else AZURE_STORAGE_CONNECTION_STRING, else
-// AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY / AZURE_STORAGE_SAS_TOKEN; the
+// AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY / AZURE_STORAGE_SAS_TOKEN (or an
+// Azure AD access token in AZURE_STORAGE_TOKEN, sent only over https or to loopback); the
 // endpoint from the options, the connection string or AZURE_STORAGE_BLOB_ENDPOINT, else the
 // public cloud's for the account. `url_account` is the account a root URI names (or empty).
 Result<AzureCredentials> ResolveAzureCredentials(const AzureOptions& options,

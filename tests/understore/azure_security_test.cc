@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 
 #include "scripted_http_server.h"
 #include "understore/azure_under_store.h"
@@ -147,6 +148,32 @@ TEST(AzureSecurityTest, ServerBusyIsRetried) {
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(*got, 4U);
   EXPECT_EQ(store->retries(), 1U);
+}
+
+TEST(AzureSecurityTest, AnAzureAdTokenIsABearerHeaderNeverEchoedAndOnlyOverHttps) {
+  constexpr const char* kToken = "AADTOKENVALUE.eyJhbGciOi";
+  ASSERT_EQ(setenv("AZURE_STORAGE_TOKEN", kToken, 1), 0);  // NOLINT(concurrency-mt-unsafe)
+  ScriptedHttpServer server({ScriptedHttpServer::Response(
+      403, std::string("<Error><Code>AuthorizationPermissionMismatch</Code><Message>") + kToken +
+               "</Message></Error>")});
+  UnderStoreOptions o = Options(server.endpoint());
+  o.azure.account_key.clear();
+  auto store = AzureUnderStore::Open("az://data", o);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ((*store)->credential_source(), "Azure AD token");
+  std::vector<std::byte> buf(8);
+  auto got = (*store)->ReadRange("az://data/x", "", 0, buf);
+  ASSERT_EQ(got.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(std::string(got.status().message()).find(kToken), std::string::npos);
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 1U);
+  EXPECT_NE(requests[0].find(std::string("Authorization: Bearer ") + kToken), std::string::npos);
+
+  o.azure.endpoint_url = "http://blob.example.com/acct";  // not loopback, not https
+  auto refused = AzureUnderStore::Open("az://data", o);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(std::string(refused.status().message()).find(kToken), std::string::npos);
+  ASSERT_EQ(unsetenv("AZURE_STORAGE_TOKEN"), 0);  // NOLINT(concurrency-mt-unsafe)
 }
 
 TEST(AzureSecurityTest, AMalformedConnectionStringNamesNoSecret) {
