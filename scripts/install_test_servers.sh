@@ -39,6 +39,29 @@ build() {  # name module version
   echo "$version" > "$BIN/.$name.version"
 }
 
+# Azurite: Microsoft's Azure Storage emulator (the blob service is what the az:// store's tests
+# use). An npm package, installed under tools/azurite with its own node_modules. 3.35.0 is the
+# newest release that runs on Node 20 (3.36 needs Node 21, 3.37 Node 22).
+AZURITE_VERSION=3.35.0
+
+install_azurite() {
+  local dir="$PWD/tools/azurite"
+  if [ -x "$dir/node_modules/.bin/azurite-blob" ] &&
+    [ "$(cat "$dir/.version" 2>/dev/null)" = "$AZURITE_VERSION" ]; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null; then
+    echo "[servers] npm is needed to install azurite; install Node.js 18 or newer" >&2
+    exit 1
+  fi
+  echo "[servers] installing azurite $AZURITE_VERSION with npm (first time only)"
+  mkdir -p "$dir"
+  nice npm install --no-audit --no-fund --prefix "$dir" "azurite@$AZURITE_VERSION"
+  ln -sf ../azurite/node_modules/.bin/azurite-blob "$BIN/azurite-blob"
+  echo "$AZURITE_VERSION" > "$dir/.version"
+}
+
 build minio "$MINIO_MODULE" "$MINIO_VERSION"
 build toxiproxy-server "$TOXIPROXY_MODULE" "$TOXIPROXY_VERSION"
+install_azurite
 echo "[servers] ready in $BIN"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from epochcache.demo_data import make_image_dataset, make_parquet_dataset
-from epochcache.local_servers import MinioServer
+from epochcache.local_servers import AzuriteServer, MinioServer
 from epochcache.local_worker import LocalWorker
 
 # Servers built by scripts/install_test_servers.sh live in <repo>/tools/bin.
@@ -61,5 +61,13 @@ def ray_session():
 def minio(tmp_path_factory):
     """A real MinIO server on 127.0.0.1 with a fresh data dir."""
     server = MinioServer(tmp_path_factory.mktemp("minio") / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    """A real Azurite blob service on 127.0.0.1 with a fresh data dir."""
+    server = AzuriteServer(tmp_path_factory.mktemp("azurite") / "data").start()
     yield server
     server.stop()

@@ -98,8 +98,29 @@ struct S3Options {
   std::string addressing = "auto";
 };
 
+// How to reach Azure Blob Storage (az://, abfs://), with adlfs's option names. Empty fields
+// fall back to AZURE_STORAGE_CONNECTION_STRING, then AZURE_STORAGE_ACCOUNT_NAME with
+// AZURE_STORAGE_ACCOUNT_KEY or AZURE_STORAGE_SAS_TOKEN, and AZURE_STORAGE_BLOB_ENDPOINT.
+struct AzureOptions {
+  std::string account_name;
+  std::string account_key;        // base64, as the portal shows it (Shared Key signing)
+  std::string sas_token;          // "sv=...&sig=..." (a leading '?' is dropped)
+  std::string connection_string;  // AccountName=...;AccountKey=...;BlobEndpoint=...
+  // "http://127.0.0.1:10000/devstoreaccount1" (Azurite) or a sovereign cloud's blob endpoint;
+  // empty = https://ACCOUNT.blob.core.windows.net.
+  std::string endpoint_url;
+  bool anonymous = false;  // unsigned requests, for public containers
+  // Most blobs asked for per List Blobs request (Azure's maximum is 5000); tests lower it.
+  std::size_t list_page_size = 5000;
+};
+
 struct UnderStoreOptions {
   S3Options s3;
+  AzureOptions azure;
+  // GCS (gs://) through its S3-compatible XML API with HMAC keys. Empty fields fall back to
+  // GS_HMAC_ACCESS_KEY_ID / GS_HMAC_SECRET (never to AWS credentials), the endpoint to
+  // https://storage.googleapis.com, the region to "auto"; requests are always path-style.
+  S3Options gcs;
   std::chrono::milliseconds connect_timeout{3000};
   // Deadline of one request, and of all the attempts of one operation together.
   std::chrono::milliseconds request_timeout{30000};

@@ -39,7 +39,9 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 _USERINFO = re.compile(r"://[^/@]*@")
 # Reads of unknown length ask for "everything"; the native client clips to the file size.
 _TO_END = 1 << 62
-_PROTOCOL_ALIASES = {"local": "file", "s3a": "s3", "gcs": "gs"}
+_PROTOCOL_ALIASES = {"local": "file", "s3a": "s3", "gcs": "gs", "abfs": "az", "abfss": "az"}
+# The under stores workers can read (src/understore/open_under_store.cc), by canonical name.
+_SUPPORTED_PROTOCOLS = ("file", "s3", "http", "https", "az", "gs")
 _TOKEN_ENV = "EPOCHCACHE_AUTH_TOKEN"
 # Digests of secrets are keyed with a random key of this process, so that a digest seen in a
 # repr or a cache key cannot be checked against guessed secrets elsewhere.
@@ -133,8 +135,12 @@ def _parse_hosts(hosts: Union[None, str, Iterable[str]]) -> list[str]:
 
 
 def _canonical_protocol(protocol: str) -> str:
-    protocol = protocol.lower()
-    return _PROTOCOL_ALIASES.get(protocol, protocol)
+    """The one name of a supported protocol; ValueError naming the supported ones otherwise."""
+    canonical = _PROTOCOL_ALIASES.get(protocol.lower(), protocol.lower())
+    if canonical not in _SUPPORTED_PROTOCOLS:
+        names = ", ".join(sorted(set(_SUPPORTED_PROTOCOLS) | set(_PROTOCOL_ALIASES)))
+        raise ValueError(f"epochcache: unsupported protocol {protocol!r}; supported: {names}")
+    return canonical
 
 
 def _rstrip_slashes(path: str) -> str:
@@ -156,6 +162,12 @@ def _fallback_options(protocol: str, target_options: dict[str, Any]) -> dict[str
         return {"fallback_under_store": "/"}
     if protocol in ("http", "https"):
         return {"fallback_under_store": f"{protocol}://"}
+    if protocol == "az":
+        # The native store reads with the credentials of this process's environment
+        # (AZURE_STORAGE_*), as a worker does. It cannot take adlfs options yet: given some, no
+        # direct reads, rather than reads with other credentials (perhaps another account's)
+        # than the ones the caller named.
+        return {} if target_options else {"fallback_under_store": "az://"}
     if protocol != "s3":
         return {}
     target_options = _reveal(target_options)

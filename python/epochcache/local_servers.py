@@ -137,6 +137,128 @@ def upload_tree(client, bucket: str, local_root: str | os.PathLike, prefix: str 
     return count
 
 
+class AzuriteServer:
+    """Azurite's blob service (the Azure Storage emulator) on 127.0.0.1 with a fresh data dir.
+
+    The account is Azurite's documented development account; requests use path-style URLs
+    (``http://127.0.0.1:PORT/devstoreaccount1/container/blob``). ``put_blob`` and
+    ``create_container`` sign with Shared Key here, with the standard library's HMAC, so tests
+    upload without the Azure SDK and the worker's own signing is checked against a second,
+    independent implementation.
+    """
+
+    account = "devstoreaccount1"
+    key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+    def __init__(self, data_dir: str | os.PathLike | None = None) -> None:
+        self._own_dir = data_dir is None
+        self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="ec-azurite-"))
+        self.port = free_port()
+        self._proc: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{self.account}"
+
+    @property
+    def connection_string(self) -> str:
+        return (f"DefaultEndpointsProtocol=http;AccountName={self.account};"
+                f"AccountKey={self.key};BlobEndpoint={self.endpoint};")
+
+    def start(self, timeout: float = 60.0) -> "AzuriteServer":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.data_dir.parent / f"{self.data_dir.name}.log"
+        with open(log, "ab") as out:
+            self._proc = subprocess.Popen(
+                [tool_path("azurite-blob"), "--blobHost", "127.0.0.1", "--blobPort",
+                 str(self.port), "--location", str(self.data_dir), "--skipApiVersionCheck",
+                 "--disableProductStyleUrl", "--silent"],
+                stdout=out, stderr=subprocess.STDOUT)
+        # Any HTTP answer (an unauthenticated request gets 403) means the service is up.
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"azurite exited ({self._proc.returncode}); log:\n"
+                                   + log.read_text(errors="replace")[-2000:])
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise TimeoutError(f"azurite did not listen within {timeout}s; see {log}")
+                time.sleep(0.1)
+
+    def request(self, method: str, path: str, query: dict[str, str] | None = None,
+                body: bytes = b"", headers: dict[str, str] | None = None,
+                key: str | None = None) -> tuple[int, bytes]:
+        """One Shared Key request to ``/container[/blob]``; returns (status, body)."""
+        import base64
+        import hashlib
+        import hmac as hmac_mod
+        import urllib.error
+        import urllib.parse
+        from email.utils import formatdate
+
+        query = dict(query or {})
+        ms = {"x-ms-date": formatdate(usegmt=True), "x-ms-version": "2021-08-06"}
+        ms.update({k.lower(): v for k, v in (headers or {}).items() if k.lower().startswith("x-ms-")})
+        url_path = f"/{self.account}/" + urllib.parse.quote(path.lstrip("/"), safe="/")
+        # urllib adds a form Content-Type to any request with a body: name one, and sign it.
+        content_type = (headers or {}).get("Content-Type",
+                                           "application/octet-stream" if method == "PUT" else "")
+        length = str(len(body)) if body else ""
+        # The Blob service's string-to-sign (Shared Key, version 2009-09-19 and later).
+        to_sign = "\n".join([method, "", "", length, "", content_type, "", "", "", "", "", ""])
+        to_sign += "\n" + "".join(f"{k}:{ms[k]}\n" for k in sorted(ms))
+        to_sign += f"/{self.account}{url_path}"
+        for name in sorted(query):
+            to_sign += f"\n{name.lower()}:{query[name]}"
+        mac = hmac_mod.new(base64.b64decode(key or self.key), to_sign.encode(), hashlib.sha256)
+        auth = f"SharedKey {self.account}:{base64.b64encode(mac.digest()).decode()}"
+        url = f"http://127.0.0.1:{self.port}{url_path}"
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        all_headers = dict(ms, Authorization=auth)
+        if content_type:
+            all_headers["Content-Type"] = content_type
+        req = urllib.request.Request(url, data=body if method == "PUT" else None, method=method,
+                                     headers=all_headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    def create_container(self, name: str) -> None:
+        status, body = self.request("PUT", name, {"restype": "container"})
+        if status not in (201, 409):
+            raise RuntimeError(f"create container {name}: HTTP {status} {body[:300]!r}")
+
+    def put_blob(self, container: str, name: str, data: bytes) -> None:
+        status, body = self.request("PUT", f"{container}/{name}", body=data,
+                                    headers={"x-ms-blob-type": "BlockBlob",
+                                             "Content-Type": "application/octet-stream"})
+        if status != 201:
+            raise RuntimeError(f"put blob {container}/{name}: HTTP {status} {body[:300]!r}")
+
+    def worker_env(self) -> dict[str, str]:
+        """Environment for a worker that reads this server (no secret on a command line)."""
+        return {"AZURE_STORAGE_CONNECTION_STRING": self.connection_string}
+
+    def stop(self) -> None:
+        stop_process(self._proc)
+        self._proc = None
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> "AzuriteServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
 class ToxiproxyServer:
     """A toxiproxy server on 127.0.0.1: TCP proxies with injected latency and bandwidth limits.
 

@@ -117,10 +117,12 @@ WorkerCommand::WorkerCommand(CLI::App& app)
   command_
       ->add_option(
           "--under", unders_,
-          "Root of the under store the worker may read: s3://bucket[/prefix], "
-          "file:///data (or /data), http(s)://host[/prefix]; repeat for several "
-          "roots (they may not repeat or nest). Paths outside every root are refused. Given "
-          "here, replaces the roots of --config")
+          "Root of the under store the worker may read: file:///data (or /data), "
+          "s3://bucket[/prefix], az://container[/prefix] (also abfs://, abfss://), "
+          "gs://bucket[/prefix] or http(s)://host[/prefix]; repeat for several roots (they "
+          "may not repeat or nest). Paths outside every root are refused. Credentials come "
+          "from the environment (AWS_*, AZURE_STORAGE_*, GS_HMAC_*) or --config, never from "
+          "flags. Given here, replaces the roots of --config")
       ->envname("EPOCHCACHE_UNDER");
   command_
       ->add_option("--host", host_,
