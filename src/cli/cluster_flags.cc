@@ -67,8 +67,7 @@ Result<ClientOptions> ClusterFlags::Options() const {
     options.tls = true;
     options.tls_ca = tls_ca;
   }
-  // An operator's command asks each worker once, quickly; there is no fallback store.
-  options.max_workers_per_key = 1;
+  // A load of a large block may wait behind the worker's miss queue.
   options.request_timeout = std::chrono::milliseconds(120000);
   return options;
 }

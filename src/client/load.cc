@@ -114,8 +114,9 @@ Result<LoadSummary> Client::Load(const std::vector<std::string>& paths, const Lo
   {
     // Per worker, `max_inflight_per_worker` threads take its blocks in order: a slow or dead
     // worker holds only its own share back.
-    std::vector<std::jthread> threads;
+    // The cursors outlive the threads (which join when `threads` goes out of scope first).
     std::vector<std::unique_ptr<std::atomic<std::size_t>>> cursors;
+    std::vector<std::jthread> threads;
     for (const auto& entry : plan.by_worker) {
       const std::string& worker = entry.first;
       const std::vector<LoadBlock>& blocks = entry.second;

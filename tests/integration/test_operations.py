@@ -29,7 +29,6 @@ from epochcache.local_worker import LocalWorker, worker_binary
 pytestmark = pytest.mark.timeout(300)
 
 BUCKET = "ops"
-CLUSTER = "ops"
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +48,17 @@ def etcd(tmp_path_factory):
 
 
 @pytest.fixture()
-def workers(minio, s3_data, etcd, tmp_path):
+def cluster_name(request) -> str:
+    """A cluster of its own per test: the leases of an earlier test's workers outlive them."""
+    return "ops-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40]
+
+
+@pytest.fixture()
+def workers(minio, s3_data, etcd, cluster_name, tmp_path):
     ws = [
         LocalWorker(tmp_path / f"cache{i}", under=f"s3://{BUCKET}", env=minio.worker_env(),
                     extra_args=["--s3-endpoint", minio.endpoint, "--etcd", etcd.endpoint,
-                                "--cluster", CLUSTER, "--lease-ttl", "3s"]).start()
+                                "--cluster", cluster_name, "--lease-ttl", "3s"]).start()
         for i in range(3)
     ]
     yield ws
@@ -62,9 +67,9 @@ def workers(minio, s3_data, etcd, tmp_path):
 
 
 @pytest.fixture()
-def fs(workers, etcd, minio):
+def fs(workers, etcd, minio, cluster_name):
     fs = EpochCacheFileSystem(target_protocol="s3", target_options=minio.s3fs_options(),
-                              etcd_hosts=etcd.endpoint, cluster=CLUSTER,
+                              etcd_hosts=etcd.endpoint, cluster=cluster_name,
                               skip_instance_cache=True)
     deadline = time.monotonic() + 20
     while len(fs.worker_hosts) < len(workers):
@@ -73,8 +78,16 @@ def fs(workers, etcd, minio):
     return fs
 
 
-def cli(etcd, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([worker_binary(), *args, "--etcd", etcd.endpoint, "--cluster", CLUSTER],
+@pytest.fixture()
+def cli(etcd, cluster_name):
+    """Runs `epochcache ARGS... --etcd E --cluster C`."""
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return _cli(etcd, cluster_name, *args, check=check)
+    return run
+
+
+def _cli(etcd, cluster: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([worker_binary(), *args, "--etcd", etcd.endpoint, "--cluster", cluster],
                             capture_output=True, timeout=120)
     if check:
         assert result.returncode == 0, result.stderr.decode(errors="replace")
@@ -94,11 +107,11 @@ def read_everything(fs, prefix: str) -> int:
 
 
 def test_load_then_read_pass_fetches_nothing_and_a_second_load_transfers_nothing(
-        etcd, workers, fs, s3_data):
+        cli, workers, fs, s3_data):
     expected = sum(p.stat().st_size for p in (s3_data / "parquet").glob("*.parquet"))
     assert under_store_bytes(workers) == 0
 
-    first = cli(etcd, "load", f"s3://{BUCKET}/parquet")
+    first = cli("load", f"s3://{BUCKET}/parquet")
     progress = first.stderr.decode()
     assert re.search(r"files 4/4", progress), progress
     assert "bytes" in progress and "ETA" in progress, progress
@@ -111,18 +124,18 @@ def test_load_then_read_pass_fetches_nothing_and_a_second_load_transfers_nothing
     assert under_store_bytes(workers) == expected
 
     # Resumable: a second load finds every block cached and transfers nothing.
-    second = cli(etcd, "load", f"s3://{BUCKET}/parquet")
+    second = cli("load", f"s3://{BUCKET}/parquet")
     text = second.stderr.decode()
     assert "fetched 0 B from the under store" in text, text
     assert under_store_bytes(workers) == expected
 
     # status --json parses and shows what is cached.
-    status = json.loads(cli(etcd, "status", "--json").stdout)
+    status = json.loads(cli("status", "--json").stdout)
     assert len(status) == 3 and all(w["up"] for w in status)
     assert sum(w["used_bytes"] for w in status) >= expected
     assert sum(w["under_store_bytes"] for w in status) == expected
     assert all(w["version"] == fs_version() for w in status)
-    table = cli(etcd, "status").stdout.decode()
+    table = cli("status").stdout.decode()
     assert table.count(" up ") == 3, table
 
 
@@ -132,8 +145,8 @@ def fs_version() -> str:
     return native.__version__
 
 
-def test_dry_run_plans_without_loading(etcd, workers):
-    result = cli(etcd, "load", "--dry-run", f"s3://{BUCKET}/parquet")
+def test_dry_run_plans_without_loading(cli, workers):
+    result = cli("load", "--dry-run", f"s3://{BUCKET}/parquet")
     out = result.stdout.decode()
     assert "plan: 4 files" in out, out
     assert sum(1 for line in out.splitlines() if line.startswith("  127.0.0.1:")) >= 2, out
@@ -152,18 +165,18 @@ def test_python_load_warms_the_cache(fs, workers, capsys):
     assert "files 4/4" in capsys.readouterr().err
 
 
-def test_ls_stat_cat_through_the_cache(etcd, workers, s3_data):
-    listing = cli(etcd, "ls", f"s3://{BUCKET}/misc").stdout.decode()
+def test_ls_stat_cat_through_the_cache(cli, workers, s3_data):
+    listing = cli("ls", f"s3://{BUCKET}/misc").stdout.decode()
     assert "hello.txt" in listing and "big.bin" in listing
-    stat = json.loads(cli(etcd, "stat", "--json", f"s3://{BUCKET}/misc/hello.txt").stdout)
+    stat = json.loads(cli("stat", "--json", f"s3://{BUCKET}/misc/hello.txt").stdout)
     assert stat["size"] == len(b"hello, epochcache\n") and stat["type"] == "file"
-    big = cli(etcd, "cat", f"s3://{BUCKET}/misc/big.bin").stdout
+    big = cli("cat", f"s3://{BUCKET}/misc/big.bin").stdout
     assert big == (s3_data / "misc" / "big.bin").read_bytes()
-    missing = cli(etcd, "stat", f"s3://{BUCKET}/misc/nope", check=False)
+    missing = cli("stat", f"s3://{BUCKET}/misc/nope", check=False)
     assert missing.returncode != 0 and b"misc/nope" in missing.stderr, missing.stderr
 
 
-def test_evict_makes_the_next_read_fetch_exactly_once(etcd, workers, fs, s3_data):
+def test_evict_makes_the_next_read_fetch_exactly_once(cli, workers, fs, s3_data):
     path = f"{BUCKET}/misc/big.bin"
     size = (s3_data / "misc" / "big.bin").stat().st_size
     fs.cat_file(path)
@@ -172,13 +185,14 @@ def test_evict_makes_the_next_read_fetch_exactly_once(etcd, workers, fs, s3_data
     fs.cat_file(path)
     assert under_store_bytes(workers) == before  # cached
 
-    out = cli(etcd, "evict", f"s3://{BUCKET}/misc/big.bin").stdout.decode()
+    out = cli("evict", f"s3://{BUCKET}/misc/big.bin").stdout.decode()
     assert re.search(r"evicted [1-9]\d* pages", out), out
+    # Evicting again is harmless: nothing is left.
+    assert "evicted 0 pages" in cli("evict", f"s3://{BUCKET}/misc/big.bin").stdout.decode()
+    assert under_store_bytes(workers) == before
     fs.cat_file(path)
     fs.cat_file(path)
     assert under_store_bytes(workers) == before + size  # fetched again, once
-    # Evicting again is harmless.
-    assert "evicted 0 pages" in cli(etcd, "evict", f"s3://{BUCKET}/misc/big.bin").stdout.decode()
 
 
 # A sample line of the text exposition: name, optional {labels}, value.
