@@ -862,16 +862,28 @@ class _FallbackWarningClient:
                 return
             self._last_warning = now
         try:
-            workers = list(self._native_client.worker_hosts)
+            workers = [w["address"] for w in self._native_client.workers()]
         except Exception:  # noqa: BLE001 - the warning must not fail the read
             workers = []
         _log.warning(
             "epochcache: reading directly from the under store, bypassing the cache: workers "
-            "%s failed (%d worker errors, %d circuit breakers opened so far); %d piece(s) read "
-            "directly, e.g. %s. Further such reads are logged at most every %.0f s "
+            "%s failed (%s; %d worker errors, %d circuit breakers opened so far); %d piece(s) "
+            "read directly, e.g. %s. Further such reads are logged at most every %.0f s "
             "(see client_stats()).",
-            ", ".join(workers) or "(none known)", int(stats["worker_errors"]),
-            int(stats["breaker_opens"]), new, path, _FALLBACK_LOG_INTERVAL)
+            ", ".join(workers) or "(none known)", self._reason(workers),
+            int(stats["worker_errors"]), int(stats["breaker_opens"]), new, path,
+            _FALLBACK_LOG_INTERVAL)
+
+    def _reason(self, workers: list[str]) -> str:
+        """Why the workers failed, as one of them answers now (one request, at most once per
+        warning)."""
+        if not workers:
+            return "no workers are known"
+        try:
+            self._native_client.worker_stats(workers[0])
+        except Exception as e:  # noqa: BLE001 - any failure is the reason we want
+            return str(e)
+        return f"{workers[0]} answers again; the failed requests were refused or timed out"
 
 
 class _ProgressLine:

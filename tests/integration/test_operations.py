@@ -280,3 +280,4 @@ def test_every_worker_dead_reads_directly_and_warns_once(workers, fs, s3_data, c
     message = warnings[0].getMessage()
     assert "directly from the under store" in message
     assert all(w.address in message for w in workers), message
+    assert "Connection refused" in message, message  # the reason, as a worker answers now
