@@ -88,11 +88,11 @@ void ByteBudget::Release(std::uint64_t bytes) { used_.fetch_sub(bytes, std::memo
 ReadService::ReadService(UnderStore& under, PageStore& pages, ReadServiceOptions options)
     : under_(under),
       pages_(pages),
-      options_(options),
+      options_(std::move(options)),
       page_size_(pages.page_size()),
-      metadata_(options.metadata_ttl, options.metadata_max_bytes),
+      metadata_(options_.metadata_ttl, options_.metadata_max_bytes),
       miss_budget_(std::make_shared<ByteBudget>(
-          std::max(options.max_inflight_miss_bytes, pages.page_size()))) {}
+          std::max(options_.max_inflight_miss_bytes, pages.page_size()))) {}
 
 Result<FileStatus> ReadService::Stat(std::string_view path) {
   EC_RETURN_IF_ERROR(CheckUnderPath(path));
