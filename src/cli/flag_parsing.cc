@@ -44,4 +44,20 @@ Result<std::chrono::milliseconds> ParseDurationFlag(std::string_view flag, std::
   return duration;
 }
 
+CLI::Validator SizeValue() {
+  return {[](std::string& text) -> std::string {
+            auto size = ParseSize(text);
+            return size.ok() ? std::string() : size.status().message();
+          },
+          "SIZE"};
+}
+
+CLI::Validator DurationValue() {
+  return {[](std::string& text) -> std::string {
+            auto duration = ParseDuration(text);
+            return duration.ok() ? std::string() : duration.status().message();
+          },
+          "DURATION"};
+}
+
 }  // namespace epochcache::cli

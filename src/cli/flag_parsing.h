@@ -1,6 +1,7 @@
 // Parsing of human-friendly flag values, with errors that name the flag.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdint>
 #include <string_view>
@@ -16,5 +17,10 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text);
 Result<std::uint64_t> ParseSizeFlag(std::string_view flag, std::string_view text);
 // ParseDuration, likewise.
 Result<std::chrono::milliseconds> ParseDurationFlag(std::string_view flag, std::string_view text);
+
+// CLI11 checks of a size or duration value, so a bad value is refused where it is given (a flag,
+// an EPOCHCACHE_* variable or a --config key) rather than when the worker starts.
+CLI::Validator SizeValue();
+CLI::Validator DurationValue();
 
 }  // namespace epochcache::cli

@@ -1,5 +1,6 @@
 #include "cli/worker_command.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -17,10 +18,13 @@
 #include <thread>
 
 #include "cli/flag_parsing.h"
+#include "cli/json_log_formatter.h"
+#include "cli/worker_config.h"
 #include "common/sizes.h"
 #include "epochcache/membership.h"
 #include "epochcache/page_store.h"
 #include "epochcache/under_store.h"
+#include "understore/multi_root_under_store.h"
 #include "worker/http_server.h"
 #include "worker/read_service.h"
 
@@ -59,17 +63,6 @@ Result<std::string> ReadTokenFile(const std::string& path) {
   return token;
 }
 
-// `scheme://user:secret@host/...` without the user information, for logs.
-std::string WithoutUserInfo(const std::string& uri) {
-  const auto scheme_end = uri.find("://");
-  if (scheme_end == std::string::npos) return uri;
-  const auto authority = scheme_end + 3;
-  const auto authority_end = uri.find_first_of("/?#", authority);
-  const auto at = uri.rfind('@', authority_end == std::string::npos ? uri.size() : authority_end);
-  if (at == std::string::npos || at < authority) return uri;
-  return uri.substr(0, authority) + "***@" + uri.substr(at + 1);
-}
-
 // Raises the soft descriptor limit to the hard one: every connection and every open page file
 // takes a descriptor, and the common soft default (1024) is below --max-connections' default.
 // Returns the limit in force.
@@ -100,23 +93,34 @@ WorkerCommand::WorkerCommand(CLI::App& app)
   command_->footer(
       "The worker reads through to the under store on a miss and keeps pages in the cache "
       "dirs, which survive restarts. It stops on SIGINT/SIGTERM. Every flag can also be set "
-      "with the environment variable EPOCHCACHE_<FLAG>, e.g. EPOCHCACHE_CACHE_DIR.");
+      "with the environment variable EPOCHCACHE_<FLAG>, e.g. EPOCHCACHE_CACHE_DIR, and in the "
+      "TOML file of --config (docs/configuration.md); a flag beats the variable, which beats "
+      "the file.");
+  command_
+      ->add_option("--config", config_,
+                   "TOML file with settings (keys are the flags without dashes) and [[under]] "
+                   "tables of roots with per-root store options")
+      ->envname("EPOCHCACHE_CONFIG");
+  command_->add_flag("--print-config", print_config_,
+                     "Print the effective configuration as TOML (secrets redacted) and exit");
   command_
       ->add_option("--cache-dir", cache_dirs_,
                    "Local directory for cached pages (created if missing); repeat for "
-                   "several disks, each gets --capacity")
-      ->required()
+                   "several disks, each gets --capacity (required here or in --config)")
       ->envname("EPOCHCACHE_CACHE_DIR");
   command_
       ->add_option("--capacity", capacity_,
                    "Most bytes to keep in each cache dir, e.g. 500MiB, 10GiB, 2TB")
       ->capture_default_str()
+      ->check(SizeValue())
       ->envname("EPOCHCACHE_CAPACITY");
   command_
-      ->add_option("--under", under_,
-                   "Root of the under store the worker may read: file:///data or /data for "
-                   "a local directory. Paths outside it are refused")
-      ->required()
+      ->add_option(
+          "--under", unders_,
+          "Root of the under store the worker may read: s3://bucket[/prefix], "
+          "file:///data (or /data), http(s)://host[/prefix]; repeat for several "
+          "roots (they may not repeat or nest). Paths outside every root are refused. Given "
+          "here, replaces the roots of --config")
       ->envname("EPOCHCACHE_UNDER");
   command_
       ->add_option("--host", host_,
@@ -136,6 +140,7 @@ WorkerCommand::WorkerCommand(CLI::App& app)
       ->add_option("--page-size", page_size_,
                    "Size of a cached page; must match the pages already in the cache dirs")
       ->capture_default_str()
+      ->check(SizeValue())
       ->envname("EPOCHCACHE_PAGE_SIZE");
   command_
       ->add_option("--eviction-policy", eviction_policy_,
@@ -151,22 +156,31 @@ WorkerCommand::WorkerCommand(CLI::App& app)
                    "How long a file's status is reused before asking the under store "
                    "again, e.g. 10s, 500ms; 0 disables")
       ->capture_default_str()
+      ->check(DurationValue())
       ->envname("EPOCHCACHE_METADATA_TTL");
   command_
       ->add_option("--metadata-cache-size", metadata_cache_size_,
                    "Memory for cached file statuses (least recently used dropped first)")
       ->capture_default_str()
+      ->check(SizeValue())
       ->envname("EPOCHCACHE_METADATA_CACHE_SIZE");
   command_
       ->add_option("--idle-timeout", idle_timeout_,
                    "Close a connection that sends no complete request for this long")
       ->capture_default_str()
+      ->check(DurationValue())
       ->envname("EPOCHCACHE_IDLE_TIMEOUT");
   command_
       ->add_option("--log-level", log_level_, "trace, debug, info, warn, error, critical or off")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->envname("EPOCHCACHE_LOG_LEVEL");
+  command_
+      ->add_option("--log-format", log_format_,
+                   "text, or json: each log line one JSON object with time, level and message")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}))
+      ->envname("EPOCHCACHE_LOG_FORMAT");
   AddSecurityOptions();
   AddUnderStoreOptions();
 }
@@ -200,24 +214,23 @@ void WorkerCommand::AddSecurityOptions() {
                    "Longest time from a request being read to the last byte of its response; "
                    "past it the connection is closed")
       ->capture_default_str()
+      ->check(DurationValue())
       ->envname("EPOCHCACHE_RESPONSE_TIMEOUT");
   command_
       ->add_option("--max-inflight-miss-bytes", max_inflight_miss_bytes_,
                    "Bytes fetched from the under store that may be held in memory at once, "
                    "across all requests; past it a miss is answered 503 with Retry-After")
       ->capture_default_str()
+      ->check(SizeValue())
       ->envname("EPOCHCACHE_MAX_INFLIGHT_MISS_BYTES");
-  {  // HTTPS: both or neither
-    auto* cert = command_
-                     ->add_option("--tls-cert", tls_cert_,
-                                  "PEM certificate chain: serve HTTPS (only) on the port; needs "
-                                  "--tls-key. A non-loopback --host still needs --auth-token-file")
-                     ->envname("EPOCHCACHE_TLS_CERT");
-    auto* key = command_->add_option("--tls-key", tls_key_, "PEM private key of --tls-cert")
-                    ->envname("EPOCHCACHE_TLS_KEY");
-    cert->needs(key);
-    key->needs(cert);
-  }
+  // HTTPS: both or neither, checked after the config file is merged (MergeConfig).
+  command_
+      ->add_option("--tls-cert", tls_cert_,
+                   "PEM certificate chain: serve HTTPS (only) on the port; needs --tls-key. A "
+                   "non-loopback --host still needs --auth-token-file")
+      ->envname("EPOCHCACHE_TLS_CERT");
+  command_->add_option("--tls-key", tls_key_, "PEM private key of --tls-cert")
+      ->envname("EPOCHCACHE_TLS_KEY");
 }
 
 void WorkerCommand::AddUnderStoreOptions() {
@@ -248,16 +261,19 @@ void WorkerCommand::AddUnderStoreOptions() {
       ->add_option("--under-connect-timeout", under_connect_timeout_,
                    "Deadline to connect to a remote under store")
       ->capture_default_str()
+      ->check(DurationValue())
       ->envname("EPOCHCACHE_UNDER_CONNECT_TIMEOUT");
   command_
       ->add_option("--under-timeout", under_timeout_,
                    "Deadline of one request to a remote under store")
       ->capture_default_str()
+      ->check(DurationValue())
       ->envname("EPOCHCACHE_UNDER_TIMEOUT");
   command_
       ->add_option("--under-deadline", under_deadline_,
                    "Deadline of one under-store operation, all its retries included")
       ->capture_default_str()
+      ->check(DurationValue())
       ->envname("EPOCHCACHE_UNDER_DEADLINE");
   command_
       ->add_option("--under-attempts", under_attempts_,
@@ -289,6 +305,7 @@ void WorkerCommand::AddClusterOptions() {
       ->add_option("--lease-ttl", lease_ttl_,
                    "How long etcd keeps this worker's record after it stops renewing it")
       ->capture_default_str()
+      ->check(DurationValue())
       ->envname("EPOCHCACHE_LEASE_TTL");
 }
 
@@ -307,6 +324,76 @@ Result<UnderStoreOptions> WorkerCommand::UnderOptions() const {
                       ParseDurationFlag("--under-deadline", under_deadline_));
   options.max_attempts = under_attempts_;
   return options;
+}
+
+std::vector<Setting> WorkerCommand::Settings() {
+  auto opt = [&](const char* name) { return command_->get_option(name); };
+  return {
+      {opt("--cache-dir"), &cache_dirs_},
+      {opt("--capacity"), &capacity_},
+      {opt("--under"), &unders_},
+      {opt("--host"), &host_},
+      {opt("--port"), &port_},
+      {opt("--port-file"), &port_file_},
+      {opt("--page-size"), &page_size_},
+      {opt("--eviction-policy"), &eviction_policy_},
+      {opt("--threads"), &threads_},
+      {opt("--metadata-ttl"), &metadata_ttl_},
+      {opt("--metadata-cache-size"), &metadata_cache_size_},
+      {opt("--idle-timeout"), &idle_timeout_},
+      {opt("--log-level"), &log_level_},
+      {opt("--log-format"), &log_format_},
+      {opt("--auth-token-file"), &auth_token_file_},
+      {opt("--insecure"), &insecure_},
+      {opt("--max-connections"), &max_connections_},
+      {opt("--max-queued-requests"), &max_queued_requests_},
+      {opt("--response-timeout"), &response_timeout_},
+      {opt("--max-inflight-miss-bytes"), &max_inflight_miss_bytes_},
+      {opt("--tls-cert"), &tls_cert_},
+      {opt("--tls-key"), &tls_key_},
+      {opt("--s3-endpoint"), &s3_endpoint_},
+      {opt("--s3-region"), &s3_region_},
+      {opt("--s3-profile"), &s3_profile_},
+      {opt("--s3-addressing"), &s3_addressing_},
+      {opt("--s3-anonymous"), &s3_anonymous_},
+      {opt("--under-connect-timeout"), &under_connect_timeout_},
+      {opt("--under-timeout"), &under_timeout_},
+      {opt("--under-deadline"), &under_deadline_},
+      {opt("--under-attempts"), &under_attempts_},
+      {opt("--etcd"), &etcd_},
+      {opt("--cluster"), &cluster_},
+      {opt("--advertise"), &advertise_},
+      {opt("--lease-ttl"), &lease_ttl_},
+  };
+}
+
+Result<std::vector<RootConfig>> WorkerCommand::MergeConfig() {
+  std::vector<RootConfig> roots;
+  if (!config_.empty()) {
+    EC_ASSIGN_OR_RETURN(roots, LoadWorkerConfig(config_, Settings()));
+  }
+  // Roots given as flags (or EPOCHCACHE_UNDER) replace the file's, like any other key.
+  if (command_->get_option("--under")->count() > 0) {
+    roots.clear();
+    for (const auto& uri : unders_) {
+      RootConfig root;
+      root.uri = uri;
+      roots.push_back(std::move(root));
+    }
+  }
+  unders_.clear();
+  for (const auto& root : roots) unders_.push_back(root.uri);
+  if (print_config_) return roots;  // shown even when incomplete, to see what is missing
+  if (cache_dirs_.empty()) {
+    return Status::InvalidArgument("--cache-dir is required (or cache_dir in --config)");
+  }
+  if (roots.empty()) {
+    return Status::InvalidArgument("--under is required (or [[under]] tables in --config)");
+  }
+  if (tls_cert_.empty() != tls_key_.empty()) {
+    return Status::InvalidArgument("--tls-cert and --tls-key go together: give both or neither");
+  }
+  return roots;
 }
 
 Result<std::unique_ptr<WorkerRegistration>> WorkerCommand::Register(std::uint16_t port,
@@ -344,7 +431,14 @@ Result<std::unique_ptr<WorkerRegistration>> WorkerCommand::Register(std::uint16_
 }
 
 int WorkerCommand::Run() {
+  auto roots = MergeConfig();
+  if (!roots.ok()) return Fail(roots.status());
+  if (print_config_) {
+    std::cout << FormatConfig(Settings(), *roots);
+    return 0;
+  }
   spdlog::set_level(spdlog::level::from_str(log_level_));
+  if (log_format_ == "json") spdlog::set_formatter(std::make_unique<JsonLogFormatter>());
 
   auto capacity = ParseSizeFlag("--capacity", capacity_);
   if (!capacity.ok()) return Fail(capacity.status());
@@ -386,7 +480,11 @@ int WorkerCommand::Run() {
 
   auto under_options = UnderOptions();
   if (!under_options.ok()) return Fail(under_options.status());
-  auto under = OpenUnderStore(under_, *under_options);
+  std::vector<UnderRootSpec> root_specs;
+  for (const auto& root : *roots) {
+    root_specs.push_back({root.uri, RootStoreOptions(*under_options, root)});
+  }
+  auto under = MultiRootUnderStore::Open(root_specs);
   if (!under.ok()) return Fail(under.status().WithContext("--under"));
 
   PageStoreOptions store_options;
@@ -433,10 +531,10 @@ int WorkerCommand::Run() {
   std::string dirs;
   for (const auto& dir : cache_dirs_) dirs += (dirs.empty() ? "" : ", ") + dir;
   spdlog::info(
-      "worker serving {} on {}:{}; cache dirs [{}] of {} each, {} pages; {} threads; "
+      "worker serving [{}] on {}:{}; cache dirs [{}] of {} each, {} pages; {} threads; "
       "authentication {}; {}",
-      WithoutUserInfo(under_), host_, port, dirs, FormatSize(*capacity), FormatSize(*page_size),
-      threads_, auth_token_file_.empty() ? "off" : "by bearer token",
+      fmt::join((*under)->roots(), ", "), host_, port, dirs, FormatSize(*capacity),
+      FormatSize(*page_size), threads_, auth_token_file_.empty() ? "off" : "by bearer token",
       tls_cert_.empty() ? "plain HTTP" : "HTTPS");
   if (!port_file_.empty()) {
     Status written = WritePortFile(port_file_, port);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/worker_config.h"
 #include "epochcache/membership.h"
 #include "epochcache/status.h"
 #include "epochcache/under_store.h"
@@ -26,6 +27,10 @@ class WorkerCommand {
   void AddSecurityOptions();
   void AddUnderStoreOptions();
   void AddClusterOptions();
+  // Every flag that has a config-file key, with the variable it sets.
+  [[nodiscard]] std::vector<Setting> Settings();
+  // The roots to serve: --under / EPOCHCACHE_UNDER if given, else the config file's.
+  Result<std::vector<RootConfig>> MergeConfig();
   [[nodiscard]] Result<UnderStoreOptions> UnderOptions() const;
   // Starts keeping this worker's record in etcd (--etcd).
   Result<std::unique_ptr<WorkerRegistration>> Register(std::uint16_t port, std::uint64_t capacity);
@@ -33,7 +38,7 @@ class WorkerCommand {
   CLI::App* command_;
   std::vector<std::string> cache_dirs_;
   std::string capacity_ = "10GiB";
-  std::string under_;
+  std::vector<std::string> unders_;
   std::string host_ = "127.0.0.1";
   int port_ = 7411;
   std::string port_file_;
@@ -44,6 +49,9 @@ class WorkerCommand {
   std::string metadata_cache_size_ = "64MiB";
   std::string idle_timeout_ = "60s";
   std::string log_level_ = "info";
+  std::string log_format_ = "text";
+  std::string config_;
+  bool print_config_ = false;
   // Who may connect, and how much they may hold.
   std::string auth_token_file_;
   bool insecure_ = false;

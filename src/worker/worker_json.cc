@@ -1,7 +1,6 @@
 #include "worker/worker_json.h"
 
-#include <algorithm>
-
+#include "common/curl_http.h"
 #include "epochcache/version.h"
 #include "protocol/json_text.h"
 
@@ -15,16 +14,6 @@ std::uint64_t Load(const std::atomic<std::uint64_t>& counter) {
 }
 
 }  // namespace
-
-std::string WithoutUserInfo(const std::string& uri) {
-  const std::size_t scheme = uri.find("://");
-  if (scheme == std::string::npos) return uri;
-  const std::size_t authority = scheme + 3;
-  const std::size_t end = std::min(uri.find('/', authority), uri.size());
-  const std::size_t at = uri.rfind('@', end);
-  if (at == std::string::npos || at < authority) return uri;
-  return uri.substr(0, authority) + uri.substr(at + 1);
-}
 
 std::string StatsJson(const WorkerCounters& counters, const WorkerGauges& gauges,
                       const PageStoreStats& page_store, const std::vector<std::string>& roots) {
@@ -53,7 +42,7 @@ std::string StatsJson(const WorkerCounters& counters, const WorkerGauges& gauges
                       {"recovery_seconds", page_store.recovery_seconds},
                       {"dirs", std::move(dirs)}};
   json shown_roots = json::array();
-  for (const auto& root : roots) shown_roots.push_back(WithoutUserInfo(root));
+  for (const auto& root : roots) shown_roots.push_back(RedactUserinfo(root));
   const std::uint64_t hits = Load(counters.page_hits);
   const std::uint64_t lookups = hits + Load(counters.page_misses);
   return protocol::DumpJson(

@@ -12,11 +12,8 @@ namespace epochcache::worker {
 
 // The counters and gauges, plus "page_store": the page store's stats with its "dirs", and the
 // summary an operator reads first ("version", "uptime_seconds", "hit_ratio",
-// "capacity_bytes", "used_bytes", "roots": the under-store roots without user info).
+// "capacity_bytes", "used_bytes", "roots": the under-store roots with user info redacted).
 std::string StatsJson(const WorkerCounters& counters, const WorkerGauges& gauges,
                       const PageStoreStats& page_store, const std::vector<std::string>& roots = {});
-
-// `uri` without the user info of its authority ("s3://key:secret@host/b" -> "s3://host/b").
-std::string WithoutUserInfo(const std::string& uri);
 
 }  // namespace epochcache::worker
