@@ -13,7 +13,7 @@ using testing_util::PageFiles;
 using testing_util::ReadHandle;
 using testing_util::TempDir;
 
-constexpr std::uint64_t kPageSize = 64 * 1024;
+constexpr std::uint64_t kPageSize = std::uint64_t{64} * 1024;
 
 std::unique_ptr<PageStore> OpenStore(const std::string& dir) {
   PageStoreOptions options;
