@@ -97,7 +97,7 @@ TEST_F(OperationsTest, StatsCarryTheOperatorsSummary) {
   EXPECT_GT(j["used_bytes"].get<std::uint64_t>(), testing::kOpsPageSize);
   ASSERT_EQ(j["roots"].size(), 1u);
   EXPECT_EQ(j["roots"][0], "s3://***@minio.local:9000/bucket");  // no credentials
-  EXPECT_EQ(j["page_store"]["dirs"].size(), 1u);             // the existing keys stay
+  EXPECT_EQ(j["page_store"]["dirs"].size(), 1u);                 // the existing keys stay
 }
 
 }  // namespace
