@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import subprocess
 import time
+import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from epochcache import EpochCacheFileSystem
 from epochcache.cluster import EtcdServer
-from epochcache.local_servers import free_port, upload_tree
+from epochcache.local_servers import upload_tree
 from epochcache.local_worker import LocalWorker, worker_binary
 
 pytestmark = pytest.mark.timeout(300)
