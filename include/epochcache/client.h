@@ -24,6 +24,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "epochcache/membership.h"
@@ -101,6 +102,52 @@ struct ClientStats {
   std::uint64_t placement_rebuilds = 0;  // membership changes seen
 };
 
+// Preloading (Client::Load): each page-aligned block of each file is sent to its owner (the
+// worker a read of it would ask first) as POST /v1/load, at most `max_inflight_per_worker`
+// at a time per worker.
+struct LoadOptions {
+  std::size_t max_inflight_per_worker = 4;
+  // Plan only: stat and list, compute owners, send nothing.
+  bool dry_run = false;
+};
+
+// Where a load stands; every count covers the files found so far.
+struct LoadProgress {
+  std::uint64_t files_total = 0;
+  std::uint64_t files_done = 0;  // every block loaded (or failed)
+  std::uint64_t bytes_total = 0;
+  std::uint64_t bytes_done = 0;     // of blocks answered (loaded or already cached)
+  std::uint64_t bytes_fetched = 0;  // that the workers read from the under store
+  std::uint64_t blocks_total = 0;
+  std::uint64_t blocks_done = 0;
+  std::uint64_t blocks_skipped = 0;  // already cached: the worker fetched nothing
+  std::uint64_t blocks_failed = 0;
+};
+
+struct LoadFailure {
+  std::string path;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+  std::string worker;  // the owner asked (empty when the file could not even be listed)
+  Status status;
+};
+
+struct LoadSummary {
+  LoadProgress totals;
+  std::vector<LoadFailure> failures;
+  // Bytes planned per owner address, sorted by address (what --dry-run prints).
+  std::vector<std::pair<std::string, std::uint64_t>> bytes_per_worker;
+};
+
+using LoadProgressCallback = std::function<void(const LoadProgress&)>;
+
+// What Client::Evict did: pages dropped across workers, and the workers that failed.
+struct EvictSummary {
+  std::uint64_t files = 0;
+  std::uint64_t pages_evicted = 0;
+  std::vector<std::pair<std::string, Status>> failures;  // worker address, why
+};
+
 class Client {
  public:
   virtual ~Client() = default;
@@ -128,6 +175,25 @@ class Client {
 
   // The JSON document of a worker's /v1/stats endpoint.
   virtual Result<std::string> WorkerStats(std::string_view worker_host) = 0;
+
+  // POSTs `target` (built from src/protocol/wire.h names) to one worker, without failover:
+  // the 200 answer's body, or the error it stands for.
+  virtual Result<std::string> WorkerPost(std::string_view worker_host, std::string_view target) = 0;
+
+  // Makes every block of `paths` (files, or directories taken recursively) resident on its
+  // owner; blocks already cached transfer nothing. `progress` (may be null) is called from
+  // load threads, one call at a time, after every block and once at the end. Fails only when
+  // nothing could be planned (no workers, a path that does not exist); per-block failures are
+  // in the summary. Defined in src/client/load.cc.
+  Result<LoadSummary> Load(const std::vector<std::string>& paths, const LoadOptions& options,
+                           const LoadProgressCallback& progress);
+
+  // Drops every cached page of `paths` (files, or directories taken recursively) on every
+  // known worker (POST /v1/evict). Idempotent. Defined in src/client/load.cc.
+  Result<EvictSummary> Evict(const std::vector<std::string>& paths);
+
+  // Files are placed in blocks of this size (ClientOptions::block_size).
+  [[nodiscard]] virtual std::uint64_t block_size() const = 0;
 
   // The workers currently known (from the membership view), sorted by id.
   [[nodiscard]] virtual std::vector<WorkerRecord> Workers() const = 0;

@@ -133,6 +133,12 @@ class PageStore {
   // cache dir failed to write it. Either way the caller just serves the bytes uncached.
   virtual Status Put(const PageId& id, std::span<const std::byte> data) = 0;
 
+  // Drops every page of the file `file_key` (see MakeFileKey): readers holding a PageHandle
+  // keep their bytes, later Gets miss, pages being written are deleted by their writer.
+  // Returns how many pages were dropped (0 when none were cached). Not counted as evictions
+  // (those are the policy's).
+  virtual std::uint64_t EvictFile(std::string_view file_key) = 0;
+
   [[nodiscard]] virtual PageStoreStats Stats() const = 0;
 };
 

@@ -22,9 +22,12 @@ from __future__ import annotations
 import hmac
 import io
 import json
+import logging
 import os
 import re
+import sys
 import threading
+import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -395,7 +398,37 @@ class EpochCacheFileSystem(ChainedFileSystem, metaclass=_SecretsHidden):
             options["auth_token"] = os.environ[_TOKEN_ENV]
         if self.etcd_hosts and self._seed_workers:
             options["seed_workers"] = list(self._seed_workers)
-        return _native.Client(self._static_hosts, **options)
+        return _FallbackWarningClient(_native.Client(self._static_hosts, **options))
+
+    def load(self, paths: Any, progress: Any = False, dry_run: bool = False,
+             max_inflight_per_worker: int = 4) -> dict[str, Any]:
+        """Warms the cache: every block of `paths` (files, or directories taken recursively) is
+        loaded by the worker that owns it, so later reads from any client find it cached.
+        Blocks already cached transfer nothing, so a second call is cheap. `progress`: True
+        prints a progress line to stderr, a callable gets a dict of counts. Returns the counts
+        (files_total, bytes_total, bytes_fetched, blocks_skipped, ...), 'failures' and
+        'bytes_per_worker'."""
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        uris = [self._uri(p) for p in paths]
+        callback = None
+        if callable(progress):
+            callback = progress
+        elif progress:
+            callback = _ProgressLine(sys.stderr)
+        result = dict(self._client.load(uris, dry_run=dry_run,
+                                        max_inflight_per_worker=max_inflight_per_worker,
+                                        progress=callback))
+        if isinstance(callback, _ProgressLine):
+            callback.finish(result)
+        return result
+
+    def evict(self, paths: Any) -> dict[str, Any]:
+        """Drops the cached pages of `paths` on every worker (the next read fetches them
+        again)."""
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        return dict(self._client.evict([self._uri(p) for p in paths]))
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Only the options travel; the receiving process builds its own client. With etcd, the
@@ -793,3 +826,114 @@ def _after_fork_in_child() -> None:
 
 os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
                     after_in_child=_after_fork_in_child)
+
+
+# ------------------------------------------------------------------------------------------------
+# No silent fallback: a read served by the under store directly (every worker for it failed) is
+# logged, once at first and then at most every _FALLBACK_LOG_INTERVAL seconds per filesystem.
+
+_log = logging.getLogger("epochcache")
+_FALLBACK_LOG_INTERVAL = 60.0
+
+
+class _FallbackWarningClient:
+    """The native client, with a warning on the "epochcache" logger when reads go around the
+    workers. Everything else is forwarded as is."""
+
+    def __init__(self, native: Any) -> None:
+        self._native_client = native
+        self._lock = threading.Lock()
+        self._direct_seen = 0
+        self._last_warning = -_FALLBACK_LOG_INTERVAL
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._native_client, name)
+
+    def read(self, path: str, offset: int, length: int) -> bytes:
+        data = self._native_client.read(path, offset, length)
+        self._check(path)
+        return data
+
+    def readinto(self, path: str, offset: int, buffer: Any) -> int:
+        n = self._native_client.readinto(path, offset, buffer)
+        self._check(path)
+        return n
+
+    def _check(self, path: str) -> None:
+        stats = self._native_client.stats()
+        direct = int(stats["direct_reads"])
+        if direct == self._direct_seen:
+            return
+        with self._lock:
+            if direct <= self._direct_seen:
+                return
+            new = direct - self._direct_seen
+            self._direct_seen = direct
+            now = time.monotonic()
+            if now - self._last_warning < _FALLBACK_LOG_INTERVAL:
+                return
+            self._last_warning = now
+        try:
+            workers = [w["address"] for w in self._native_client.workers()]
+        except Exception:  # noqa: BLE001 - the warning must not fail the read
+            workers = []
+        _log.warning(
+            "epochcache: reading directly from the under store, bypassing the cache: workers "
+            "%s failed (%s; %d worker errors, %d circuit breakers opened so far); %d piece(s) "
+            "read directly, e.g. %s. Further such reads are logged at most every %.0f s "
+            "(see client_stats()).",
+            ", ".join(workers) or "(none known)", self._reason(workers),
+            int(stats["worker_errors"]), int(stats["breaker_opens"]), new, path,
+            _FALLBACK_LOG_INTERVAL)
+
+    def _reason(self, workers: list[str]) -> str:
+        """Why the workers failed, as one of them answers now (one request, at most once per
+        warning)."""
+        if not workers:
+            return "no workers are known"
+        try:
+            self._native_client.worker_stats(workers[0])
+        except Exception as e:  # noqa: BLE001 - any failure is the reason we want
+            return str(e)
+        return f"{workers[0]} answers again; the failed requests were refused or timed out"
+
+
+class _ProgressLine:
+    """fs.load(progress=True): a line on stderr with files, bytes, rate and ETA."""
+
+    def __init__(self, out: Any) -> None:
+        self._out = out
+        self._start = time.monotonic()
+        self._last = 0.0
+        self._tty = bool(getattr(out, "isatty", lambda: False)())
+
+    def __call__(self, p: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if now - self._last < 0.25 and p["blocks_done"] < p["blocks_total"]:
+            return
+        self._last = now
+        self._out.write(("\r" if self._tty else "") + self._line(p, now) +
+                        ("\033[K" if self._tty else "\n"))
+        self._out.flush()
+
+    def finish(self, p: dict[str, Any]) -> None:
+        self._out.write(("\r" if self._tty else "") + self._line(p, time.monotonic()) + "\n")
+        self._out.flush()
+
+    def _line(self, p: dict[str, Any], now: float) -> str:
+        elapsed = max(now - self._start, 1e-3)
+        rate = p["bytes_done"] / elapsed
+        left = p["bytes_total"] - p["bytes_done"]
+        eta = "0s" if left <= 0 else (f"{left / rate:.0f}s" if rate > 0 else "-")
+        return (f"files {p['files_done']}/{p['files_total']}  bytes {_size(p['bytes_done'])}/"
+                f"{_size(p['bytes_total'])}  fetched {_size(p['bytes_fetched'])}  "
+                f"{_size(rate)}/s  ETA {eta}  ({p['blocks_skipped']} cached, "
+                f"{p['blocks_failed']} failed)")
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024
+    return f"{n:.1f}TiB"

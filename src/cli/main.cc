@@ -1,24 +1,23 @@
-// `epochcache`: one command for every role, dispatched by subcommand.
-#include <CLI/CLI.hpp>
+// `epochcache`: one command for every role, dispatched by subcommand (src/cli/commands.h).
 #include <cstdio>
 #include <exception>
+#include <string>
+#include <vector>
 
-#include "cli/worker_command.h"
+#include "cli/commands.h"
 
 namespace {
 
 int Main(int argc, char** argv) {
-  CLI::App app{"epochcache: a distributed read-through cache for training data"};
-  app.require_subcommand(1);
-  epochcache::cli::WorkerCommand worker(app);
-  // Further subcommands (status, ls, stat, cat, load) register here the same way.
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+  epochcache::cli::Commands commands;
+  std::string out;
+  std::string err;
+  if (auto code = commands.Parse(std::vector<std::string>(argv + 1, argv + argc), &out, &err)) {
+    std::fputs(out.c_str(), stdout);
+    std::fputs(err.c_str(), stderr);
+    return *code;
   }
-  if (worker.selected()) return worker.Run();
-  return 0;
+  return commands.Run();
 }
 
 }  // namespace

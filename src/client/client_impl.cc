@@ -189,6 +189,20 @@ class ClientImpl final : public Client {
     return std::move(r.response.body);
   }
 
+  Result<std::string> WorkerPost(std::string_view worker_host, std::string_view target) override {
+    auto r = pool_->Get(std::string(worker_host), HttpRequest{.target = std::string(target),
+                                                              .range = std::nullopt,
+                                                              .cancelled = nullptr,
+                                                              .post = true});
+    if (!r.ok()) return r.status().WithContext(target);
+    if (r->status != 200) {
+      return ErrorFromAnswer(r->status, r->body, worker_host, target, sent_token());
+    }
+    return std::move(r->body);
+  }
+
+  [[nodiscard]] std::uint64_t block_size() const override { return options_.block_size; }
+
   [[nodiscard]] std::vector<WorkerRecord> Workers() const override {
     return placement_.Current()->workers;
   }

@@ -337,7 +337,7 @@ class Op : public std::enable_shared_from_this<Op> {
   void Send() {
     if (!deadline_) deadline_ = Clock::now() + pool_.options().request_timeout;
     req_ = {};
-    req_.method(http::verb::get);
+    req_.method(request_.post ? http::verb::post : http::verb::get);
     req_.target(request_.target);
     req_.version(11);
     req_.set(http::field::host, host_);

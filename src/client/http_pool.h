@@ -53,6 +53,8 @@ struct HttpRequest {
   // max_parallel_requests), it is not sent and fails with kRejected. Lets a read drop the
   // rest of its pieces once one has failed.
   std::shared_ptr<const std::atomic<bool>> cancelled;
+  // POST (with an empty body) instead of GET: /v1/load and /v1/evict.
+  bool post = false;
 };
 
 struct HttpResponse {

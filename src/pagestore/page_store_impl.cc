@@ -399,6 +399,31 @@ void PageStoreImpl::Unlink(const std::vector<Doomed>& doomed) {
   for (const auto& [key, path] : doomed) unlinking_.erase(key);
 }
 
+std::uint64_t PageStoreImpl::EvictFile(std::string_view file_key) {
+  std::vector<Doomed> doomed;
+  std::uint64_t dropped = 0;
+  {
+    // A scan of the whole index: eviction of a file is an operator's request, not a hot path,
+    // and keeping a second index by file would cost memory on every page.
+    std::lock_guard lock(mu_);
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> ready;  // key, generation
+    for (auto& [key, entry] : index_) {
+      if (entry.id.file_key != file_key) continue;
+      if (entry.state == State::kReady) {
+        ready.emplace_back(key, entry.generation);
+      } else if (entry.state == State::kPending) {
+        dirs_[entry.dir].policy->Remove(key);
+        entry.state = State::kDoomed;  // its writer deletes it when done
+        ++dropped;
+      }
+    }
+    for (const auto& [key, generation] : ready) DropLocked(key, generation, &doomed);
+    dropped += ready.size();
+  }
+  Unlink(doomed);
+  return dropped;
+}
+
 PageStoreStats PageStoreImpl::Stats() const {
   PageStoreStats s;
   s.hits = hits_.load();

@@ -33,6 +33,7 @@ class PageStoreImpl final : public PageStore {
   [[nodiscard]] std::uint64_t page_size() const override { return page_size_; }
   Result<PageHandle> Get(const PageId& id, std::uint64_t offset, std::uint64_t length) override;
   Status Put(const PageId& id, std::span<const std::byte> data) override;
+  std::uint64_t EvictFile(std::string_view file_key) override;
   [[nodiscard]] PageStoreStats Stats() const override;
 
  private:

@@ -8,12 +8,16 @@
 
 namespace epochcache::protocol {
 
-// Endpoints. All take GET only.
+// Endpoints that take GET only.
 inline constexpr std::string_view kReadPath = "/v1/read";
 inline constexpr std::string_view kStatPath = "/v1/stat";
 inline constexpr std::string_view kListPath = "/v1/list";
 inline constexpr std::string_view kHealthPath = "/v1/health";
 inline constexpr std::string_view kStatsPath = "/v1/stats";
+inline constexpr std::string_view kMetricsPath = "/metrics";  // Prometheus text format
+// Endpoints that take POST only (an empty body; everything is in the query).
+inline constexpr std::string_view kLoadPath = "/v1/load";
+inline constexpr std::string_view kEvictPath = "/v1/evict";
 
 // Query parameters.
 inline constexpr std::string_view kPathParam = "path";        // every endpoint that names a file
@@ -21,6 +25,8 @@ inline constexpr std::string_view kVersionParam = "version";  // /v1/read
 inline constexpr std::string_view kRecursiveParam = "recursive";     // /v1/list
 inline constexpr std::string_view kLimitParam = "limit";             // /v1/list
 inline constexpr std::string_view kStartAfterParam = "start_after";  // /v1/list
+inline constexpr std::string_view kOffsetParam = "offset";           // /v1/load
+inline constexpr std::string_view kLengthParam = "length";           // /v1/load
 
 // /v1/list page sizes: `limit` defaults to kDefaultListLimit; 0 or above kMaxListLimit is 400.
 inline constexpr std::uint64_t kDefaultListLimit = 1000;
@@ -40,5 +46,9 @@ inline constexpr std::string_view kAuthorizationHeader = "Authorization";
 inline constexpr std::string_view kBearerPrefix = "Bearer ";
 inline constexpr std::string_view kWwwAuthenticateHeader = "WWW-Authenticate";
 inline constexpr std::string_view kWwwAuthenticateValue = R"(Bearer realm="epochcache")";
+
+// Keys of the /v1/load and /v1/evict answers.
+inline constexpr std::string_view kBytesFetchedKey = "bytes_fetched";
+inline constexpr std::string_view kPagesEvictedKey = "pages_evicted";
 
 }  // namespace epochcache::protocol

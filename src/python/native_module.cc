@@ -5,6 +5,7 @@
 // read() straight into the bytes object it returns: no copy on either path.
 #include <Python.h>
 #include <nanobind/nanobind.h>
+#include <nanobind/stl/function.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "epochcache/client.h"
+#include "epochcache/version.h"
 
 namespace nb = nanobind;
 
@@ -304,6 +306,70 @@ class PyClient {
     return ValueOrRaise(std::move(stats));
   }
 
+  // Client::Load with the GIL released; `progress` (a callable taking a dict, or None) is
+  // called with the GIL held, after blocks complete.
+  nb::dict Load(const std::vector<std::string>& paths, bool dry_run,
+                std::int64_t max_inflight_per_worker, nb::object progress) {
+    if (max_inflight_per_worker <= 0) throw nb::value_error("max_inflight_per_worker must be > 0");
+    LoadOptions options{
+        .max_inflight_per_worker = static_cast<std::size_t>(max_inflight_per_worker),
+        .dry_run = dry_run};
+    LoadProgressCallback callback;
+    bool callback_failed = false;
+    if (!progress.is_none()) {
+      callback = [&](const LoadProgress& p) {
+        nb::gil_scoped_acquire acquire;
+        if (callback_failed) return;
+        try {
+          progress(ProgressDict(p));
+        } catch (nb::python_error& e) {
+          // A failing callback must not unwind through the load threads; the load finishes.
+          callback_failed = true;
+          e.discard_as_unraisable("epochcache load progress callback");
+        }
+      };
+    }
+    Result<LoadSummary> summary = Status::Internal("unset");
+    {
+      nb::gil_scoped_release release;
+      summary = client_->Load(paths, options, callback);
+    }
+    const LoadSummary s = ValueOrRaise(std::move(summary));
+    nb::dict d = ProgressDict(s.totals);
+    nb::list failures;
+    for (const auto& f : s.failures) {
+      nb::dict fd;
+      fd["path"] = f.path;
+      fd["offset"] = f.offset;
+      fd["length"] = f.length;
+      fd["worker"] = f.worker;
+      fd["error"] = f.status.ToString();
+      failures.append(fd);
+    }
+    d["failures"] = failures;
+    nb::dict per_worker;
+    for (const auto& [worker, bytes] : s.bytes_per_worker) per_worker[worker.c_str()] = bytes;
+    d["bytes_per_worker"] = per_worker;
+    return d;
+  }
+
+  nb::dict Evict(const std::vector<std::string>& paths) {
+    Result<EvictSummary> summary = Status::Internal("unset");
+    {
+      nb::gil_scoped_release release;
+      summary = client_->Evict(paths);
+    }
+    const EvictSummary s = ValueOrRaise(std::move(summary));
+    nb::dict d;
+    d["files"] = s.files;
+    d["pages_evicted"] = s.pages_evicted;
+    nb::list failures;
+    for (const auto& [worker, why] : s.failures)
+      failures.append(nb::make_tuple(worker, why.ToString()));
+    d["failures"] = failures;
+    return d;
+  }
+
   std::vector<std::string> hosts() const {
     std::vector<std::string> out;
     for (const auto& w : client_->Workers()) out.push_back(w.address);
@@ -374,6 +440,20 @@ class PyClient {
     return nb::borrow<nb::bytes>(owner);
   }
 
+  static nb::dict ProgressDict(const LoadProgress& p) {
+    nb::dict d;
+    d["files_total"] = p.files_total;
+    d["files_done"] = p.files_done;
+    d["bytes_total"] = p.bytes_total;
+    d["bytes_done"] = p.bytes_done;
+    d["bytes_fetched"] = p.bytes_fetched;
+    d["blocks_total"] = p.blocks_total;
+    d["blocks_done"] = p.blocks_done;
+    d["blocks_skipped"] = p.blocks_skipped;
+    d["blocks_failed"] = p.blocks_failed;
+    return d;
+  }
+
   static void CheckRange(const std::string& path, std::int64_t offset, std::int64_t length) {
     if (offset < 0) {
       throw nb::value_error(
@@ -399,6 +479,8 @@ NB_MODULE(_native, m) {
   // Filesystems cached by fsspec live until interpreter exit; that is not a leak worth a warning.
   nb::set_leak_warnings(false);
 
+  m.attr("__version__") = EPOCHCACHE_VERSION;  // the CMake project version, defined once
+
   m.def("default_options", &epochcache::DefaultOptions,
         "The default of each client option (durations in seconds), from the C++ ClientOptions.");
 
@@ -415,6 +497,14 @@ NB_MODULE(_native, m) {
            "address)], used if etcd is down at creation); fallback_under_store (root "
            "URI of direct reads) with s3_endpoint_url, s3_region, s3_access_key_id, "
            "s3_secret_access_key, s3_session_token, s3_profile, s3_anonymous, s3_addressing.")
+      .def("load", &PyClient::Load, nb::arg("paths"), nb::arg("dry_run") = false,
+           nb::arg("max_inflight_per_worker") = 4, nb::arg("progress") = nb::none(),
+           "Makes every block of `paths` resident on its owner (POST /v1/load); returns a dict "
+           "of counts (files_total, bytes_total, bytes_fetched, blocks_skipped, ...) with "
+           "'failures' and 'bytes_per_worker'. progress(dict) is called as blocks complete.")
+      .def("evict", &PyClient::Evict, nb::arg("paths"),
+           "Drops the cached pages of `paths` on every worker: dict(files, pages_evicted, "
+           "failures).")
       .def("stat", &PyClient::Stat, nb::arg("path"),
            "Status of a file or directory: dict(name, size, type, mtime, version).")
       .def("list", &PyClient::List, nb::arg("path"), nb::arg("recursive") = false,

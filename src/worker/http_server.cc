@@ -17,11 +17,14 @@
 #include <csignal>
 #include <cstring>
 #include <optional>
+#include <sstream>
 #include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "protocol/status_http.h"
+#include "protocol/wire.h"
 #include "worker/request_router.h"
 
 namespace epochcache::worker {
@@ -72,8 +75,8 @@ HttpReply ErrorReply(unsigned status, const Status& error) {
 }
 
 HttpReply BusyReply(const std::string& why) {
-  HttpReply reply = ErrorReply(503, Status::Unavailable("worker busy: " + why));
-  reply.headers.emplace_back("Retry-After", "1");
+  HttpReply reply = ErrorReply(503, protocol::WorkerBusy(why));
+  reply.headers.emplace_back(protocol::kRetryAfterHeader, protocol::kRetryAfterSeconds);
   return reply;
 }
 
@@ -126,7 +129,7 @@ bool Authorized(const ServerContext& ctx, const http::request_header<>& head) {
   auto it = head.find(http::field::authorization);
   if (it == head.end()) return false;
   const std::string_view value = it->value();
-  constexpr std::string_view kScheme = "Bearer ";
+  constexpr std::string_view kScheme = protocol::kBearerPrefix;
   if (value.size() <= kScheme.size() || !beast::iequals(value.substr(0, kScheme.size()), kScheme)) {
     return false;
   }
@@ -140,7 +143,7 @@ HttpReply UnauthorizedReply(bool presented) {
       401, Status::Unauthenticated(presented ? "the bearer token is not valid"
                                              : "this worker requires 'Authorization: Bearer "
                                                "<token>' (the worker's --auth-token-file)"));
-  reply.headers.emplace_back("WWW-Authenticate", R"(Bearer realm="epochcache")");
+  reply.headers.emplace_back(protocol::kWwwAuthenticateHeader, protocol::kWwwAuthenticateValue);
   return reply;
 }
 
@@ -253,6 +256,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void OnRead(beast::error_code ec) {
+    request_start_ = std::chrono::steady_clock::now();
     if (ec) {
       if (IsDisconnect(ec)) return Close();
       // A request we cannot parse: say so (best effort) and hang up, since the stream's
@@ -280,16 +284,21 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     keep_alive_ = head.keep_alive();
     const std::string_view target = request.target;
     const std::string_view path = target.substr(0, target.find('?'));
-    const bool health = path == "/v1/health" && head.method() == http::verb::get;
+    request_endpoint_ = std::string(path);
+    request_method_ = request.method;
+    const bool health = path == protocol::kHealthPath && head.method() == http::verb::get;
     // Before routing, so that nothing about the files or the worker is revealed to a caller
     // without the token; /v1/health stays open for load balancers and probes.
     if (ctx_.auth && !health && !Authorized(ctx_, head)) {
       Bump(ctx_.router.service().counters().errors);
       return WriteReply(UnauthorizedReply(head.find(http::field::authorization) != head.end()));
     }
-    // Health and stats never touch the under store: answer them here, so that they stay
-    // prompt while every pool thread waits on a slow remote read.
-    if (path == "/v1/health" || path == "/v1/stats") return WriteReply(SafeHandle(request));
+    // Health, stats and metrics never touch the under store: answer them here, so that they
+    // stay prompt while every pool thread waits on a slow remote read.
+    if (path == protocol::kHealthPath || path == protocol::kStatsPath ||
+        path == protocol::kMetricsPath) {
+      return WriteReply(SafeHandle(request));
+    }
     Dispatch(std::move(request));
   }
 
@@ -354,6 +363,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void WriteReply(HttpReply reply) {
     if (closed_) return;
+    reply_status_ = reply.status;
     if (reply.file) return WriteFileReply(std::move(reply));
     auto& res = string_response_.emplace(static_cast<http::status>(reply.status), 11);
     for (auto& [name, value] : reply.headers) res.set(name, value);
@@ -551,8 +561,24 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void FinishResponse() {
     ++response_id_;
     deadline_.cancel();
+    RecordRequest();
     if (keep_alive_) return ReadRequest();
     Close();
+  }
+
+  // Metrics and the access log (debug level) of the response just finished. The target is not
+  // logged whole: it is the caller's text; the endpoint and status say what happened.
+  void RecordRequest() {
+    if (request_endpoint_.empty()) {
+      // A request that could not be parsed has no endpoint; it still counts.
+      request_endpoint_ = "other";
+    }
+    const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - request_start_;
+    ctx_.router.metrics().RecordRequest(request_endpoint_, reply_status_, elapsed);
+    spdlog::debug("access: {} {} {} {:.3f} ms", request_method_, EndpointLabel(request_endpoint_),
+                  reply_status_, elapsed.count() * 1000);
+    request_endpoint_.clear();
+    request_method_.clear();
   }
 
   void Abort(const std::string& what, const std::string& why) {
@@ -590,6 +616,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   beast::flat_buffer buffer_{kReadBufferLimit};
   std::optional<http::request_parser<http::empty_body>> parser_;
   bool keep_alive_ = false;
+  // The request being answered, for metrics and the access log.
+  std::chrono::steady_clock::time_point request_start_ = std::chrono::steady_clock::now();
+  std::string request_endpoint_;
+  std::string request_method_;
+  unsigned reply_status_ = 0;
   std::optional<http::response<http::string_body>> string_response_;
   std::optional<http::response<http::empty_body>> header_response_;
   std::optional<http::response_serializer<http::empty_body>> serializer_;
@@ -601,12 +632,16 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 };
 
 std::string CannedBusyResponse(unsigned max_connections) {
-  const std::string body =
-      ErrorJson(Status::Unavailable("worker busy: too many connections (--max-connections " +
-                                    std::to_string(max_connections) + ")"));
-  return "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: "
-         "application/json\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  http::response<http::string_body> res{http::status::service_unavailable, 11};
+  res.set(protocol::kRetryAfterHeader, protocol::kRetryAfterSeconds);
+  res.set(http::field::content_type, "application/json");
+  res.keep_alive(false);
+  res.body() = ErrorJson(protocol::WorkerBusy("too many connections (--max-connections " +
+                                              std::to_string(max_connections) + ")"));
+  res.prepare_payload();
+  std::ostringstream out;
+  out << res;
+  return out.str();
 }
 
 // The address a host name or IP address listens on (a host name: its first address).

@@ -88,11 +88,11 @@ void ByteBudget::Release(std::uint64_t bytes) { used_.fetch_sub(bytes, std::memo
 ReadService::ReadService(UnderStore& under, PageStore& pages, ReadServiceOptions options)
     : under_(under),
       pages_(pages),
-      options_(options),
+      options_(std::move(options)),
       page_size_(pages.page_size()),
-      metadata_(options.metadata_ttl, options.metadata_max_bytes),
+      metadata_(options_.metadata_ttl, options_.metadata_max_bytes),
       miss_budget_(std::make_shared<ByteBudget>(
-          std::max(options.max_inflight_miss_bytes, pages.page_size()))) {}
+          std::max(options_.max_inflight_miss_bytes, pages.page_size()))) {}
 
 Result<FileStatus> ReadService::Stat(std::string_view path) {
   EC_RETURN_IF_ERROR(CheckUnderPath(path));
@@ -281,6 +281,56 @@ Result<std::shared_ptr<const PageBuffer>> ReadService::FetchPage(const FileStatu
     spdlog::warn("caching page {} of {} failed: {}", index, status.path, put.ToString());
   }
   return std::shared_ptr<const PageBuffer>(std::move(buffer));
+}
+
+Result<LoadResult> ReadService::Load(std::string_view path, std::uint64_t offset,
+                                     std::uint64_t length) {
+  EC_RETURN_IF_ERROR(CheckUnderPath(path));
+  EC_ASSIGN_OR_RETURN(FileStatus status, StatForRead(path, ""));
+  LoadResult out;
+  out.status = status;
+  const std::uint64_t end =
+      offset >= status.size ? offset : offset + std::min(length, status.size - offset);
+  out.bytes = end - offset;
+  // Page by page, so that a large range holds one page of the miss budget at a time.
+  for (std::uint64_t at = offset; at < end;) {
+    const std::uint64_t page_end = std::min(end, (at / page_size_ + 1) * page_size_);
+    auto plan = ReadVersion(status, at, page_end - at);
+    if (!plan.ok()) {
+      if (plan.status().code() == StatusCode::kChanged) ForgetStatus(path);
+      return plan.status().WithContext("load");
+    }
+    for (const ReadSegment& segment : plan->segments) {
+      if (!segment.is_page()) out.bytes_fetched += segment.length;
+    }
+    at = page_end;
+  }
+  Bump(counters_.loaded_bytes, out.bytes_fetched);
+  return out;
+}
+
+Result<std::uint64_t> ReadService::Evict(std::string_view path) {
+  EC_RETURN_IF_ERROR(CheckUnderPath(path));
+  std::vector<FileStatus> versions;
+  if (auto cached = metadata_.Get(path)) versions.push_back(*std::move(cached));
+  metadata_.Invalidate(path);
+  auto current = under_.Stat(path);
+  if (current.ok()) {
+    versions.push_back(*std::move(current));
+  } else if (current.status().code() != StatusCode::kNotFound) {
+    return current.status().WithContext("evict");
+  }
+  std::uint64_t dropped = 0;
+  std::vector<std::string> keys;
+  for (const auto& v : versions) {
+    if (v.is_directory) continue;
+    std::string key = MakeFileKey(v.path, v.version);
+    if (std::find(keys.begin(), keys.end(), key) != keys.end()) continue;
+    dropped += pages_.EvictFile(key);
+    keys.push_back(std::move(key));
+  }
+  Bump(counters_.evicted_pages, dropped);
+  return dropped;
 }
 
 void ReadService::OnChanged(std::string_view path) {

@@ -52,6 +52,15 @@ struct ReadServiceOptions {
   // Bytes of pages fetched from the under store that may be held in memory at once, across
   // all requests (from the fetch until the bytes are sent). Raised to one page if smaller.
   std::uint64_t max_inflight_miss_bytes = std::uint64_t{256} << 20;
+  // The under-store roots served, as configured (shown in /v1/stats without user info).
+  std::vector<std::string> roots;
+};
+
+// What a load did (POST /v1/load).
+struct LoadResult {
+  FileStatus status;                // the version loaded
+  std::uint64_t bytes = 0;          // of the range, clipped to the file
+  std::uint64_t bytes_fetched = 0;  // read from the under store (0: all cached already)
 };
 
 // A worker-wide count of bytes reserved against a limit; reservations never wait.
@@ -143,6 +152,18 @@ class ReadService {
   // under store and never waits on a concurrent fetch.
   std::optional<Result<ReadPlan>> TryReadCached(const FileStatus& status, std::uint64_t offset,
                                                 std::uint64_t length);
+
+  // Makes the pages covering [offset, offset + length) of the current version of `path`
+  // resident, through the miss path (its budget, single flight and page store admission):
+  // a page the policy declines stays uncached. Pages already cached cost no under-store read.
+  Result<LoadResult> Load(std::string_view path, std::uint64_t offset, std::uint64_t length);
+
+  // Drops the pages of `path` (its current version and the version in the metadata cache)
+  // and forgets its status. Returns the pages dropped. A path that no longer exists still
+  // has its cached version dropped.
+  Result<std::uint64_t> Evict(std::string_view path);
+
+  [[nodiscard]] const std::vector<std::string>& roots() const { return options_.roots; }
 
   [[nodiscard]] std::uint64_t page_size() const { return page_size_; }
   [[nodiscard]] const ByteBudget& miss_budget() const { return *miss_budget_; }

@@ -5,6 +5,7 @@
 
 #include "common/path_rules.h"
 #include "protocol/file_status_json.h"
+#include "protocol/json_text.h"
 #include "protocol/wire.h"
 #include "worker/worker_json.h"
 
@@ -43,7 +44,25 @@ bool HasControlCharacter(std::string_view text) {
 bool IsKnownEndpoint(std::string_view path) {
   return path == protocol::kReadPath || path == protocol::kStatPath ||
          path == protocol::kListPath || path == protocol::kHealthPath ||
-         path == protocol::kStatsPath;
+         path == protocol::kStatsPath || path == protocol::kMetricsPath ||
+         path == protocol::kLoadPath || path == protocol::kEvictPath;
+}
+
+bool IsPostEndpoint(std::string_view path) {
+  return path == protocol::kLoadPath || path == protocol::kEvictPath;
+}
+
+// An optional decimal parameter.
+Result<std::optional<std::uint64_t>> OptionalNumber(const protocol::RequestTarget& target,
+                                                    std::string_view name) {
+  auto it = target.params.find(name);
+  if (it == target.params.end()) return std::optional<std::uint64_t>();
+  auto value = ParseDecimal(it->second);
+  if (!value) {
+    return Status::InvalidArgument("parameter '" + std::string(name) +
+                                   "' must be a decimal number, not '" + it->second + "'");
+  }
+  return std::optional<std::uint64_t>(*value);
 }
 
 // The parameters of a /v1/read, validated.
@@ -148,17 +167,18 @@ std::optional<HttpReply> RequestRouter::Route(const HttpRequest& request, Mode m
   if (!IsKnownEndpoint(target->path)) {
     return Error(Status::NotFound("no endpoint " + target->path + " (see docs/api.md)"));
   }
-  if (request.method != "GET") {
-    HttpReply reply = Error(Status::InvalidArgument(target->path + " only accepts GET"));
+  const std::string allowed = IsPostEndpoint(target->path) ? "POST" : "GET";
+  if (request.method != allowed) {
+    HttpReply reply = Error(Status::InvalidArgument(target->path + " only accepts " + allowed));
     reply.status = 405;
-    reply.headers.emplace_back("Allow", "GET");
+    reply.headers.emplace_back("Allow", allowed);
     return reply;
   }
   // The path as decoded here is the path every later layer sees: refuse what could leave the
   // root (or be spelled two ways) before it reaches a cache or an under store.
   const bool takes_path = target->path == protocol::kReadPath ||
                           target->path == protocol::kStatPath ||
-                          target->path == protocol::kListPath;
+                          target->path == protocol::kListPath || IsPostEndpoint(target->path);
   if (auto it = target->params.find(protocol::kPathParam);
       takes_path && it != target->params.end()) {
     if (Status allowed = CheckUnderPath(it->second); !allowed.ok()) return Error(allowed);
@@ -166,18 +186,65 @@ std::optional<HttpReply> RequestRouter::Route(const HttpRequest& request, Mode m
   if (target->path == protocol::kReadPath) return Read(*target, request, mode);
   if (target->path == protocol::kStatPath) return Stat(*target, mode);
   if (target->path == protocol::kListPath) return List(*target, mode);
-  HttpReply reply;
+  if (target->path == protocol::kLoadPath) return Load(*target, mode);
+  if (target->path == protocol::kEvictPath) return Evict(*target, mode);
   if (target->path == protocol::kHealthPath) {
+    HttpReply reply;
     reply.body = std::string(kHealthJson);
-  } else {
-    const WorkerGauges gauges{
-        .inflight_miss_bytes = service_.miss_budget().used(),
-        .inflight_miss_limit = service_.miss_budget().limit(),
-        .metadata_cache_bytes = service_.metadata_cache().bytes(),
-        .metadata_cache_entries = service_.metadata_cache().size(),
-    };
-    reply.body = StatsJson(service_.counters(), gauges, service_.page_store().Stats());
+    return reply;
   }
+  return Numbers(target->path);
+}
+
+HttpReply RequestRouter::Numbers(std::string_view endpoint) {
+  const WorkerGauges gauges{
+      .inflight_miss_bytes = service_.miss_budget().used(),
+      .inflight_miss_limit = service_.miss_budget().limit(),
+      .metadata_cache_bytes = service_.metadata_cache().bytes(),
+      .metadata_cache_entries = service_.metadata_cache().size(),
+      .uptime_seconds = metrics_.uptime_seconds(),
+  };
+  HttpReply reply;
+  if (endpoint == protocol::kMetricsPath) {
+    reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    reply.body = metrics_.Render(service_.counters(), gauges, service_.page_store().Stats());
+  } else {
+    reply.body =
+        StatsJson(service_.counters(), gauges, service_.page_store().Stats(), service_.roots());
+  }
+  return reply;
+}
+
+std::optional<HttpReply> RequestRouter::Load(const protocol::RequestTarget& target, Mode mode) {
+  auto path = RequirePath(target);
+  if (!path.ok()) return Error(path.status());
+  auto offset = OptionalNumber(target, protocol::kOffsetParam);
+  if (!offset.ok()) return Error(offset.status());
+  auto length = OptionalNumber(target, protocol::kLengthParam);
+  if (!length.ok()) return Error(length.status());
+  // A load reads through the under store: always on the miss pool, under its limits.
+  if (mode == Mode::kHitOnly) return std::nullopt;
+  auto loaded = service_.Load(*path, offset->value_or(0),
+                              length->value_or(std::numeric_limits<std::uint64_t>::max()));
+  if (!loaded.ok()) return Error(loaded.status());
+  HttpReply reply;
+  reply.body =
+      protocol::DumpJson({{std::string(protocol::kPathParam), *path},
+                          {std::string(protocol::kVersionParam), loaded->status.version},
+                          {"bytes", loaded->bytes},
+                          {std::string(protocol::kBytesFetchedKey), loaded->bytes_fetched}});
+  return reply;
+}
+
+std::optional<HttpReply> RequestRouter::Evict(const protocol::RequestTarget& target, Mode mode) {
+  auto path = RequirePath(target);
+  if (!path.ok()) return Error(path.status());
+  if (mode == Mode::kHitOnly) return std::nullopt;  // it may stat the under store
+  auto dropped = service_.Evict(*path);
+  if (!dropped.ok()) return Error(dropped.status());
+  HttpReply reply;
+  reply.body = protocol::DumpJson({{std::string(protocol::kPathParam), *path},
+                                   {std::string(protocol::kPagesEvictedKey), *dropped}});
   return reply;
 }
 

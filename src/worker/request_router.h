@@ -9,6 +9,8 @@
 // Every `path` parameter (decoded once, by protocol::ParseTarget) must pass CheckUnderPath before
 // anything else looks at it; a refusal is 403 permission_denied.
 //
+// POST /v1/load and /v1/evict change what the worker caches; every other endpoint is GET only.
+//
 // Requests have two ways in. Handle answers anything and may block on the under store.
 // TryHandleWithoutUnderStore answers only what needs no under store at all (health, stats,
 // malformed or refused requests, a stat from the fresh metadata cache, a read whose status is
@@ -26,6 +28,7 @@
 
 #include "protocol/target.h"
 #include "worker/http_util.h"
+#include "worker/metrics.h"
 #include "worker/read_service.h"
 
 namespace epochcache::worker {
@@ -61,6 +64,7 @@ class RequestRouter {
   Result<ReadPlan> NextWindow(const FileStatus& status, std::uint64_t offset, std::uint64_t end);
 
   [[nodiscard]] ReadService& service() { return service_; }
+  [[nodiscard]] WorkerMetrics& metrics() { return metrics_; }
 
   // The hit path: the reply when it can be made without calling (or waiting on) the under store
   // or a concurrent fetch: health, stats, errors that need no under store, a stat from the
@@ -83,12 +87,17 @@ class RequestRouter {
                                 Mode mode);
   std::optional<HttpReply> Stat(const protocol::RequestTarget& target, Mode mode);
   std::optional<HttpReply> List(const protocol::RequestTarget& target, Mode mode);
+  std::optional<HttpReply> Load(const protocol::RequestTarget& target, Mode mode);
+  std::optional<HttpReply> Evict(const protocol::RequestTarget& target, Mode mode);
+  // /v1/stats and /metrics: the worker's numbers.
+  HttpReply Numbers(std::string_view endpoint);
   // The end of the window that starts at `offset`, clipped to `end`.
   [[nodiscard]] std::uint64_t WindowEnd(std::uint64_t offset, std::uint64_t end) const;
   static HttpReply Error(const Status& status);
 
   ReadService& service_;
   std::uint64_t window_bytes_;
+  WorkerMetrics metrics_;
 };
 
 }  // namespace epochcache::worker

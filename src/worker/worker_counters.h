@@ -24,6 +24,9 @@ struct WorkerCounters {
   std::atomic<std::uint64_t> errors{0};           // requests answered with a 4xx/5xx
   // Misses refused at once because the in-flight miss bytes were at their limit.
   std::atomic<std::uint64_t> miss_budget_refusals{0};
+  // POST /v1/load: bytes it fetched from the under store; POST /v1/evict: pages it dropped.
+  std::atomic<std::uint64_t> loaded_bytes{0};
+  std::atomic<std::uint64_t> evicted_pages{0};
 };
 
 // Levels (not counts) shown next to the counters in /v1/stats.
@@ -32,6 +35,7 @@ struct WorkerGauges {
   std::uint64_t inflight_miss_limit = 0;
   std::uint64_t metadata_cache_bytes = 0;  // charged by the metadata cache's byte bound
   std::uint64_t metadata_cache_entries = 0;
+  double uptime_seconds = 0;
 };
 
 // Adds `n` to `counter` (relaxed): the counters order nothing.
