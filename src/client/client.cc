@@ -11,7 +11,7 @@
 #include "client/create_client.h"
 #include "client/fallback.h"
 #include "client/http_pool.h"
-#include "client/seeded_etcd_view.h"
+#include "membership/seeded_etcd_view.h"
 
 namespace epochcache {
 namespace client {

@@ -1,4 +1,4 @@
-#include "client/seeded_etcd_view.h"
+#include "membership/seeded_etcd_view.h"
 
 #include <algorithm>
 #include <atomic>
@@ -7,7 +7,7 @@
 #include <thread>
 #include <utility>
 
-namespace epochcache::client {
+namespace epochcache {
 namespace {
 
 class SeededEtcdView final : public MembershipView {
@@ -80,4 +80,4 @@ std::unique_ptr<MembershipView> MakeSeededEtcdView(EtcdOptions options,
   return std::make_unique<SeededEtcdView>(std::move(options), refresh, std::move(seed));
 }
 
-}  // namespace epochcache::client
+}  // namespace epochcache

@@ -1,0 +1,95 @@
+// The seeded etcd view: serves the seed workers while etcd cannot be read, then etcd's workers
+// for good, against a scripted etcd on 127.0.0.1.
+#include "membership/seeded_etcd_view.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../understore/scripted_http_server.h"
+#include "common/base64.h"
+
+namespace epochcache {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::ScriptedHttpServer;
+
+// Spins (yielding) until `done()` holds, at most ten seconds; returns whether it held. A bound
+// on a hung test, not a timing assumption.
+template <typename Fn>
+bool WaitUntil(Fn&& done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+std::string RangeAnswer(const std::vector<WorkerRecord>& workers) {
+  std::string kvs;
+  for (const auto& w : workers) {
+    if (!kvs.empty()) kvs += ",";
+    kvs += fmt::format(R"({{"key":"{}","value":"{}"}})", Base64Encode(WorkerKeyPrefix("t") + w.id),
+                       Base64Encode(w.ToJson()));
+  }
+  return ScriptedHttpServer::Response(200, fmt::format(R"({{"kvs":[{}]}})", kvs));
+}
+
+EtcdOptions Options(const ScriptedHttpServer& etcd) {
+  EtcdOptions options;
+  options.endpoints = {etcd.endpoint()};
+  options.cluster = "t";
+  options.request_timeout = milliseconds(2000);
+  return options;
+}
+
+const WorkerRecord kSeedB{"seed-b", "127.0.0.1:7402", 0, 0};
+const WorkerRecord kSeedA{"seed-a", "127.0.0.1:7401", 0, 0};
+const WorkerRecord kEtcdWorker{"w-1", "127.0.0.1:7411", 1, 2};
+
+TEST(SeededEtcdViewTest, ServesTheSeedUntilEtcdAnswersThenEtcdForGood) {
+  // etcd fails three times, then answers with one worker, then with none (which the view must
+  // follow: once switched, etcd's answer is the truth, not the seed).
+  std::atomic<int> calls{0};
+  ScriptedHttpServer etcd([&](const std::string&) {
+    const int n = calls++;
+    if (n < 3) return ScriptedHttpServer::Response(503, "etcd down");
+    if (n < 6) return RangeAnswer({kEtcdWorker});
+    return RangeAnswer({});
+  });
+  auto view = MakeSeededEtcdView(Options(etcd), milliseconds(10), {kSeedB, kSeedA});
+  // Until etcd answers, the seed, sorted by id like every view.
+  const auto first = view->Workers();
+  if (first != std::vector<WorkerRecord>{kEtcdWorker} && !first.empty()) {
+    EXPECT_EQ(first, (std::vector<WorkerRecord>{kSeedA, kSeedB}));
+    EXPECT_EQ(view->generation(), 1U);
+  }
+  ASSERT_TRUE(WaitUntil([&] { return view->Workers() == std::vector<WorkerRecord>{kEtcdWorker}; }));
+  const auto switched = view->generation();
+  EXPECT_GT(switched, 1U);
+  ASSERT_TRUE(WaitUntil([&] { return view->Workers().empty(); }));
+  EXPECT_GT(view->generation(), switched);
+}
+
+TEST(SeededEtcdViewTest, StopsPromptlyWhileEtcdNeverAnswers) {
+  std::atomic<int> calls{0};
+  ScriptedHttpServer etcd([&](const std::string&) {
+    ++calls;
+    return ScriptedHttpServer::Response(503, "etcd down");
+  });
+  auto view = MakeSeededEtcdView(Options(etcd), milliseconds(10), {kSeedA});
+  ASSERT_TRUE(WaitUntil([&] { return calls.load() >= 2; }));
+  EXPECT_EQ(view->Workers(), std::vector<WorkerRecord>{kSeedA});
+  EXPECT_EQ(view->generation(), 1U);
+  view.reset();  // must not wait for etcd, which never answers
+}
+
+}  // namespace
+}  // namespace epochcache
