@@ -2,10 +2,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
+#include <optional>
 #include <utility>
+
+#include "common/background_loop.h"
+#include "membership/views.h"
 
 namespace epochcache {
 namespace {
@@ -13,24 +14,12 @@ namespace {
 class SeededEtcdView final : public MembershipView {
  public:
   SeededEtcdView(EtcdOptions options, std::chrono::milliseconds refresh,
-                 std::vector<WorkerRecord> seed)
-      : options_(std::move(options)), refresh_(refresh), seed_(std::move(seed)) {
-    std::sort(seed_.begin(), seed_.end(),
-              [](const WorkerRecord& a, const WorkerRecord& b) { return a.id < b.id; });
-    thread_ = std::thread([this] { Run(); });
-  }
-
-  ~SeededEtcdView() override {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-
-  SeededEtcdView(const SeededEtcdView&) = delete;
-  SeededEtcdView& operator=(const SeededEtcdView&) = delete;
+                 std::vector<WorkerRecord> seed, Clock& clock)
+      : options_(std::move(options)),
+        refresh_(refresh),
+        clock_(clock),
+        seed_(Sorted(std::move(seed))),
+        loop_(clock, refresh, [this] { return TryEtcd(); }) {}
 
   [[nodiscard]] std::vector<WorkerRecord> Workers() const override {
     if (ready_.load(std::memory_order_acquire)) return inner_->Workers();
@@ -46,38 +35,36 @@ class SeededEtcdView final : public MembershipView {
  private:
   static constexpr std::uint64_t kEtcdGenerations = std::uint64_t{1} << 32;
 
-  void Run() {
-    for (;;) {
-      {
-        std::unique_lock lock(mu_);
-        if (cv_.wait_for(lock, refresh_, [this] { return stop_; })) return;
-      }
-      auto view = MakeEtcdView(options_, refresh_);
-      if (view.ok()) {
-        inner_ = std::move(view).value();
-        ready_.store(true, std::memory_order_release);
-        return;
-      }
-    }
+  static std::vector<WorkerRecord> Sorted(std::vector<WorkerRecord> workers) {
+    std::sort(workers.begin(), workers.end(),
+              [](const WorkerRecord& a, const WorkerRecord& b) { return a.id < b.id; });
+    return workers;
+  }
+
+  // One attempt at etcd; ends the loop once it answered.
+  std::optional<Clock::duration> TryEtcd() {
+    auto view = MakeEtcdView(options_, refresh_, clock_);
+    if (!view.ok()) return refresh_;
+    inner_ = std::move(view).value();
+    ready_.store(true, std::memory_order_release);
+    return std::nullopt;
   }
 
   const EtcdOptions options_;
   const std::chrono::milliseconds refresh_;
-  std::vector<WorkerRecord> seed_;
+  Clock& clock_;
+  const std::vector<WorkerRecord> seed_;
   std::unique_ptr<MembershipView> inner_;  // written once, before ready_
   std::atomic<bool> ready_{false};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;  // GUARDED_BY(mu_)
-  std::thread thread_;
+  BackgroundLoop loop_;  // last: starts after everything above is initialised
 };
 
 }  // namespace
 
 std::unique_ptr<MembershipView> MakeSeededEtcdView(EtcdOptions options,
                                                    std::chrono::milliseconds refresh,
-                                                   std::vector<WorkerRecord> seed) {
-  return std::make_unique<SeededEtcdView>(std::move(options), refresh, std::move(seed));
+                                                   std::vector<WorkerRecord> seed, Clock& clock) {
+  return std::make_unique<SeededEtcdView>(std::move(options), refresh, std::move(seed), clock);
 }
 
 }  // namespace epochcache

@@ -7,12 +7,15 @@
 #include <memory>
 #include <vector>
 
+#include "common/clock.h"
 #include "epochcache/membership.h"
 
 namespace epochcache {
 
+// Tries etcd every `refresh` on `clock` until it answers; the etcd view it then serves refreshes
+// on the same clock. `clock` must outlive the view.
 std::unique_ptr<MembershipView> MakeSeededEtcdView(EtcdOptions options,
                                                    std::chrono::milliseconds refresh,
-                                                   std::vector<WorkerRecord> seed);
+                                                   std::vector<WorkerRecord> seed, Clock& clock);
 
 }  // namespace epochcache
