@@ -1,87 +1,50 @@
-// A TTL cache of file statuses, so that the many range reads of one file (a Parquet reader
-// issues dozens) ask the under store for its status once per TTL rather than once per read.
-//
-// Only successes are cached: a file that does not exist yet becomes visible on the next Stat.
-// A stale entry can only make a read fail with kChanged (the under store checks the version on
-// every ReadRange), never serve old bytes, so the TTL trades freshness for fewer remote calls.
-//
-// Keys come from outside the worker (request paths), so memory is bounded in bytes, not
-// entries: a client asking for a million distinct long paths costs at most `max_bytes`, and
-// what goes is the least recently used status. Keys are paths that passed CheckUnderPath, so
-// one object has one spelling and cannot be cached many times over.
-//
-// Thread-safety: safe to use from many threads at once. No method calls out while holding the
-// lock, so a lookup never waits on the under store.
+// Transitional, for tests/worker/single_flight_test.cc only: the worker's metadata cache is now
+// the one in common/metadata_cache.h (shared with the client, timed by an injected Clock). This
+// keeps the former spelling (a clock given as a function) until the MetadataCache tests of
+// single_flight_test.cc, which moved to tests/common/metadata_cache_test.cc, are deleted there;
+// then this header goes too. Nothing in src/ includes it.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
 #include <functional>
-#include <list>
-#include <mutex>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <unordered_map>
+#include <thread>
 #include <utility>
 
-#include "epochcache/under_store.h"
+#include "common/clock.h"
+#include "common/metadata_cache.h"
 
 namespace epochcache::worker {
+namespace detail {
 
-class MetadataCache {
+// A Clock read through a function.
+class NowFnClock final : public epochcache::Clock {
  public:
-  using Clock = std::chrono::steady_clock;
-  // Reads the current time; tests pass a manual clock to step past the TTL without sleeping.
-  using NowFn = std::function<Clock::time_point()>;
-
-  static constexpr std::size_t kDefaultMaxBytes = std::size_t{64} << 20;
-
-  // `ttl` of zero disables caching. `max_bytes` bounds the memory held (see EntryBytes).
-  explicit MetadataCache(Clock::duration ttl, std::size_t max_bytes = kDefaultMaxBytes,
-                         NowFn now = &Clock::now)
-      : ttl_(ttl), max_bytes_(max_bytes), now_(std::move(now)) {}
-
-  // The cached status of `path`, if present and younger than the TTL; marks it recently used.
-  std::optional<FileStatus> Get(std::string_view path);
-  // Caches `status` under `path`, evicting least recently used entries to stay within the byte
-  // bound. An entry larger than the whole bound is not cached.
-  void Put(std::string_view path, const FileStatus& status);
-  void Invalidate(std::string_view path);
-
-  // What one entry is charged: its strings plus a fixed estimate of the list node, the hash
-  // node and bucket, and allocator headers. An estimate, but one that grows with every byte a
-  // client controls, which is what makes the bound hold.
-  static std::size_t EntryBytes(std::string_view path, const FileStatus& status);
-
-  [[nodiscard]] std::size_t bytes() const;
-  [[nodiscard]] std::size_t size() const;
+  explicit NowFnClock(std::function<time_point()> now) : now_(std::move(now)) {}
+  time_point Now() override { return now_(); }
+  void SleepFor(duration d) override { std::this_thread::sleep_for(d); }
 
  private:
-  struct Node {
-    std::string path;
-    FileStatus status;
-    Clock::time_point expires;
-    std::size_t bytes = 0;
-  };
-  using Lru = std::list<Node>;  // most recently used first
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
+  std::function<time_point()> now_;
+};
 
-  // REQUIRES: mu_ held.
-  void EraseLocked(Lru::iterator it);
+// Holds the clock, as a base, so that it is built before (and outlives) the cache.
+struct NowFnClockHolder {
+  explicit NowFnClockHolder(std::function<epochcache::Clock::time_point()> now)
+      : clock(std::move(now)) {}
+  NowFnClock clock;
+};
 
-  const Clock::duration ttl_;
-  const std::size_t max_bytes_;
-  const NowFn now_;
-  mutable std::mutex mu_;
-  Lru lru_;  // GUARDED_BY(mu_)
-  // Keys view the Node's own path string, which list nodes never move.
-  std::unordered_map<std::string_view, Lru::iterator, Hash, std::equal_to<>>
-      index_;              // GUARDED_BY(mu_)
-  std::size_t bytes_ = 0;  // GUARDED_BY(mu_)
+}  // namespace detail
+
+class MetadataCache : private detail::NowFnClockHolder, public epochcache::MetadataCache {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using NowFn = std::function<Clock::time_point()>;
+
+  explicit MetadataCache(Clock::duration ttl, std::size_t max_bytes = kDefaultMaxBytes,
+                         NowFn now = &Clock::now)
+      : NowFnClockHolder(std::move(now)), epochcache::MetadataCache(ttl, clock, max_bytes) {}
 };
 
 }  // namespace epochcache::worker

@@ -90,7 +90,7 @@ ReadService::ReadService(UnderStore& under, PageStore& pages, ReadServiceOptions
       pages_(pages),
       options_(options),
       page_size_(pages.page_size()),
-      metadata_(options.metadata_ttl, options.metadata_max_bytes),
+      metadata_(options.metadata_ttl, Clock::Real(), options.metadata_max_bytes),
       miss_budget_(std::make_shared<ByteBudget>(
           std::max(options.max_inflight_miss_bytes, pages.page_size()))) {}
 

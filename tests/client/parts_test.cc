@@ -13,7 +13,6 @@
 #include "client/breaker.h"
 #include "client/changed_retry.h"
 #include "client/content_range.h"
-#include "client/metadata_cache.h"
 #include "client/placement_view.h"
 #include "client/task_pool.h"
 #include "client/worker_answers.h"
@@ -185,26 +184,6 @@ TEST(CircuitBreakersTest, FailuresInFlightWhenItOpenedDoNotExtendIt) {
   EXPECT_TRUE(breakers.Allow("w"));
   breakers.Success("w");
   EXPECT_FALSE(breakers.IsOpen("w"));
-}
-
-TEST(MetadataCacheTest, EntriesExpireOnTheClock) {
-  ManualClock clock;
-  MetadataCache cache(10s, clock);
-  FileStatus st;
-  st.path = "/f";
-  st.size = 3;
-  cache.Put("/f", st);
-  clock.Advance(9999ms);
-  ASSERT_TRUE(cache.Get("/f").has_value());
-  EXPECT_EQ(cache.Get("/f")->size, 3U);
-  clock.Advance(1ms);
-  EXPECT_FALSE(cache.Get("/f").has_value());
-  cache.Put("/f", st);
-  cache.Invalidate("/f");
-  EXPECT_FALSE(cache.Get("/f").has_value());
-  MetadataCache off(0ms, clock);
-  off.Put("/f", st);
-  EXPECT_FALSE(off.Get("/f").has_value());
 }
 
 TEST(ContentRangeTest, Parses) {
