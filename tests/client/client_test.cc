@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
@@ -15,8 +16,8 @@
 
 #include "client/create_client.h"
 #include "client/http_pool.h"
-#include "client/percent_encode.h"
 #include "fake_worker.h"
+#include "read_string.h"
 #include "support/manual_clock.h"
 #include "understore/memory_under_store.h"
 
@@ -25,6 +26,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::FakeWorker;
+using testing::ReadString;
 
 std::string RandomBytes(std::size_t n, unsigned seed = 7) {
   std::mt19937 rng(seed);
@@ -48,28 +50,12 @@ std::unique_ptr<Client> MakeClient(std::vector<std::string> hosts, std::uint64_t
   return std::move(client).value();
 }
 
-Result<std::string> ReadString(Client& client, const std::string& path, std::uint64_t offset,
-                               std::size_t length) {
-  std::string buf(length, '\0');
-  auto n = client.Read(path, offset, std::as_writable_bytes(std::span(buf.data(), buf.size())));
-  if (!n.ok()) return n.status();
-  buf.resize(*n);
-  return buf;
-}
-
 // A port nothing listens on: bind one, then close it.
 int UnusedPort() {
   boost::asio::io_context ioc;
   boost::asio::ip::tcp::acceptor acceptor(
       ioc, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
   return acceptor.local_endpoint().port();
-}
-
-TEST(PercentEncodeTest, UnreservedPassOthersEncoded) {
-  EXPECT_EQ(client::PercentEncodeQueryComponent("aZ09-._~"), "aZ09-._~");
-  EXPECT_EQ(client::PercentEncodeQueryComponent("s3://b/k x&y=%"),
-            "s3%3A%2F%2Fb%2Fk%20x%26y%3D%25");
-  EXPECT_EQ(client::PercentEncodeQueryComponent("\xC3\xA9"), "%C3%A9");
 }
 
 TEST(HostPortTest, Parses) {
@@ -461,24 +447,31 @@ TEST(ClusterTest, DeadOwnerFailsOverToTheNextWorker) {
   EXPECT_EQ(stats.direct_reads, 0U);
 }
 
-TEST(ClusterTest, ServerErrorFailsOverWithoutOpeningTheBreaker) {
-  FakeWorker w1;
-  FakeWorker w2;
-  const std::string data = RandomBytes(4000);
-  w1.PutFile("/f", data);
-  w2.PutFile("/f", data);
-  auto client = MakeClient(ClusterOptions({w1.address(), w2.address()}));
-  ASSERT_TRUE(client->Stat("/f").ok());
-  FakeWorker& owner = client->Locate("/f", 0, 1)[0] == w1.address() ? w1 : w2;
-  FakeWorker& other = &owner == &w1 ? w2 : w1;
-  owner.fail_reads_with_500 = 1;
-  EXPECT_EQ(*ReadString(*client, "/f", 0, 1000), data.substr(0, 1000));
-  EXPECT_EQ(other.reads.load(), 1);
-  EXPECT_EQ(client->stats().failovers, 1U);
-  EXPECT_EQ(client->stats().breaker_opens, 0U);
-  // The owner answered, so it still gets the next read.
-  EXPECT_EQ(*ReadString(*client, "/f", 1000, 1000), data.substr(1000, 1000));
-  EXPECT_EQ(owner.reads.load(), 2);
+// A 500 (the worker failed) and a 503 (the worker is busy, protocol.md item 2) are both tried on
+// the next worker; neither opens the breaker, since the worker answered.
+TEST(ClusterTest, ServerErrorsAndBusyAnswersFailOverWithoutOpeningTheBreaker) {
+  for (std::atomic<int> FakeWorker::*failure :
+       {&FakeWorker::fail_reads_with_500, &FakeWorker::fail_reads_with_503}) {
+    SCOPED_TRACE(failure == &FakeWorker::fail_reads_with_500 ? "500" : "503");
+    FakeWorker w1;
+    FakeWorker w2;
+    const std::string data = RandomBytes(4000);
+    w1.PutFile("/f", data);
+    w2.PutFile("/f", data);
+    auto client = MakeClient(ClusterOptions({w1.address(), w2.address()}));
+    ASSERT_TRUE(client->Stat("/f").ok());
+    FakeWorker& owner = client->Locate("/f", 0, 1)[0] == w1.address() ? w1 : w2;
+    FakeWorker& other = &owner == &w1 ? w2 : w1;
+    owner.*failure = 1;
+    EXPECT_EQ(*ReadString(*client, "/f", 0, 1000), data.substr(0, 1000));
+    EXPECT_EQ(other.reads.load(), 1);
+    EXPECT_EQ(client->stats().failovers, 1U);
+    EXPECT_EQ(client->stats().worker_errors, 1U);
+    EXPECT_EQ(client->stats().breaker_opens, 0U);
+    // The owner answered, so it gets the next read at once, not after a backoff.
+    EXPECT_EQ(*ReadString(*client, "/f", 1000, 1000), data.substr(1000, 1000));
+    EXPECT_EQ(owner.reads.load(), 2);
+  }
 }
 
 TEST(ClusterTest, AnswersAboutTheRequestAreNotFailedOver) {

@@ -9,6 +9,7 @@
 
 #include "epochcache/client.h"
 #include "fake_worker.h"
+#include "read_string.h"
 #include "understore/memory_under_store.h"
 
 namespace epochcache {
@@ -17,6 +18,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::FakeWorker;
 using testing::Garble;
+using testing::ReadString;
 
 constexpr char kToken[] = "tok-3f9a1c77e2";
 
@@ -35,15 +37,6 @@ std::unique_ptr<Client> Make(ClientOptions options) {
   auto client = Client::Create(std::move(options));
   EXPECT_TRUE(client.ok()) << client.status().ToString();
   return std::move(client).value();
-}
-
-Result<std::string> ReadString(Client& client, const std::string& path, std::uint64_t offset,
-                               std::size_t length) {
-  std::string buf(length, '\0');
-  auto n = client.Read(path, offset, std::as_writable_bytes(std::span(buf.data(), buf.size())));
-  if (!n.ok()) return n.status();
-  buf.resize(*n);
-  return buf;
 }
 
 std::string Data(std::size_t n) {
@@ -136,27 +129,6 @@ TEST(AuthTest, WrongTokenOnAPieceIsFinalAndNeverEchoed) {
   EXPECT_EQ(got.status().message().find(kToken), std::string::npos);
   EXPECT_EQ(client->stats().failovers, 0U);
   EXPECT_EQ(client->stats().direct_reads, 0U);
-}
-
-TEST(OverloadTest, BusyWorkerFailsOverWithoutOpeningTheBreaker) {
-  FakeWorker w1;
-  FakeWorker w2;
-  const std::string data = Data(4000);
-  w1.PutFile("/f", data);
-  w2.PutFile("/f", data);
-  auto client = Make(Options({w1.address(), w2.address()}));
-  ASSERT_TRUE(client->Stat("/f").ok());
-  FakeWorker& owner = client->Locate("/f", 0, 1)[0] == w1.address() ? w1 : w2;
-  FakeWorker& other = &owner == &w1 ? w2 : w1;
-  owner.fail_reads_with_503 = 1;
-  EXPECT_EQ(*ReadString(*client, "/f", 0, 1000), data.substr(0, 1000));
-  EXPECT_EQ(other.reads.load(), 1);
-  EXPECT_EQ(client->stats().failovers, 1U);
-  EXPECT_EQ(client->stats().worker_errors, 1U);
-  EXPECT_EQ(client->stats().breaker_opens, 0U);
-  // No longer busy: the owner gets the next read at once, not after a backoff.
-  EXPECT_EQ(*ReadString(*client, "/f", 1000, 1000), data.substr(1000, 1000));
-  EXPECT_EQ(owner.reads.load(), 2);
 }
 
 TEST(OverloadTest, EveryWorkerBusyIsUnavailable) {
