@@ -12,7 +12,7 @@
 
 #include "epochcache/client.h"
 #include "fake_worker.h"
-#include "read_string.h"
+#include "test_client.h"
 
 namespace epochcache {
 namespace {

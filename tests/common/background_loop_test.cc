@@ -10,24 +10,14 @@
 #include <vector>
 
 #include "support/manual_clock.h"
+#include "wait_until.h"
 
 namespace epochcache {
 namespace {
 
 using std::chrono::hours;
 using std::chrono::seconds;
-
-// Spins (yielding) until `done()` holds, at most ten seconds; returns whether it held. A bound
-// on a hung test, not a timing assumption.
-template <typename Fn>
-bool WaitUntil(Fn&& done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
+using testing::WaitUntil;
 
 // Records when (on the clock) each step ran.
 struct StepLog {

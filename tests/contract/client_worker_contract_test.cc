@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "client/read_string.h"
+#include "client/test_client.h"
 #include "epochcache/client.h"
 #include "epochcache/page_store.h"
 #include "understore/memory_under_store.h"

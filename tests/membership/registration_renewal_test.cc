@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "../common/wait_until.h"
 #include "../understore/scripted_http_server.h"
 #include "membership/registration.h"
 #include "support/manual_clock.h"
@@ -19,18 +20,7 @@ namespace {
 
 using std::chrono::seconds;
 using testing::ScriptedHttpServer;
-
-// Spins (yielding) until `done()` holds, at most ten seconds; returns whether it held. A bound
-// on a hung test, not a timing assumption.
-template <typename Fn>
-bool WaitUntil(Fn&& done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
+using testing::WaitUntil;
 
 // A scripted etcd that logs the call (the path of the request line) and answers it.
 class FakeEtcd {

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "../common/wait_until.h"
 #include "../understore/scripted_http_server.h"
 #include "common/base64.h"
 #include "support/manual_clock.h"
@@ -21,18 +22,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::ScriptedHttpServer;
-
-// Spins (yielding) until `done()` holds, at most ten seconds; returns whether it held. A bound
-// on a hung test, not a timing assumption.
-template <typename Fn>
-bool WaitUntil(Fn&& done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
+using testing::WaitUntil;
 
 std::string RangeAnswer(const std::vector<WorkerRecord>& workers) {
   std::string kvs;
