@@ -197,6 +197,7 @@ void FakeWorker::ServeRequests(Stream& stream) {
     if (ec) break;
     // A target the protocol cannot parse is answered as the worker answers it.
     auto parsed = protocol::ParseTarget(req.target());
+    const Status target_status = parsed.ok() ? Status::Ok() : parsed.status();
     const protocol::RequestTarget target =
         parsed.ok() ? std::move(parsed).value() : protocol::RequestTarget{};
     const std::string_view endpoint = target.path;
@@ -214,8 +215,8 @@ void FakeWorker::ServeRequests(Stream& stream) {
     const Garble garbled = garble.load();
     http::response<http::string_body> res;
     bool half_body = false;
-    if (!parsed.ok()) {
-      res = ErrorAnswer(parsed.status());
+    if (!target_status.ok()) {
+      res = ErrorAnswer(target_status);
     } else if (!authorized) {
       ++unauthorized;
       res = ErrorAnswer(Status::Unauthenticated("a valid bearer token is required"));
