@@ -500,6 +500,7 @@ int WorkerCommand::Run() {
   read_options.metadata_ttl = *ttl;
   read_options.max_inflight_miss_bytes = *miss_budget;
   read_options.metadata_max_bytes = *metadata_bytes;
+  read_options.roots = (*under)->roots();  // user info redacted, for /v1/stats
   worker::ReadService service(**under, **pages, read_options);
 
   const rlim_t descriptors = RaiseDescriptorLimit();

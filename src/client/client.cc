@@ -11,7 +11,8 @@
 #include "client/create_client.h"
 #include "client/fallback.h"
 #include "client/http_pool.h"
-#include "client/seeded_etcd_view.h"
+#include "membership/seeded_etcd_view.h"
+#include "membership/views.h"
 
 namespace epochcache {
 namespace client {
@@ -63,15 +64,16 @@ Status CheckOptions(const ClientOptions& options) {
   return Status::Ok();
 }
 
-Result<std::unique_ptr<MembershipView>> OpenMembership(const ClientOptions& options) {
+Result<std::unique_ptr<MembershipView>> OpenMembership(const ClientOptions& options, Clock& clock) {
   if (options.etcd_endpoints.empty()) return MakeStaticView(options.worker_hosts);
   EtcdOptions etcd;
   etcd.endpoints = options.etcd_endpoints;
   etcd.cluster = options.cluster;
   etcd.request_timeout = options.etcd_timeout;
-  auto view = MakeEtcdView(etcd, options.membership_refresh);
+  auto view = MakeEtcdView(etcd, options.membership_refresh, clock);
   if (view.ok() || options.seed_workers.empty()) return view;
-  return MakeSeededEtcdView(std::move(etcd), options.membership_refresh, options.seed_workers);
+  return MakeSeededEtcdView(std::move(etcd), options.membership_refresh, options.seed_workers,
+                            clock);
 }
 
 }  // namespace
@@ -93,7 +95,7 @@ Result<std::unique_ptr<Client>> CreateClient(ClientOptions options, Clock& clock
                                      .tls = options.tls,
                                      .tls_ca = options.tls_ca,
                                  }));
-  EC_ASSIGN_OR_RETURN(auto membership, OpenMembership(options));
+  EC_ASSIGN_OR_RETURN(auto membership, OpenMembership(options, clock));
   return MakeClientImpl(std::move(options), clock, std::move(membership), std::move(fallback),
                         std::move(pool));
 }

@@ -1,13 +1,15 @@
 // Worker registration: grant a lease, put the record under it, keep the lease alive; when the
 // lease is lost (etcd was unreachable for longer than its TTL), grant a new one and put again.
+#include "membership/registration.h"
+
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <exception>
-#include <mutex>
-#include <thread>
+#include <optional>
 
+#include "common/background_loop.h"
 #include "epochcache/membership.h"
 #include "membership/etcd_client.h"
 
@@ -16,20 +18,19 @@ namespace {
 
 class EtcdRegistration final : public WorkerRegistration {
  public:
-  EtcdRegistration(EtcdOptions options, WorkerRecord record)
+  EtcdRegistration(EtcdOptions options, WorkerRecord record, Clock& clock)
       : options_(std::move(options)),
         record_(std::move(record)),
         key_(WorkerKeyPrefix(options_.cluster) + record_.id),
+        renew_interval_(std::max(
+            std::chrono::milliseconds(200),
+            std::chrono::duration_cast<std::chrono::milliseconds>(options_.lease_ttl) / 3)),
         etcd_(options_.endpoints, options_.request_timeout),
-        thread_([this] { Run(); }) {}
+        // At once: clients should find a new worker without waiting a keep-alive period.
+        loop_(clock, Clock::duration::zero(), [this] { return Step(); }) {}
 
   ~EtcdRegistration() override {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
+    loop_.Stop();
     if (lease_ != 0) {
       // Leave at once rather than when the lease runs out.
       if (auto s = etcd_.Revoke(lease_); !s.ok()) {
@@ -41,15 +42,11 @@ class EtcdRegistration final : public WorkerRegistration {
   [[nodiscard]] bool registered() const override { return registered_.load(); }
 
  private:
-  void Run() {
-    const auto interval =
-        std::max(std::chrono::milliseconds(200),
-                 std::chrono::duration_cast<std::chrono::milliseconds>(options_.lease_ttl) / 3);
-    // At once: clients should find a new worker without waiting a keep-alive period.
-    Guarded([this] { Register(); });
-    while (!Sleep(lease_ == 0 ? std::chrono::milliseconds(500) : interval)) {
-      Guarded([this] { Renew(); });
-    }
+  // Registers while there is no lease (retrying every 500 ms), renews it while there is.
+  std::optional<Clock::duration> Step() {
+    Guarded([this] { Renew(); });
+    if (lease_ == 0) return std::chrono::milliseconds(500);
+    return renew_interval_;
   }
 
   // etcd answers are parsed without exceptions; this catch is the last guard for what is left
@@ -98,29 +95,26 @@ class EtcdRegistration final : public WorkerRegistration {
     spdlog::info("registered in etcd as {} ({}) under {}", record_.id, record_.address, key_);
   }
 
-  // Waits for `d` or until stopped; returns true when stopped.
-  bool Sleep(std::chrono::milliseconds d) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, d, [this] { return stop_; });
-  }
-
   const EtcdOptions options_;
   const WorkerRecord record_;
   const std::string key_;
+  const std::chrono::milliseconds renew_interval_;
   EtcdClient etcd_;
-  std::int64_t lease_ = 0;  // used by the thread only, then by the destructor after join
+  std::int64_t lease_ = 0;  // used by the loop only, then by the destructor after it stopped
   bool warned_ = false;
   std::atomic<bool> registered_{false};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;   // GUARDED_BY(mu_)
-  std::thread thread_;  // last: starts after everything above is initialised
+  BackgroundLoop loop_;  // last: starts after everything above is initialised
 };
 
 }  // namespace
 
 Result<std::unique_ptr<WorkerRegistration>> WorkerRegistration::Start(EtcdOptions options,
                                                                       WorkerRecord record) {
+  return StartRegistration(std::move(options), std::move(record), Clock::Real());
+}
+
+Result<std::unique_ptr<WorkerRegistration>> StartRegistration(EtcdOptions options,
+                                                              WorkerRecord record, Clock& clock) {
   if (options.endpoints.empty()) return Status::InvalidArgument("no etcd endpoints given");
   if (record.id.empty() || record.address.empty()) {
     return Status::InvalidArgument("a worker record needs an id and an address");
@@ -129,7 +123,7 @@ Result<std::unique_ptr<WorkerRegistration>> WorkerRegistration::Start(EtcdOption
     return Status::InvalidArgument("the etcd lease TTL must be at least 1 s");
   }
   return std::unique_ptr<WorkerRegistration>(
-      std::make_unique<EtcdRegistration>(std::move(options), std::move(record)));
+      std::make_unique<EtcdRegistration>(std::move(options), std::move(record), clock));
 }
 
 }  // namespace epochcache

@@ -1,14 +1,16 @@
 // Client-side membership views: a static list, or etcd refreshed in the background with the
 // last good view kept while etcd is unreachable.
+#include "membership/views.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <exception>
 #include <mutex>
-#include <thread>
+#include <optional>
 
+#include "common/background_loop.h"
 #include "epochcache/membership.h"
 #include "membership/etcd_client.h"
 
@@ -44,21 +46,14 @@ Result<std::vector<WorkerRecord>> ReadWorkers(EtcdClient& etcd, const std::strin
 class EtcdView final : public MembershipView {
  public:
   EtcdView(const EtcdOptions& options, std::chrono::milliseconds refresh,
-           std::vector<WorkerRecord> initial)
+           std::vector<WorkerRecord> initial, Clock& clock)
       : prefix_(WorkerKeyPrefix(options.cluster)),
-        refresh_(refresh),
         etcd_(options.endpoints, options.request_timeout),
         workers_(std::move(initial)),
-        thread_([this] { Run(); }) {}
-
-  ~EtcdView() override {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
+        loop_(clock, refresh, [this, refresh]() -> std::optional<Clock::duration> {
+          Refresh();
+          return refresh;
+        }) {}
 
   [[nodiscard]] std::vector<WorkerRecord> Workers() const override {
     std::lock_guard lock(mu_);
@@ -67,28 +62,21 @@ class EtcdView final : public MembershipView {
   [[nodiscard]] std::uint64_t generation() const override { return generation_.load(); }
 
  private:
-  void Run() {
-    bool failing = false;
-    for (;;) {
-      {
-        std::unique_lock lock(mu_);
-        if (cv_.wait_for(lock, refresh_, [this] { return stop_; })) return;
+  void Refresh() {
+    auto workers = ReadWorkersGuarded();
+    if (!workers.ok()) {
+      if (!failing_) {
+        spdlog::warn("cannot read the workers from etcd, keeping the last known {}: {}",
+                     Workers().size(), workers.status().ToString());
       }
-      auto workers = ReadWorkersGuarded();
-      if (!workers.ok()) {
-        if (!failing) {
-          spdlog::warn("cannot read the workers from etcd, keeping the last known {}: {}",
-                       Workers().size(), workers.status().ToString());
-        }
-        failing = true;
-        continue;
-      }
-      failing = false;
-      std::lock_guard lock(mu_);
-      if (*workers != workers_) {
-        workers_ = std::move(workers).value();
-        generation_.fetch_add(1);
-      }
+      failing_ = true;
+      return;
+    }
+    failing_ = false;
+    std::lock_guard lock(mu_);
+    if (*workers != workers_) {
+      workers_ = std::move(workers).value();
+      generation_.fetch_add(1);
     }
   }
 
@@ -103,14 +91,12 @@ class EtcdView final : public MembershipView {
   }
 
   const std::string prefix_;
-  const std::chrono::milliseconds refresh_;
   EtcdClient etcd_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
   std::vector<WorkerRecord> workers_;  // GUARDED_BY(mu_)
   std::atomic<std::uint64_t> generation_{1};
-  bool stop_ = false;  // GUARDED_BY(mu_)
-  std::thread thread_;
+  bool failing_ = false;  // used by the loop only: warn once per outage
+  BackgroundLoop loop_;   // last: starts after everything above is initialised
 };
 
 }  // namespace
@@ -125,12 +111,18 @@ std::unique_ptr<MembershipView> MakeStaticView(const std::vector<std::string>& h
 
 Result<std::unique_ptr<MembershipView>> MakeEtcdView(const EtcdOptions& options,
                                                      std::chrono::milliseconds refresh) {
+  return MakeEtcdView(options, refresh, Clock::Real());
+}
+
+Result<std::unique_ptr<MembershipView>> MakeEtcdView(const EtcdOptions& options,
+                                                     std::chrono::milliseconds refresh,
+                                                     Clock& clock) {
   if (options.endpoints.empty()) return Status::InvalidArgument("no etcd endpoints given");
   EtcdClient etcd(options.endpoints, options.request_timeout);
   auto initial = ReadWorkers(etcd, WorkerKeyPrefix(options.cluster));
   if (!initial.ok()) return initial.status().WithContext("reading workers from etcd");
   return std::unique_ptr<MembershipView>(
-      std::make_unique<EtcdView>(options, refresh, std::move(initial).value()));
+      std::make_unique<EtcdView>(options, refresh, std::move(initial).value(), clock));
 }
 
 }  // namespace epochcache

@@ -90,7 +90,7 @@ ReadService::ReadService(UnderStore& under, PageStore& pages, ReadServiceOptions
       pages_(pages),
       options_(std::move(options)),
       page_size_(pages.page_size()),
-      metadata_(options_.metadata_ttl, options_.metadata_max_bytes),
+      metadata_(options_.metadata_ttl, Clock::Real(), options_.metadata_max_bytes),
       miss_budget_(std::make_shared<ByteBudget>(
           std::max(options_.max_inflight_miss_bytes, pages.page_size()))) {}
 

@@ -32,10 +32,10 @@
 #include <string_view>
 #include <vector>
 
+#include "common/metadata_cache.h"
 #include "epochcache/page_store.h"
 #include "epochcache/status.h"
 #include "epochcache/under_store.h"
-#include "worker/metadata_cache.h"
 #include "worker/single_flight.h"
 #include "worker/worker_counters.h"
 

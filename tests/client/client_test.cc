@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
@@ -15,9 +16,9 @@
 
 #include "client/create_client.h"
 #include "client/http_pool.h"
-#include "client/percent_encode.h"
 #include "fake_worker.h"
 #include "support/manual_clock.h"
+#include "test_client.h"
 #include "understore/memory_under_store.h"
 
 namespace epochcache {
@@ -25,6 +26,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::FakeWorker;
+using testing::ReadString;
+using testing::SmallPieceOptions;
 
 std::string RandomBytes(std::size_t n, unsigned seed = 7) {
   std::mt19937 rng(seed);
@@ -48,28 +51,12 @@ std::unique_ptr<Client> MakeClient(std::vector<std::string> hosts, std::uint64_t
   return std::move(client).value();
 }
 
-Result<std::string> ReadString(Client& client, const std::string& path, std::uint64_t offset,
-                               std::size_t length) {
-  std::string buf(length, '\0');
-  auto n = client.Read(path, offset, std::as_writable_bytes(std::span(buf.data(), buf.size())));
-  if (!n.ok()) return n.status();
-  buf.resize(*n);
-  return buf;
-}
-
 // A port nothing listens on: bind one, then close it.
 int UnusedPort() {
   boost::asio::io_context ioc;
   boost::asio::ip::tcp::acceptor acceptor(
       ioc, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
   return acceptor.local_endpoint().port();
-}
-
-TEST(PercentEncodeTest, UnreservedPassOthersEncoded) {
-  EXPECT_EQ(client::PercentEncodeQueryComponent("aZ09-._~"), "aZ09-._~");
-  EXPECT_EQ(client::PercentEncodeQueryComponent("s3://b/k x&y=%"),
-            "s3%3A%2F%2Fb%2Fk%20x%26y%3D%25");
-  EXPECT_EQ(client::PercentEncodeQueryComponent("\xC3\xA9"), "%C3%A9");
 }
 
 TEST(HostPortTest, Parses) {
@@ -363,16 +350,6 @@ TEST(ClientTest, PathsArePercentEncoded) {
 // ---------------------------------------------------------------------------------------------
 // Cluster behaviour: striping, failover, direct reads, the circuit breaker.
 
-ClientOptions ClusterOptions(std::vector<std::string> hosts) {
-  ClientOptions options;
-  options.worker_hosts = std::move(hosts);
-  options.piece_size = 1000;
-  options.block_size = 4000;
-  options.request_timeout = 5000ms;
-  options.connect_timeout = 2000ms;
-  return options;
-}
-
 std::unique_ptr<Client> MakeClient(ClientOptions options, Clock& clock = Clock::Real()) {
   auto client = client::CreateClient(std::move(options), clock);
   EXPECT_TRUE(client.ok()) << client.status().ToString();
@@ -382,13 +359,13 @@ std::unique_ptr<Client> MakeClient(ClientOptions options, Clock& clock = Clock::
 std::string DeadAddress() { return "127.0.0.1:" + std::to_string(UnusedPort()); }
 
 TEST(ClusterTest, CreateChecksBlockSizeAndMembership) {
-  ClientOptions options = ClusterOptions({"127.0.0.1:1"});
+  ClientOptions options = SmallPieceOptions({"127.0.0.1:1"});
   options.block_size = 1500;
   EXPECT_EQ(Client::Create(options).status().code(), StatusCode::kInvalidArgument);
-  options = ClusterOptions({"127.0.0.1:1"});
+  options = SmallPieceOptions({"127.0.0.1:1"});
   options.etcd_endpoints = {"127.0.0.1:2"};
   EXPECT_EQ(Client::Create(options).status().code(), StatusCode::kInvalidArgument);
-  options = ClusterOptions({"127.0.0.1:1"});
+  options = SmallPieceOptions({"127.0.0.1:1"});
   options.fallback_under_store = "ftp://nowhere";
   EXPECT_EQ(Client::Create(options).status().code(), StatusCode::kInvalidArgument);
 }
@@ -401,7 +378,7 @@ TEST(ClusterTest, BlocksOfOneFileGoToTheirOwnersAndSpread) {
       {w1.address(), &w1}, {w2.address(), &w2}, {w3.address(), &w3}};
   const std::string data = RandomBytes(48'000);  // 12 blocks of 4000
   for (auto* w : {&w1, &w2, &w3}) w->PutFile("/big", data);
-  auto client = MakeClient(ClusterOptions({w1.address(), w2.address(), w3.address()}));
+  auto client = MakeClient(SmallPieceOptions({w1.address(), w2.address(), w3.address()}));
   ASSERT_EQ(*ReadString(*client, "/big", 0, data.size()), data);
   std::set<std::string> owners;
   for (std::uint64_t block = 0; block < 12; ++block) {
@@ -426,7 +403,7 @@ TEST(ClusterTest, SmallFileIsPlacedWhole) {
   FakeWorker w2;
   FakeWorker w3;
   for (auto* w : {&w1, &w2, &w3}) w->PutFile("/small", RandomBytes(3500));
-  auto client = MakeClient(ClusterOptions({w1.address(), w2.address(), w3.address()}));
+  auto client = MakeClient(SmallPieceOptions({w1.address(), w2.address(), w3.address()}));
   ASSERT_TRUE(ReadString(*client, "/small", 0, 3500).ok());
   int serving = 0;
   for (auto* w : {&w1, &w2, &w3}) {
@@ -444,7 +421,7 @@ TEST(ClusterTest, DeadOwnerFailsOverToTheNextWorker) {
   const std::string dead = DeadAddress();
   const std::string data = RandomBytes(40'000);
   alive.PutFile("/f", data);
-  auto client = MakeClient(ClusterOptions({alive.address(), dead}));
+  auto client = MakeClient(SmallPieceOptions({alive.address(), dead}));
   // With two workers the dead one owns about half the blocks (and maybe the stat).
   std::size_t dead_owned = 0;
   for (std::uint64_t block = 0; block < 10; ++block) {
@@ -461,30 +438,37 @@ TEST(ClusterTest, DeadOwnerFailsOverToTheNextWorker) {
   EXPECT_EQ(stats.direct_reads, 0U);
 }
 
-TEST(ClusterTest, ServerErrorFailsOverWithoutOpeningTheBreaker) {
-  FakeWorker w1;
-  FakeWorker w2;
-  const std::string data = RandomBytes(4000);
-  w1.PutFile("/f", data);
-  w2.PutFile("/f", data);
-  auto client = MakeClient(ClusterOptions({w1.address(), w2.address()}));
-  ASSERT_TRUE(client->Stat("/f").ok());
-  FakeWorker& owner = client->Locate("/f", 0, 1)[0] == w1.address() ? w1 : w2;
-  FakeWorker& other = &owner == &w1 ? w2 : w1;
-  owner.fail_reads_with_500 = 1;
-  EXPECT_EQ(*ReadString(*client, "/f", 0, 1000), data.substr(0, 1000));
-  EXPECT_EQ(other.reads.load(), 1);
-  EXPECT_EQ(client->stats().failovers, 1U);
-  EXPECT_EQ(client->stats().breaker_opens, 0U);
-  // The owner answered, so it still gets the next read.
-  EXPECT_EQ(*ReadString(*client, "/f", 1000, 1000), data.substr(1000, 1000));
-  EXPECT_EQ(owner.reads.load(), 2);
+// A 500 (the worker failed) and a 503 (the worker is busy, protocol.md item 2) are both tried on
+// the next worker; neither opens the breaker, since the worker answered.
+TEST(ClusterTest, ServerErrorsAndBusyAnswersFailOverWithoutOpeningTheBreaker) {
+  for (std::atomic<int> FakeWorker::*failure :
+       {&FakeWorker::fail_reads_with_500, &FakeWorker::fail_reads_with_503}) {
+    SCOPED_TRACE(failure == &FakeWorker::fail_reads_with_500 ? "500" : "503");
+    FakeWorker w1;
+    FakeWorker w2;
+    const std::string data = RandomBytes(4000);
+    w1.PutFile("/f", data);
+    w2.PutFile("/f", data);
+    auto client = MakeClient(SmallPieceOptions({w1.address(), w2.address()}));
+    ASSERT_TRUE(client->Stat("/f").ok());
+    FakeWorker& owner = client->Locate("/f", 0, 1)[0] == w1.address() ? w1 : w2;
+    FakeWorker& other = &owner == &w1 ? w2 : w1;
+    owner.*failure = 1;
+    EXPECT_EQ(*ReadString(*client, "/f", 0, 1000), data.substr(0, 1000));
+    EXPECT_EQ(other.reads.load(), 1);
+    EXPECT_EQ(client->stats().failovers, 1U);
+    EXPECT_EQ(client->stats().worker_errors, 1U);
+    EXPECT_EQ(client->stats().breaker_opens, 0U);
+    // The owner answered, so it gets the next read at once, not after a backoff.
+    EXPECT_EQ(*ReadString(*client, "/f", 1000, 1000), data.substr(1000, 1000));
+    EXPECT_EQ(owner.reads.load(), 2);
+  }
 }
 
 TEST(ClusterTest, AnswersAboutTheRequestAreNotFailedOver) {
   FakeWorker w1;
   FakeWorker w2;
-  auto client = MakeClient(ClusterOptions({w1.address(), w2.address()}));
+  auto client = MakeClient(SmallPieceOptions({w1.address(), w2.address()}));
   EXPECT_EQ(client->Stat("/missing").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(w1.stats.load() + w2.stats.load(), 1);
   EXPECT_EQ(client->stats().failovers, 0U);
@@ -495,7 +479,7 @@ TEST(ClusterTest, EveryWorkerDeadReadsTheUnderStoreDirectly) {
   const std::string data = RandomBytes(30'000);
   store->Put("/d/f", data);
   store->Put("/d/g", "tiny");
-  ClientOptions options = ClusterOptions({DeadAddress(), DeadAddress(), DeadAddress()});
+  ClientOptions options = SmallPieceOptions({DeadAddress(), DeadAddress(), DeadAddress()});
   options.fallback_store = store;
   auto client = MakeClient(std::move(options));
   auto st = client->Stat("/d/f");
@@ -524,7 +508,7 @@ TEST(ClusterTest, ConcurrentDirectReadsShareTheClientsReadThreads) {
   auto store = std::make_shared<MemoryUnderStore>();
   const std::string data = RandomBytes(30'000);
   store->Put("/d/f", data);
-  ClientOptions options = ClusterOptions({DeadAddress(), DeadAddress()});
+  ClientOptions options = SmallPieceOptions({DeadAddress(), DeadAddress()});
   options.fallback_store = store;
   auto client = MakeClient(std::move(options));
   constexpr int kThreads = 4;
@@ -549,7 +533,7 @@ TEST(ClusterTest, ConcurrentDirectReadsShareTheClientsReadThreads) {
 TEST(ClusterTest, UnreachableEtcdIsAnErrorUnlessSeedWorkersAreGiven) {
   FakeWorker worker;
   worker.PutFile("/f", "0123456789");
-  ClientOptions options = ClusterOptions({});
+  ClientOptions options = SmallPieceOptions({});
   options.etcd_endpoints = {DeadAddress()};
   options.etcd_timeout = 500ms;
   options.membership_refresh = 100ms;
@@ -564,7 +548,7 @@ TEST(ClusterTest, WorkersAndUnderStoreBothFailingReportsBoth) {
   auto store = std::make_shared<MemoryUnderStore>();
   store->Put("/f", "data");
   const std::string dead = DeadAddress();
-  ClientOptions options = ClusterOptions({dead});
+  ClientOptions options = SmallPieceOptions({dead});
   options.fallback_store = store;
   auto client = MakeClient(std::move(options));
   ASSERT_TRUE(client->Stat("/f").ok());
@@ -586,7 +570,7 @@ TEST(ClusterTest, WorkersAnsweringServerErrorsFallBackToTheUnderStore) {
   store->Put("/f", data);
   w1.PutFile("/f", data);  // the same version as the store: "v1"
   w2.PutFile("/f", data);
-  ClientOptions options = ClusterOptions({w1.address(), w2.address()});
+  ClientOptions options = SmallPieceOptions({w1.address(), w2.address()});
   options.fallback_store = store;
   auto client = MakeClient(std::move(options));
   w1.fail_reads_with_500 = 100;
@@ -600,7 +584,7 @@ TEST(ClusterTest, NotFoundFromAWorkerIsNotReadDirectly) {
   FakeWorker w1;
   auto store = std::make_shared<MemoryUnderStore>();
   store->Put("/f", "only in the store");
-  ClientOptions options = ClusterOptions({w1.address()});
+  ClientOptions options = SmallPieceOptions({w1.address()});
   options.fallback_store = store;
   auto client = MakeClient(std::move(options));
   EXPECT_EQ(client->Stat("/f").status().code(), StatusCode::kNotFound);
@@ -613,7 +597,7 @@ TEST(ClusterTest, BreakerSkipsAStalledWorkerAndLetsItBackWhenItRecovers) {
   const std::string data = RandomBytes(40'000);
   stalled.PutFile("/f", data);
   healthy.PutFile("/f", data);
-  ClientOptions options = ClusterOptions({stalled.address(), healthy.address()});
+  ClientOptions options = SmallPieceOptions({stalled.address(), healthy.address()});
   options.request_timeout = 300ms;
   options.breaker_backoff = 500ms;
   options.max_parallel_requests = 4;
@@ -654,7 +638,7 @@ TEST(ClusterTest, RefusingWorkerCostsNoTimeouts) {
   FakeWorker healthy;
   const std::string data = RandomBytes(40'000);
   healthy.PutFile("/f", data);
-  ClientOptions options = ClusterOptions({DeadAddress(), healthy.address()});
+  ClientOptions options = SmallPieceOptions({DeadAddress(), healthy.address()});
   options.breaker_backoff = 30'000ms;
   auto client = MakeClient(std::move(options));
   for (int i = 0; i < 50; ++i) ASSERT_EQ(*ReadString(*client, "/f", 0, data.size()), data);
@@ -665,7 +649,7 @@ TEST(ClusterTest, RefusingWorkerCostsNoTimeouts) {
 TEST(ClusterTest, AllWorkersSkippedWithoutUnderStoreStillTriesThem) {
   FakeWorker worker;
   worker.PutFile("/f", "0123456789");
-  ClientOptions options = ClusterOptions({worker.address()});
+  ClientOptions options = SmallPieceOptions({worker.address()});
   options.request_timeout = 200ms;
   options.breaker_backoff = 30'000ms;
   options.breaker_max_backoff = 30'000ms;

@@ -10,7 +10,14 @@
 #include <boost/beast/http.hpp>
 #include <charconv>
 #include <chrono>
-#include <nlohmann/json.hpp>
+#include <optional>
+#include <utility>
+
+#include "protocol/error_json.h"
+#include "protocol/file_status_json.h"
+#include "protocol/status_http.h"
+#include "protocol/target.h"
+#include "protocol/wire.h"
 
 namespace epochcache::testing {
 namespace {
@@ -21,41 +28,32 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
-std::string QueryParam(std::string_view target, std::string_view name) {
-  const auto q = target.find('?');
-  if (q == std::string_view::npos) return {};
-  std::string_view rest = target.substr(q + 1);
-  while (!rest.empty()) {
-    const auto amp = rest.find('&');
-    std::string_view kv = rest.substr(0, amp);
-    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
-    const auto eq = kv.find('=');
-    if (kv.substr(0, eq) != name) continue;
-    std::string_view v = eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1);
-    std::string out;
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      if (v[i] == '%' && i + 2 < v.size()) {
-        int value = 0;
-        std::from_chars(v.data() + i + 1, v.data() + i + 3, value, 16);
-        out.push_back(static_cast<char>(value));
-        i += 2;
-      } else {
-        out.push_back(v[i]);
-      }
-    }
-    return out;
+// The fake's mtime for every file.
+constexpr std::int64_t kMtimeNs = 1700000000000000000LL;
+
+// An error answer as a worker sends it: the status of `status`'s code, its JSON error body.
+http::response<http::string_body> ErrorAnswer(const Status& status) {
+  http::response<http::string_body> res{
+      static_cast<http::status>(protocol::HttpStatusFor(status.code())), 11};
+  res.set(http::field::content_type, "application/json");
+  res.body() = protocol::EncodeError(status);
+  if (protocol::IsWorkerBusy(status)) {
+    res.set(protocol::kRetryAfterHeader, protocol::kRetryAfterSeconds);
   }
-  return {};
+  return res;
 }
 
-std::string_view PathOf(std::string_view target) { return target.substr(0, target.find('?')); }
-
-http::response<http::string_body> JsonError(unsigned status, const std::string& code,
-                                            const std::string& message) {
-  http::response<http::string_body> res{static_cast<http::status>(status), 11};
+http::response<http::string_body> JsonAnswer(std::string body) {
+  http::response<http::string_body> res{http::status::ok, 11};
   res.set(http::field::content_type, "application/json");
-  res.body() = nlohmann::json{{"error", code}, {"message", message}}.dump();
+  res.body() = std::move(body);
   return res;
+}
+
+// The value of parameter `name`, "" when absent.
+std::string Param(const protocol::RequestTarget& target, std::string_view name) {
+  const auto it = target.params.find(name);
+  return it == target.params.end() ? std::string() : it->second;
 }
 
 }  // namespace
@@ -197,9 +195,13 @@ void FakeWorker::ServeRequests(Stream& stream) {
     beast::error_code ec;
     http::read(stream, buffer, req, ec);
     if (ec) break;
-    const std::string target(req.target());
-    const std::string_view endpoint = PathOf(target);
-    const std::string path = QueryParam(target, "path");
+    // A target the protocol cannot parse is answered as the worker answers it.
+    auto parsed = protocol::ParseTarget(req.target());
+    const Status target_status = parsed.ok() ? Status::Ok() : parsed.status();
+    const protocol::RequestTarget target =
+        parsed.ok() ? std::move(parsed).value() : protocol::RequestTarget{};
+    const std::string_view endpoint = target.path;
+    const std::string path = Param(target, protocol::kPathParam);
     std::optional<File> file;
     bool authorized = true;
     {
@@ -207,80 +209,65 @@ void FakeWorker::ServeRequests(Stream& stream) {
       if (auto it = files_.find(path); it != files_.end()) file = it->second;
       const std::string presented(req[http::field::authorization]);
       authorizations_.push_back(presented);
-      authorized = required_token_.empty() || endpoint == "/v1/health" ||
-                   presented == "Bearer " + required_token_;
+      authorized = required_token_.empty() || endpoint == protocol::kHealthPath ||
+                   presented == std::string(protocol::kBearerPrefix) + required_token_;
     }
     const Garble garbled = garble.load();
     http::response<http::string_body> res;
     bool half_body = false;
-    if (!authorized) {
+    if (!target_status.ok()) {
+      res = ErrorAnswer(target_status);
+    } else if (!authorized) {
       ++unauthorized;
-      res = JsonError(401, "unauthenticated", "a valid bearer token is required");
-      res.set(http::field::www_authenticate, R"(Bearer realm="epochcache")");
-    } else if (endpoint == "/v1/stat" && garbled == Garble::kStatNotJson) {
+      res = ErrorAnswer(Status::Unauthenticated("a valid bearer token is required"));
+      res.set(protocol::kWwwAuthenticateHeader, protocol::kWwwAuthenticateValue);
+    } else if (endpoint == protocol::kStatPath && garbled == Garble::kStatNotJson) {
       res.result(http::status::ok);
       res.body() = R"({"path": "/x", "type": "file", "size": 1)";
-    } else if (endpoint == "/v1/stat" && garbled == Garble::kStatWrongTypes) {
+    } else if (endpoint == protocol::kStatPath && garbled == Garble::kStatWrongTypes) {
       res.result(http::status::ok);
       res.body() = R"({"path": 7, "type": "file", "size": "12", "mtime_ns": "x", "version": []})";
-    } else if (endpoint == "/v1/list" && garbled == Garble::kListWrongTypes) {
+    } else if (endpoint == protocol::kListPath && garbled == Garble::kListWrongTypes) {
       res.result(http::status::ok);
       res.body() = R"({"path": "/d", "entries": {"a": 1}, "next_start_after": 5})";
-    } else if (endpoint == "/v1/stat") {
+    } else if (endpoint == protocol::kStatPath) {
       ++stats;
       {
         std::unique_lock lock(mu_);
         AwaitGate(lock, [this] { return !stall_stats_; });
       }
       if (!file) {
-        res = JsonError(404, "not_found", path + " does not exist");
+        res = ErrorAnswer(Status::NotFound(path + " does not exist"));
       } else {
-        res.result(http::status::ok);
-        res.body() = nlohmann::json{{"path", path},
-                                    {"type", "file"},
-                                    {"size", file->data.size()},
-                                    {"mtime_ns", 1700000000000000000LL},
-                                    {"version", file->version}}
-                         .dump();
+        res = JsonAnswer(protocol::EncodeFileStatus(
+            FileStatus{path, false, file->data.size(), kMtimeNs, file->version}));
       }
-    } else if (endpoint == "/v1/list" && lists_before_failing >= 0 &&
+    } else if (endpoint == protocol::kListPath && lists_before_failing >= 0 &&
                lists >= lists_before_failing) {
       ++lists;
-      res = JsonError(500, "internal", "injected failure listing " + path);
-    } else if (endpoint == "/v1/list") {
+      res = ErrorAnswer(Status::Internal("injected failure listing " + path));
+    } else if (endpoint == protocol::kListPath) {
       ++lists;
       // Pages as protocol.md item 3 says: sorted by path (files_ is a sorted map), entries
       // after start_after, next_start_after only when more follow.
       const std::string start_after =
-          list_ignores_start_after ? std::string() : QueryParam(target, "start_after");
+          list_ignores_start_after ? std::string() : Param(target, protocol::kStartAfterParam);
       const auto page_size = static_cast<std::size_t>(std::max(0, list_page_size.load()));
-      nlohmann::json entries = nlohmann::json::array();
-      std::string last;
-      bool more = false;
+      protocol::ListPage page{path, {}, std::nullopt};
       std::lock_guard lock(mu_);
       for (const auto& [p, f] : files_) {
         if (!p.starts_with(path + "/") || (!start_after.empty() && p <= start_after)) continue;
-        if (page_size > 0 && entries.size() == page_size) {
-          more = true;
+        if (page_size > 0 && page.entries.size() == page_size) {
+          page.next_start_after =
+              list_cursor_stuck && !start_after.empty() ? start_after : page.entries.back().path;
           break;
         }
-        entries.push_back({{"path", p},
-                           {"type", "file"},
-                           {"size", f.data.size()},
-                           {"mtime_ns", 0},
-                           {"version", f.version}});
-        last = p;
+        page.entries.push_back(FileStatus{p, false, f.data.size(), 0, f.version});
       }
-      nlohmann::json doc{{"path", path}, {"entries", entries}};
-      if (more) {
-        doc["next_start_after"] = list_cursor_stuck && !start_after.empty() ? start_after : last;
-      }
-      res.result(http::status::ok);
-      res.body() = doc.dump();
-    } else if (endpoint == "/v1/stats") {
-      res.result(http::status::ok);
-      res.body() = R"({"requests": 1})";
-    } else if (endpoint == "/v1/read") {
+      res = JsonAnswer(protocol::EncodeListPage(page));
+    } else if (endpoint == protocol::kStatsPath) {
+      res = JsonAnswer(R"({"requests": 1})");
+    } else if (endpoint == protocol::kReadPath) {
       ++reads;
       NoteReadInFlight();
       {
@@ -290,19 +277,18 @@ void FakeWorker::ServeRequests(Stream& stream) {
         });
       }
       --reads_in_flight;
-      const std::string version = QueryParam(target, "version");
+      const std::string version = Param(target, protocol::kVersionParam);
       if (!file) {
-        res = JsonError(404, "not_found", path + " does not exist");
+        res = ErrorAnswer(Status::NotFound(path + " does not exist"));
       } else if (fail_reads_with_500 > 0) {
         --fail_reads_with_500;
-        res = JsonError(500, "internal", "injected failure reading " + path);
+        res = ErrorAnswer(Status::Internal("injected failure reading " + path));
       } else if (fail_reads_with_503 > 0) {
         --fail_reads_with_503;
-        res = JsonError(503, "unavailable", "worker busy: injected");
-        res.set(http::field::retry_after, "1");
+        res = ErrorAnswer(protocol::WorkerBusy("injected"));
       } else if (!version.empty() && version != file->version) {
         ++conflicts;
-        res = JsonError(409, "changed", path + " changed");
+        res = ErrorAnswer(Status::Changed(path + " changed"));
       } else {
         // Only "bytes=A-B" is needed by the client.
         std::string_view range = req[http::field::range];
@@ -330,7 +316,7 @@ void FakeWorker::ServeRequests(Stream& stream) {
             res.set(http::field::content_range,
                     fmt::format("bytes {}-{}/99999999999999999999999", a, b));
           }
-          res.set("X-Epochcache-Version", file->version);
+          res.set(protocol::kVersionHeader, file->version);
           res.body() = file->data.substr(a, b - a + 1);
           if (close_mid_body > 0) {
             --close_mid_body;
@@ -339,7 +325,7 @@ void FakeWorker::ServeRequests(Stream& stream) {
         }
       }
     } else {
-      res = JsonError(404, "not_found", "no endpoint " + std::string(endpoint));
+      res = ErrorAnswer(Status::NotFound("no endpoint " + std::string(endpoint)));
     }
     res.version(11);
     res.keep_alive(req.keep_alive());

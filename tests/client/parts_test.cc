@@ -13,7 +13,6 @@
 #include "client/breaker.h"
 #include "client/changed_retry.h"
 #include "client/content_range.h"
-#include "client/metadata_cache.h"
 #include "client/placement_view.h"
 #include "client/task_pool.h"
 #include "client/worker_answers.h"
@@ -187,26 +186,6 @@ TEST(CircuitBreakersTest, FailuresInFlightWhenItOpenedDoNotExtendIt) {
   EXPECT_FALSE(breakers.IsOpen("w"));
 }
 
-TEST(MetadataCacheTest, EntriesExpireOnTheClock) {
-  ManualClock clock;
-  MetadataCache cache(10s, clock);
-  FileStatus st;
-  st.path = "/f";
-  st.size = 3;
-  cache.Put("/f", st);
-  clock.Advance(9999ms);
-  ASSERT_TRUE(cache.Get("/f").has_value());
-  EXPECT_EQ(cache.Get("/f")->size, 3U);
-  clock.Advance(1ms);
-  EXPECT_FALSE(cache.Get("/f").has_value());
-  cache.Put("/f", st);
-  cache.Invalidate("/f");
-  EXPECT_FALSE(cache.Get("/f").has_value());
-  MetadataCache off(0ms, clock);
-  off.Put("/f", st);
-  EXPECT_FALSE(off.Get("/f").has_value());
-}
-
 TEST(ContentRangeTest, Parses) {
   auto r = ParseContentRange("bytes 10-19/100");
   ASSERT_TRUE(r.has_value());
@@ -236,34 +215,6 @@ TEST(WorkerAnswersTest, ErrorBodiesAndBareStatuses) {
   // An unknown error name is still an error.
   EXPECT_EQ(ErrorFromAnswer(500, R"({"error":"weird"})", "h", "/f", false).code(),
             StatusCode::kInternal);
-  EXPECT_EQ(CodeForHttpStatus(409), StatusCode::kChanged);
-  EXPECT_EQ(CodeForHttpStatus(503), StatusCode::kUnavailable);
-  EXPECT_EQ(CodeForHttpStatus(504), StatusCode::kTimeout);
-}
-
-TEST(WorkerAnswersTest, FileStatusAndListPages) {
-  auto st = ParseFileStatus(R"({"path":"/f","type":"file","size":12,"mtime_ns":5,"version":"v1"})");
-  ASSERT_TRUE(st.ok()) << st.status().ToString();
-  EXPECT_EQ(st->path, "/f");
-  EXPECT_EQ(st->size, 12U);
-  EXPECT_EQ(st->mtime_ns, 5);
-  EXPECT_EQ(st->version, "v1");
-  EXPECT_FALSE(st->is_directory);
-  EXPECT_TRUE(ParseFileStatus(R"({"path":"/d","type":"directory"})")->is_directory);
-  EXPECT_FALSE(ParseFileStatus(R"({"path":"/f","type":"file"})").ok());
-  EXPECT_FALSE(ParseFileStatus(R"({"path":"/f","type":"link","size":1})").ok());
-  EXPECT_FALSE(ParseFileStatus("[1,2]").ok());
-  EXPECT_FALSE(ParseFileStatus("{").ok());
-
-  auto page = ParseListPage(
-      R"({"path":"/d","entries":[{"path":"/d/a","type":"file","size":1}],"next_start_after":"/d/a"})");
-  ASSERT_TRUE(page.ok()) << page.status().ToString();
-  ASSERT_EQ(page->entries.size(), 1U);
-  EXPECT_EQ(page->next_start_after, "/d/a");
-  EXPECT_FALSE(ParseListPage(R"({"entries":[]})")->next_start_after.has_value());
-  EXPECT_FALSE(ParseListPage(R"({"entries":{"a":1}})").ok());
-  EXPECT_FALSE(ParseListPage(R"({"entries":[],"next_start_after":5})").ok());
-  EXPECT_FALSE(ParseListPage(R"({"entries":[],"next_start_after":""})").ok());
 }
 
 TEST(ChangedRetryTest, ForgetsAndRetriesWithinOneBudget) {

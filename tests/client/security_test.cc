@@ -9,6 +9,7 @@
 
 #include "epochcache/client.h"
 #include "fake_worker.h"
+#include "test_client.h"
 #include "understore/memory_under_store.h"
 
 namespace epochcache {
@@ -17,33 +18,15 @@ namespace {
 using namespace std::chrono_literals;
 using testing::FakeWorker;
 using testing::Garble;
+using testing::ReadString;
+using testing::SmallPieceOptions;
 
 constexpr char kToken[] = "tok-3f9a1c77e2";
-
-ClientOptions Options(std::vector<std::string> hosts, std::string token = "") {
-  ClientOptions options;
-  options.worker_hosts = std::move(hosts);
-  options.piece_size = 1000;
-  options.block_size = 4000;
-  options.request_timeout = 5000ms;
-  options.connect_timeout = 2000ms;
-  options.auth_token = std::move(token);
-  return options;
-}
 
 std::unique_ptr<Client> Make(ClientOptions options) {
   auto client = Client::Create(std::move(options));
   EXPECT_TRUE(client.ok()) << client.status().ToString();
   return std::move(client).value();
-}
-
-Result<std::string> ReadString(Client& client, const std::string& path, std::uint64_t offset,
-                               std::size_t length) {
-  std::string buf(length, '\0');
-  auto n = client.Read(path, offset, std::as_writable_bytes(std::span(buf.data(), buf.size())));
-  if (!n.ok()) return n.status();
-  buf.resize(*n);
-  return buf;
 }
 
 std::string Data(std::size_t n) {
@@ -57,7 +40,7 @@ TEST(AuthTest, TokenGoesWithEveryRequest) {
   w.RequireToken(kToken);
   const std::string data = Data(2500);
   w.PutFile("/d/f", data);
-  auto client = Make(Options({w.address()}, kToken));
+  auto client = Make(SmallPieceOptions({w.address()}, kToken));
   ASSERT_TRUE(client->Stat("/d/f").ok());
   auto listed = client->List("/d", false);
   ASSERT_TRUE(listed.ok()) << listed.status().ToString();
@@ -74,7 +57,7 @@ TEST(AuthTest, TokenThatWouldBreakTheHeaderIsRefused) {
   const std::vector<std::string> bads = {"abc\n", "ab\r\nX-Injected: 1", "a b",
                                          std::string("a\0b", 3)};
   for (const auto& bad : bads) {
-    auto client = Client::Create(Options({"127.0.0.1:1"}, bad));
+    auto client = Client::Create(SmallPieceOptions({"127.0.0.1:1"}, bad));
     ASSERT_EQ(client.status().code(), StatusCode::kInvalidArgument);
     EXPECT_NE(client.status().message().find("auth_token"), std::string::npos);
     EXPECT_EQ(client.status().message().find(bad), std::string::npos);
@@ -84,7 +67,7 @@ TEST(AuthTest, TokenThatWouldBreakTheHeaderIsRefused) {
 TEST(AuthTest, NoTokenSendsNoHeader) {
   FakeWorker w;
   w.PutFile("/f", "abc");
-  auto client = Make(Options({w.address()}));
+  auto client = Make(SmallPieceOptions({w.address()}));
   ASSERT_TRUE(client->Stat("/f").ok());
   ASSERT_EQ(w.Authorizations().size(), 1U);
   EXPECT_EQ(w.Authorizations()[0], "");
@@ -97,7 +80,7 @@ TEST(AuthTest, MissingTokenIsFinalNamesTheWorkerAndIsNotReadDirectly) {
   w2.RequireToken(kToken);
   auto store = std::make_shared<MemoryUnderStore>();
   store->Put("/f", "direct bytes");
-  ClientOptions options = Options({w1.address(), w2.address()});
+  ClientOptions options = SmallPieceOptions({w1.address(), w2.address()});
   options.fallback_store = store;
   auto client = Make(std::move(options));
   auto st = client->Stat("/f");
@@ -123,7 +106,7 @@ TEST(AuthTest, WrongTokenOnAPieceIsFinalAndNeverEchoed) {
   const std::string wrong = "wrong-token-5d2e";
   auto store = std::make_shared<MemoryUnderStore>();
   store->Put("/f", data);
-  ClientOptions options = Options({w1.address(), w2.address()}, wrong);
+  ClientOptions options = SmallPieceOptions({w1.address(), w2.address()}, wrong);
   options.fallback_store = store;
   auto client = Make(std::move(options));
   ASSERT_TRUE(client->Stat("/f").ok());  // cached: the reads below skip the stat
@@ -138,31 +121,10 @@ TEST(AuthTest, WrongTokenOnAPieceIsFinalAndNeverEchoed) {
   EXPECT_EQ(client->stats().direct_reads, 0U);
 }
 
-TEST(OverloadTest, BusyWorkerFailsOverWithoutOpeningTheBreaker) {
-  FakeWorker w1;
-  FakeWorker w2;
-  const std::string data = Data(4000);
-  w1.PutFile("/f", data);
-  w2.PutFile("/f", data);
-  auto client = Make(Options({w1.address(), w2.address()}));
-  ASSERT_TRUE(client->Stat("/f").ok());
-  FakeWorker& owner = client->Locate("/f", 0, 1)[0] == w1.address() ? w1 : w2;
-  FakeWorker& other = &owner == &w1 ? w2 : w1;
-  owner.fail_reads_with_503 = 1;
-  EXPECT_EQ(*ReadString(*client, "/f", 0, 1000), data.substr(0, 1000));
-  EXPECT_EQ(other.reads.load(), 1);
-  EXPECT_EQ(client->stats().failovers, 1U);
-  EXPECT_EQ(client->stats().worker_errors, 1U);
-  EXPECT_EQ(client->stats().breaker_opens, 0U);
-  // No longer busy: the owner gets the next read at once, not after a backoff.
-  EXPECT_EQ(*ReadString(*client, "/f", 1000, 1000), data.substr(1000, 1000));
-  EXPECT_EQ(owner.reads.load(), 2);
-}
-
 TEST(OverloadTest, EveryWorkerBusyIsUnavailable) {
   FakeWorker w;
   w.PutFile("/f", Data(500));
-  auto client = Make(Options({w.address()}));
+  auto client = Make(SmallPieceOptions({w.address()}));
   ASSERT_TRUE(client->Stat("/f").ok());
   w.fail_reads_with_503 = 1;
   auto got = ReadString(*client, "/f", 0, 500);
@@ -175,7 +137,7 @@ TEST(ListTest, FollowsPagesToTheEnd) {
   for (int i = 0; i < 7; ++i) w.PutFile("/d/f" + std::to_string(i), Data(10 + i));
   w.PutFile("/e/other", "x");
   w.list_page_size = 2;
-  auto client = Make(Options({w.address()}));
+  auto client = Make(SmallPieceOptions({w.address()}));
   auto listed = client->List("/d", true);
   ASSERT_TRUE(listed.ok()) << listed.status().ToString();
   ASSERT_EQ(listed->size(), 7U);
@@ -190,7 +152,7 @@ TEST(ListTest, ExactMultipleOfThePageSize) {
   FakeWorker w;
   for (int i = 0; i < 4; ++i) w.PutFile("/d/f" + std::to_string(i), "x");
   w.list_page_size = 2;
-  auto client = Make(Options({w.address()}));
+  auto client = Make(SmallPieceOptions({w.address()}));
   auto listed = client->List("/d", false);
   ASSERT_TRUE(listed.ok()) << listed.status().ToString();
   EXPECT_EQ(listed->size(), 4U);
@@ -201,7 +163,7 @@ TEST(ListTest, ExactMultipleOfThePageSize) {
 TEST(ListTest, WorkerThatDoesNotPaginateStillWorks) {
   FakeWorker w;
   for (int i = 0; i < 5; ++i) w.PutFile("/d/f" + std::to_string(i), "x");
-  auto client = Make(Options({w.address()}));
+  auto client = Make(SmallPieceOptions({w.address()}));
   auto listed = client->List("/d", false);
   ASSERT_TRUE(listed.ok()) << listed.status().ToString();
   EXPECT_EQ(listed->size(), 5U);
@@ -216,7 +178,7 @@ TEST(ListTest, LaterPageFromAWorkerThatDoesNotPaginateAddsNoDuplicates) {
   for (FakeWorker* w : {&w1, &w2}) {
     for (int i = 0; i < 5; ++i) w->PutFile("/d/f" + std::to_string(i), "x");
   }
-  auto client = Make(Options({w1.address(), w2.address()}));
+  auto client = Make(SmallPieceOptions({w1.address(), w2.address()}));
   FakeWorker& owner = client->Locate("/d", 0, 1)[0] == w1.address() ? w1 : w2;
   FakeWorker& other = &owner == &w1 ? w2 : w1;
   owner.list_page_size = 2;
@@ -236,7 +198,7 @@ TEST(ListTest, CursorThatDoesNotAdvanceIsAnError) {
   for (int i = 0; i < 5; ++i) w.PutFile("/d/f" + std::to_string(i), "x");
   w.list_page_size = 2;
   w.list_cursor_stuck = true;
-  auto client = Make(Options({w.address()}));
+  auto client = Make(SmallPieceOptions({w.address()}));
   auto listed = client->List("/d", false);
   ASSERT_EQ(listed.status().code(), StatusCode::kIoError) << listed.status().ToString();
   EXPECT_NE(listed.status().message().find("does not advance"), std::string::npos);
@@ -255,7 +217,7 @@ class MalformedAnswerTest : public ::testing::TestWithParam<GarbleCase> {};
 TEST_P(MalformedAnswerTest, IsAnIoErrorNamingTheWorker) {
   FakeWorker w;
   w.PutFile("/d/f", Data(1500));
-  auto client = Make(Options({w.address()}));
+  auto client = Make(SmallPieceOptions({w.address()}));
   const bool on_read = GetParam().garble == Garble::kContentRangeGarbage ||
                        GetParam().garble == Garble::kContentRangeOverflow;
   if (on_read) {

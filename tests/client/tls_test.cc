@@ -12,6 +12,7 @@
 
 #include "epochcache/client.h"
 #include "fake_worker.h"
+#include "test_client.h"
 
 namespace epochcache {
 namespace {
@@ -19,6 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::FakeWorker;
 using testing::FakeWorkerTls;
+using testing::ReadString;
 
 // Two CAs and worker certificates they signed, in a fresh directory.
 class Pki {
@@ -108,14 +110,6 @@ std::string Data(std::size_t n) {
   return out;
 }
 
-Result<std::string> ReadAll(Client& client, const std::string& path, std::size_t n) {
-  std::string buf(n, '\0');
-  auto got = client.Read(path, 0, std::as_writable_bytes(std::span(buf.data(), buf.size())));
-  if (!got.ok()) return got.status();
-  buf.resize(*got);
-  return buf;
-}
-
 TEST_F(TlsTest, ReadsWithTheRightCaAndSendsTheToken) {
   FakeWorker w(good_);
   w.RequireToken("tls-token");
@@ -125,7 +119,7 @@ TEST_F(TlsTest, ReadsWithTheRightCaAndSendsTheToken) {
   options.auth_token = "tls-token";
   auto client = Make(std::move(options));
   ASSERT_NE(client, nullptr);
-  auto got = ReadAll(*client, "/d/f", data.size());
+  auto got = ReadString(*client, "/d/f", 0, data.size());
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(*got, data);
   auto listed = client->List("/d", false);
@@ -143,7 +137,7 @@ TEST_F(TlsTest, HostNameIsVerifiedToo) {
   const std::string port = w.address().substr(w.address().rfind(':') + 1);
   auto client = Make(Options("localhost:" + port, pki_->Path("ca.pem")));
   ASSERT_NE(client, nullptr);
-  auto got = ReadAll(*client, "/f", 100);
+  auto got = ReadString(*client, "/f", 0, 100);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(*got, "over a name");
 }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "client/test_client.h"
 #include "epochcache/client.h"
 #include "epochcache/page_store.h"
 #include "understore/memory_under_store.h"
@@ -29,6 +30,7 @@ void PrintTo(const FileStatus& st, std::ostream* os) {
 
 namespace {
 
+using testing::ReadString;
 using worker::testing::PatternBytes;
 using worker::testing::TempDir;
 
@@ -93,16 +95,6 @@ std::unique_ptr<Client> Connect(const InProcessWorker& worker, const std::string
   auto client = Client::Create(options);
   EXPECT_TRUE(client.ok()) << client.status().ToString();
   return client.ok() ? std::move(client).value() : nullptr;
-}
-
-// Bytes [offset, offset + length) of `path` as the client reads them (clipped like pread).
-Result<std::string> ReadBytes(Client& client, std::string_view path, std::uint64_t offset,
-                              std::size_t length) {
-  std::string out(length, '\0');
-  auto n = client.Read(path, offset, std::as_writable_bytes(std::span(out)));
-  if (!n.ok()) return n.status();
-  out.resize(*n);
-  return out;
 }
 
 class ContractTest : public ::testing::Test {
@@ -178,7 +170,7 @@ TEST_F(ContractTest, ListingsAgreeWithTheUnderStore) {
 }
 
 TEST_F(ContractTest, ReadsWholeFilesRangesAndPastTheEnd) {
-  auto whole = ReadBytes(*client_, "/data/big.bin", 0, big_.size());
+  auto whole = ReadString(*client_, "/data/big.bin", 0, big_.size());
   ASSERT_TRUE(whole.ok()) << whole.status().ToString();
   EXPECT_TRUE(*whole == big_);
 
@@ -191,25 +183,25 @@ TEST_F(ContractTest, ReadsWholeFilesRangesAndPastTheEnd) {
                                                        {big_.size() - 10, 10}};
   for (int pass = 0; pass < 2; ++pass) {
     for (const auto& [offset, length] : ranges) {
-      auto got = ReadBytes(*client_, "/data/big.bin", offset, length);
+      auto got = ReadString(*client_, "/data/big.bin", offset, length);
       ASSERT_TRUE(got.ok()) << offset << "+" << length << ": " << got.status().ToString();
       EXPECT_TRUE(*got == big_.substr(offset, length)) << offset << "+" << length;
     }
   }
 
   // Clipped at the end like pread(2): a short read across it, nothing at or past it.
-  auto across = ReadBytes(*client_, "/data/big.bin", big_.size() - 5, 100);
+  auto across = ReadString(*client_, "/data/big.bin", big_.size() - 5, 100);
   ASSERT_TRUE(across.ok()) << across.status().ToString();
   EXPECT_TRUE(*across == big_.substr(big_.size() - 5));
   for (const std::uint64_t offset : {big_.size(), big_.size() + 1, big_.size() + kBlockSize}) {
-    auto past = ReadBytes(*client_, "/data/big.bin", offset, 16);
+    auto past = ReadString(*client_, "/data/big.bin", offset, 16);
     ASSERT_TRUE(past.ok()) << offset << ": " << past.status().ToString();
     EXPECT_EQ(past->size(), 0U) << offset;
   }
-  auto empty = ReadBytes(*client_, "/data/empty", 0, 16);
+  auto empty = ReadString(*client_, "/data/empty", 0, 16);
   ASSERT_TRUE(empty.ok()) << empty.status().ToString();
   EXPECT_EQ(empty->size(), 0U);
-  auto odd = ReadBytes(*client_, odd_name_, 0, 16);
+  auto odd = ReadString(*client_, odd_name_, 0, 16);
   ASSERT_TRUE(odd.ok()) << odd.status().ToString();
   EXPECT_EQ(*odd, "odd");
 }
@@ -217,7 +209,7 @@ TEST_F(ContractTest, ReadsWholeFilesRangesAndPastTheEnd) {
 TEST_F(ContractTest, NotFoundIsNotFoundOnEveryCall) {
   EXPECT_EQ(client_->Stat("/data/missing").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(client_->List("/data/missing", false).status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(ReadBytes(*client_, "/data/missing", 0, 8).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(ReadString(*client_, "/data/missing", 0, 8).status().code(), StatusCode::kNotFound);
   const Status message = client_->Stat("/data/missing").status();
   EXPECT_NE(message.message().find("/data/missing"), std::string::npos) << message.ToString();
 }
@@ -227,7 +219,7 @@ TEST_F(ContractTest, AnEscapingPathIsRefusedByTheWorkerAsPermissionDenied) {
        {"/data/../etc/passwd", "/data/./x", "/data//x", "/data/x#y", "/data/a\x01"}) {
     const std::uint64_t errors_before = worker_->errors();
     EXPECT_EQ(client_->Stat(path).status().code(), StatusCode::kPermissionDenied) << path;
-    EXPECT_EQ(ReadBytes(*client_, path, 0, 8).status().code(), StatusCode::kPermissionDenied)
+    EXPECT_EQ(ReadString(*client_, path, 0, 8).status().code(), StatusCode::kPermissionDenied)
         << path;
     EXPECT_EQ(client_->List(path, true).status().code(), StatusCode::kPermissionDenied) << path;
     // The refusals came from the worker, not from a check of the client's own.
@@ -247,13 +239,13 @@ TEST_F(ContractTest, TokensAreCheckedEndToEnd) {
     EXPECT_EQ(stat.code(), StatusCode::kUnauthenticated) << stat.ToString();
     EXPECT_EQ(stat.message().find("not-the-token"), std::string::npos) << stat.ToString();
     EXPECT_EQ(client->List("/data", false).status().code(), StatusCode::kUnauthenticated);
-    EXPECT_EQ(ReadBytes(*client, "/data/big.bin", 0, 8).status().code(),
+    EXPECT_EQ(ReadString(*client, "/data/big.bin", 0, 8).status().code(),
               StatusCode::kUnauthenticated);
   }
   auto st = right->Stat("/data/big.bin");
   ASSERT_TRUE(st.ok()) << st.status().ToString();
   EXPECT_EQ(st->size, big_.size());
-  auto bytes = ReadBytes(*right, "/data/big.bin", 3, 1000);
+  auto bytes = ReadString(*right, "/data/big.bin", 3, 1000);
   ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
   EXPECT_TRUE(*bytes == big_.substr(3, 1000));
   auto list = right->List("/data/many", false);
@@ -275,12 +267,12 @@ TEST_F(ContractTest, AReplacedFileIsNeverReadAsAMixOfVersions) {
     auto before = client_->Stat(path);
     ASSERT_TRUE(before.ok()) << before.status().ToString();
     // The first piece of the old version goes into the worker's page store.
-    auto head = ReadBytes(*client_, path, 0, kPieceSize);
+    auto head = ReadString(*client_, path, 0, kPieceSize);
     ASSERT_TRUE(head.ok()) << head.status().ToString();
     ASSERT_TRUE(*head == old_bytes.substr(0, kPieceSize));
 
     under_.Put(path, new_bytes);
-    auto got = ReadBytes(*client_, path, 0, std::max(old_bytes.size(), new_size) + kBlockSize);
+    auto got = ReadString(*client_, path, 0, std::max(old_bytes.size(), new_size) + kBlockSize);
     ASSERT_TRUE(got.ok()) << new_size << ": " << got.status().ToString();
     EXPECT_EQ(got->size(), new_bytes.size());
     EXPECT_TRUE(*got == new_bytes) << "new size " << new_size << ": the read mixed versions";

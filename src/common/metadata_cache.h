@@ -1,14 +1,16 @@
-// A TTL cache of file statuses, so that the many range reads of one file (a Parquet reader
-// issues dozens) ask the under store for its status once per TTL rather than once per read.
+// A TTL cache of file statuses, keyed by path: the worker's (so that the many range reads of one
+// file, a Parquet reader issues dozens, ask the under store for its status once per TTL rather
+// than once per read) and the client's (so that a read does not stat through a worker first).
 //
 // Only successes are cached: a file that does not exist yet becomes visible on the next Stat.
 // A stale entry can only make a read fail with kChanged (the under store checks the version on
-// every ReadRange), never serve old bytes, so the TTL trades freshness for fewer remote calls.
+// every ReadRange, the worker answers 409 to a read of a version that moved), never serve old
+// bytes, so the TTL trades freshness for fewer remote calls. Time is the injected Clock.
 //
-// Keys come from outside the worker (request paths), so memory is bounded in bytes, not
-// entries: a client asking for a million distinct long paths costs at most `max_bytes`, and
-// what goes is the least recently used status. Keys are paths that passed CheckUnderPath, so
-// one object has one spelling and cannot be cached many times over.
+// Keys come from outside (a worker's request paths, a client's callers), so memory is bounded
+// in bytes, not entries: a million distinct long paths cost at most `max_bytes`, and what goes
+// is the least recently used status. The worker's keys are paths that passed CheckUnderPath,
+// so one object has one spelling and cannot be cached many times over.
 //
 // Thread-safety: safe to use from many threads at once. No method calls out while holding the
 // lock, so a lookup never waits on the under store.
@@ -23,24 +25,20 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <utility>
 
+#include "common/clock.h"
 #include "epochcache/under_store.h"
 
-namespace epochcache::worker {
+namespace epochcache {
 
 class MetadataCache {
  public:
-  using Clock = std::chrono::steady_clock;
-  // Reads the current time; tests pass a manual clock to step past the TTL without sleeping.
-  using NowFn = std::function<Clock::time_point()>;
-
   static constexpr std::size_t kDefaultMaxBytes = std::size_t{64} << 20;
 
   // `ttl` of zero disables caching. `max_bytes` bounds the memory held (see EntryBytes).
-  explicit MetadataCache(Clock::duration ttl, std::size_t max_bytes = kDefaultMaxBytes,
-                         NowFn now = &Clock::now)
-      : ttl_(ttl), max_bytes_(max_bytes), now_(std::move(now)) {}
+  // `clock` must outlive the cache.
+  MetadataCache(Clock::duration ttl, Clock& clock, std::size_t max_bytes = kDefaultMaxBytes)
+      : ttl_(ttl), max_bytes_(max_bytes), clock_(clock) {}
 
   // The cached status of `path`, if present and younger than the TTL; marks it recently used.
   std::optional<FileStatus> Get(std::string_view path);
@@ -75,7 +73,7 @@ class MetadataCache {
 
   const Clock::duration ttl_;
   const std::size_t max_bytes_;
-  const NowFn now_;
+  Clock& clock_;
   mutable std::mutex mu_;
   Lru lru_;  // GUARDED_BY(mu_)
   // Keys view the Node's own path string, which list nodes never move.
@@ -84,4 +82,4 @@ class MetadataCache {
   std::size_t bytes_ = 0;  // GUARDED_BY(mu_)
 };
 
-}  // namespace epochcache::worker
+}  // namespace epochcache

@@ -1,8 +1,8 @@
-#include "worker/metadata_cache.h"
+#include "common/metadata_cache.h"
 
 #include <iterator>
 
-namespace epochcache::worker {
+namespace epochcache {
 namespace {
 
 // The list node (two pointers and the Node), the hash node (next pointer, the key view, the
@@ -18,7 +18,7 @@ std::size_t MetadataCache::EntryBytes(std::string_view path, const FileStatus& s
 
 std::optional<FileStatus> MetadataCache::Get(std::string_view path) {
   if (ttl_ <= Clock::duration::zero()) return std::nullopt;
-  const auto now = now_();
+  const auto now = clock_.Now();
   std::lock_guard lock(mu_);
   auto it = index_.find(path);
   if (it == index_.end()) return std::nullopt;
@@ -34,7 +34,7 @@ std::optional<FileStatus> MetadataCache::Get(std::string_view path) {
 void MetadataCache::Put(std::string_view path, const FileStatus& status) {
   if (ttl_ <= Clock::duration::zero()) return;
   const std::size_t cost = EntryBytes(path, status);
-  const auto expires = now_() + ttl_;
+  const auto expires = clock_.Now() + ttl_;
   std::lock_guard lock(mu_);
   if (auto it = index_.find(path); it != index_.end()) EraseLocked(it->second);
   if (cost > max_bytes_) return;
@@ -65,4 +65,4 @@ void MetadataCache::EraseLocked(Lru::iterator it) {
   lru_.erase(it);
 }
 
-}  // namespace epochcache::worker
+}  // namespace epochcache
