@@ -8,7 +8,7 @@ fsspec's own caches: ``pd.read_parquet("epochcache::s3://bucket/key", storage_op
 
 from __future__ import annotations
 
+from epochcache._native import __version__  # the build's version (CMakeLists.txt project())
 from epochcache.filesystem import EpochCacheFile, EpochCacheFileSystem
 
 __all__ = ["EpochCacheFile", "EpochCacheFileSystem", "__version__"]
-__version__ = "0.1.0"
