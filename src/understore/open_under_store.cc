@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "epochcache/under_store.h"
+#include "understore/hf_under_store.h"
 #include "understore/http_under_store.h"
 #include "understore/local_under_store.h"
 #include "understore/s3_under_store.h"
@@ -22,6 +23,10 @@ Result<std::unique_ptr<UnderStore>> OpenUnderStore(std::string_view root_uri,
   if (root_uri.starts_with("http://") || root_uri.starts_with("https://")) {
     EC_ASSIGN_OR_RETURN(auto http, HttpUnderStore::Open(root_uri, options));
     return std::unique_ptr<UnderStore>(std::move(http));
+  }
+  if (root_uri.starts_with("hf://")) {
+    EC_ASSIGN_OR_RETURN(auto hf, HfUnderStore::Open(root_uri, options));
+    return std::unique_ptr<UnderStore>(std::move(hf));
   }
   return Status::InvalidArgument(
       fmt::format("unsupported under-store URI '{}': expected file:///path, an absolute path, "
