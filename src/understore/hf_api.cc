@@ -111,7 +111,7 @@ std::optional<std::string> HfNextPageUrl(std::string_view link_header) {
     const auto close = link_header.find('>', open);
     if (close == std::string_view::npos) return std::nullopt;
     const std::string_view url = link_header.substr(open + 1, close - open - 1);
-    auto end = link_header.find(",", close);
+    auto end = link_header.find(',', close);
     // A ',' inside a quoted parameter value would end the params early; rel values have none.
     if (end == std::string_view::npos) end = link_header.size();
     std::string_view params = link_header.substr(close + 1, end - close - 1);
@@ -152,7 +152,8 @@ Result<HfSettings> LoadHfSettings() {
   if (const std::string ttl = EnvOr("EPOCHCACHE_HF_REVISION_TTL", ""); !ttl.empty()) {
     std::uint64_t seconds = 0;
     const auto [end, ec] = std::from_chars(ttl.data(), ttl.data() + ttl.size(), seconds);
-    if (ec != std::errc() || end != ttl.data() + ttl.size() || seconds > 86400 * 365) {
+    if (ec != std::errc() || end != ttl.data() + ttl.size() ||
+        seconds > std::uint64_t{86400} * 365) {
       return Status::InvalidArgument(
           fmt::format("EPOCHCACHE_HF_REVISION_TTL '{:.40}' is not a number of seconds", ttl));
     }

@@ -63,7 +63,7 @@ struct Hub {
   }};
 
   Result<std::unique_ptr<HfUnderStore>> Open(
-      std::string root = "hf://datasets/org/name",
+      const std::string& root = "hf://datasets/org/name",
       std::chrono::milliseconds ttl = std::chrono::hours(1)) {
     HfSettings settings;
     settings.endpoint = hub.endpoint();
