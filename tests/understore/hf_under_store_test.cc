@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "scripted_http_server.h"
+#include "understore/retrying_http.h"
 
 namespace epochcache {
 namespace {
@@ -147,6 +148,22 @@ TEST(HfUnderStore, WaitsForRetryAfterOn429) {
   ASSERT_TRUE(st.ok()) << st.status().ToString();
   // A lower bound only: the store waited at least the second the Hub asked for.
   EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(950));
+}
+
+TEST(RetryAfterHeader, SecondsOrADateOnlyOn429And503) {
+  HttpResponse r;
+  r.status = 429;
+  r.headers["retry-after"] = "3";
+  EXPECT_EQ(RetryAfter(r), std::chrono::milliseconds(3000));
+  r.headers["retry-after"] = "Wed, 21 Oct 2015 07:28:00 GMT";  // past: no wait
+  EXPECT_EQ(RetryAfter(r), std::chrono::milliseconds(0));
+  r.headers["retry-after"] = "soon";
+  EXPECT_FALSE(RetryAfter(r).has_value());
+  r.status = 503;
+  r.headers["retry-after"] = "1";
+  EXPECT_EQ(RetryAfter(r), std::chrono::milliseconds(1000));
+  r.status = 500;
+  EXPECT_FALSE(RetryAfter(r).has_value());
 }
 
 TEST(HfUnderStore, RefusesPathsOutsideTheRoot) {
