@@ -44,7 +44,7 @@ _USERINFO = re.compile(r"://[^/@]*@")
 _TO_END = 1 << 62
 _PROTOCOL_ALIASES = {"local": "file", "s3a": "s3", "gcs": "gs", "abfs": "az", "abfss": "az"}
 # The under stores workers can read (src/understore/open_under_store.cc), by canonical name.
-_SUPPORTED_PROTOCOLS = ("file", "s3", "http", "https", "az", "gs")
+_SUPPORTED_PROTOCOLS = ("file", "s3", "http", "https", "az", "gs", "hf")
 _TOKEN_ENV = "EPOCHCACHE_AUTH_TOKEN"
 # Digests of secrets are keyed with a random key of this process, so that a digest seen in a
 # repr or a cache key cannot be checked against guessed secrets elsewhere.

@@ -119,9 +119,11 @@ WorkerCommand::WorkerCommand(CLI::App& app)
           "--under", unders_,
           "Root of the under store the worker may read: file:///data (or /data), "
           "s3://bucket[/prefix], az://container[/prefix] (also abfs://, abfss://), "
-          "gs://bucket[/prefix] or http(s)://host[/prefix]; repeat for several roots (they "
+          "gs://bucket[/prefix], hf://[datasets/|spaces/]namespace/name[@revision][/path] "
+          "or http(s)://host[/prefix]; repeat for several roots (they "
           "may not repeat or nest). Paths outside every root are refused. Credentials come "
-          "from the environment (AWS_*, AZURE_STORAGE_*, GS_HMAC_*) or --config, never from "
+          "from the environment (AWS_*, AZURE_STORAGE_*, GS_HMAC_*, HF_TOKEN) or --config, never "
+          "from "
           "flags. Given here, replaces the roots of --config")
       ->envname("EPOCHCACHE_UNDER");
   command_

@@ -16,10 +16,6 @@ namespace {
 constexpr std::string_view kEtagPrefix = "etag:";
 constexpr std::string_view kLastModifiedPrefix = "lm:";
 
-bool IsRedirect(long status) {  // NOLINT(google-runtime-int): curl's type
-  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
-}
-
 // Versions are "etag:<strong etag>" (checked with If-Match) or "lm:<Last-Modified>-<size>"
 // when the server gives no strong ETag (checked with If-Unmodified-Since, and the size
 // against Content-Range).
@@ -125,37 +121,13 @@ Status HttpUnderStore::ErrorStatus(const HttpResponse& response, std::string_vie
 Result<HttpResponse> HttpUnderStore::Fetch(HttpRequest request, const std::string& url) {
   request.connect_timeout = options_.connect_timeout;
   request.timeout = options_.request_timeout;
-  std::string current = url;
-  for (int hop = 0;; ++hop) {
-    EC_ASSIGN_OR_RETURN(const UrlParts parts, ParseHttpUrl(current));
-    const bool home = parts.Origin() == origin_;
-    request.url = current;
-    request.username = home ? user_ : std::string();
-    request.password = home ? password_ : std::string();
-    EC_ASSIGN_OR_RETURN(HttpResponse response,
-                        PerformWithRetries(
-                            http_, request, options_, url,
-                            [&](const HttpResponse& r) { return ErrorStatus(r, url); }, &retries_));
-    const std::string location = HeaderValue(response, "location");
-    if (!IsRedirect(response.status) || location.empty()) return response;
-    if (hop == kMaxRedirects) {
-      return Status::IoError(fmt::format("{}: more than {} redirects", url, kMaxRedirects));
-    }
-    EC_ASSIGN_OR_RETURN(std::string next, ResolveRedirect(current, location));
-    auto next_parts = ParseHttpUrl(next);
-    if (!next_parts.ok()) {
-      return Status::PermissionDenied(
-          fmt::format("{}: refused redirect to '{}' (only http and "
-                      "https are followed)",
-                      url, RedactUserinfo(next)));
-    }
-    if (!next_parts->user.empty() || (parts.scheme == "https" && next_parts->scheme == "http")) {
-      return Status::PermissionDenied(
-          fmt::format("{}: refused redirect to '{}' (credentials in a redirect, or https to http)",
-                      url, RedactUserinfo(next)));
-    }
-    current = std::move(next);
-  }
+  return PerformFollowingRedirects(
+      http_, request, url, origin_, kMaxRedirects,
+      [&](HttpRequest& hop, bool home) {
+        hop.username = home ? user_ : std::string();
+        hop.password = home ? password_ : std::string();
+      },
+      options_, [&](const HttpResponse& r) { return ErrorStatus(r, url); }, &retries_);
 }
 
 Result<FileStatus> HttpUnderStore::Stat(std::string_view path) {

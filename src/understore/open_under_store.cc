@@ -5,6 +5,7 @@
 #include "epochcache/under_store.h"
 #include "understore/azure_under_store.h"
 #include "understore/gcs_under_store.h"
+#include "understore/hf_under_store.h"
 #include "understore/http_under_store.h"
 #include "understore/local_under_store.h"
 #include "understore/s3_under_store.h"
@@ -34,10 +35,15 @@ Result<std::unique_ptr<UnderStore>> OpenUnderStore(std::string_view root_uri,
     EC_ASSIGN_OR_RETURN(auto http, HttpUnderStore::Open(root_uri, options));
     return std::unique_ptr<UnderStore>(std::move(http));
   }
+  if (root_uri.starts_with("hf://")) {
+    EC_ASSIGN_OR_RETURN(auto hf, HfUnderStore::Open(root_uri, options));
+    return std::unique_ptr<UnderStore>(std::move(hf));
+  }
   return Status::InvalidArgument(
       fmt::format("unsupported under-store URI '{}': expected file:///path, an absolute path, "
                   "s3://bucket[/prefix], az://container[/prefix] (or abfs://, abfss://), "
-                  "gs://bucket[/prefix] or http(s)://host[/prefix]",
+                  "gs://bucket[/prefix], hf://[datasets/|spaces/]namespace/name[@revision][/path] "
+                  "or http(s)://host[/prefix]",
                   root_uri));
 }
 

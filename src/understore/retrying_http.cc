@@ -1,7 +1,9 @@
 #include "understore/retrying_http.h"
 
+#include <curl/curl.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <thread>
@@ -34,6 +36,22 @@ Result<std::uint64_t> HeaderNumber(const HttpResponse& response, const std::stri
   return value;
 }
 
+std::optional<std::chrono::milliseconds> RetryAfter(const HttpResponse& response) {
+  if (response.status != 429 && response.status != 503) return std::nullopt;
+  const std::string text = HeaderValue(response, "retry-after");
+  if (text.empty()) return std::nullopt;
+  std::uint64_t seconds = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+  if (ec == std::errc() && end == text.data() + text.size()) {
+    return std::chrono::milliseconds(std::min<std::uint64_t>(seconds, 86400) * 1000);
+  }
+  const time_t when = curl_getdate(text.c_str(), nullptr);
+  if (when < 0) return std::nullopt;
+  const auto wait = std::chrono::system_clock::from_time_t(when) - std::chrono::system_clock::now();
+  return std::max(std::chrono::milliseconds(0),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(wait));
+}
+
 Result<HttpResponse> PerformWithRetries(CurlHttp& http, const HttpRequest& request,
                                         const UnderStoreOptions& options, const std::string& uri,
                                         const RetryableErrorFn& describe,
@@ -59,13 +77,66 @@ Result<HttpResponse> PerformWithRetries(CurlHttp& http, const HttpRequest& reque
     }
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - start);
-    const auto delay = policy.NextDelay(attempt, elapsed);
+    auto delay = policy.NextDelay(attempt, elapsed);
+    if (delay && response.ok()) {
+      if (const auto asked = RetryAfter(*response)) {
+        if (elapsed + *asked >= options.operation_deadline) {
+          delay.reset();
+        } else {
+          delay = std::max(*delay, *asked);
+        }
+      }
+    }
     if (!delay) {
       return Status(failure.code(), fmt::format("{} (after {} attempt{})", failure.message(),
                                                 attempt, attempt == 1 ? "" : "s"));
     }
     if (retries != nullptr) retries->fetch_add(1);
     std::this_thread::sleep_for(*delay);
+  }
+}
+
+namespace {
+
+bool IsRedirect(long status) {  // NOLINT(google-runtime-int): curl's type
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+}  // namespace
+
+Result<HttpResponse> PerformFollowingRedirects(CurlHttp& http, const HttpRequest& request,
+                                               const std::string& url,
+                                               const std::string& home_origin, int max_redirects,
+                                               const AuthorizeHopFn& authorize,
+                                               const UnderStoreOptions& options,
+                                               const RetryableErrorFn& describe,
+                                               std::atomic<std::uint64_t>* retries) {
+  std::string current = url;
+  for (int hop = 0;; ++hop) {
+    EC_ASSIGN_OR_RETURN(const UrlParts parts, ParseHttpUrl(current));
+    HttpRequest attempt = request;
+    attempt.url = current;
+    if (authorize) authorize(attempt, parts.Origin() == home_origin);
+    EC_ASSIGN_OR_RETURN(HttpResponse response,
+                        PerformWithRetries(http, attempt, options, url, describe, retries));
+    const std::string location = HeaderValue(response, "location");
+    if (!IsRedirect(response.status) || location.empty()) return response;
+    if (hop == max_redirects) {
+      return Status::IoError(fmt::format("{}: more than {} redirects", url, max_redirects));
+    }
+    EC_ASSIGN_OR_RETURN(std::string next, ResolveRedirect(current, location));
+    auto next_parts = ParseHttpUrl(next);
+    if (!next_parts.ok()) {
+      return Status::PermissionDenied(
+          fmt::format("{}: refused redirect to '{}' (only http and https are followed)", url,
+                      RedactUserinfo(next)));
+    }
+    if (!next_parts->user.empty() || (parts.scheme == "https" && next_parts->scheme == "http")) {
+      return Status::PermissionDenied(
+          fmt::format("{}: refused redirect to '{}' (credentials in a redirect, or https to http)",
+                      url, RedactUserinfo(next)));
+    }
+    current = std::move(next);
   }
 }
 

@@ -1,11 +1,14 @@
 // One remote request with retries: transient failures (5xx, 429, connection failures, resets,
-// timeouts) are retried with jittered exponential backoff within the operation deadline; any
-// other HTTP answer is returned as is for the caller to interpret.
+// timeouts) are retried with jittered exponential backoff within the operation deadline, waiting
+// at least what a 429 or 503 asks for in Retry-After (if that fits in the deadline); any other
+// HTTP answer is returned as is for the caller to interpret.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,5 +32,25 @@ Result<HttpResponse> PerformWithRetries(CurlHttp& http, const HttpRequest& reque
                                         const UnderStoreOptions& options, const std::string& uri,
                                         const RetryableErrorFn& describe,
                                         std::atomic<std::uint64_t>* retries);
+
+// The wait a 429 or 503 answer asks for in Retry-After (delta-seconds or an HTTP date), if any.
+std::optional<std::chrono::milliseconds> RetryAfter(const HttpResponse& response);
+
+// Adds credentials to one hop of a redirect chain; `home` says whether the hop goes to the
+// origin the credentials belong to (and is false for every other origin).
+using AuthorizeHopFn = std::function<void(HttpRequest& hop, bool home)>;
+
+// PerformWithRetries for `url`, following redirects here rather than in libcurl: at most
+// `max_redirects` hops, to http(s) only, never from https to http, never to a URL carrying
+// userinfo. Each hop is `request` sent to the hop's URL, after `authorize` had its say, so
+// credentials reach only `home_origin` ("scheme://host:port", see UrlParts::Origin). A
+// redirect's own body is never used: the answer returned is the first that is not a redirect.
+Result<HttpResponse> PerformFollowingRedirects(CurlHttp& http, const HttpRequest& request,
+                                               const std::string& url,
+                                               const std::string& home_origin, int max_redirects,
+                                               const AuthorizeHopFn& authorize,
+                                               const UnderStoreOptions& options,
+                                               const RetryableErrorFn& describe,
+                                               std::atomic<std::uint64_t>* retries);
 
 }  // namespace epochcache
