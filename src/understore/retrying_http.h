@@ -1,6 +1,7 @@
 // One remote request with retries: transient failures (5xx, 429, connection failures, resets,
 // timeouts) are retried with jittered exponential backoff within the operation deadline; any
-// other HTTP answer is returned as is for the caller to interpret.
+// other HTTP answer is returned as is for the caller to interpret. Back-off waits and the
+// deadline run on a Clock, so tests step through a schedule without waiting it out.
 #pragma once
 
 #include <atomic>
@@ -9,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/clock.h"
 #include "common/curl_http.h"
 #include "epochcache/under_store.h"
 
@@ -28,6 +30,7 @@ Result<std::uint64_t> HeaderNumber(const HttpResponse& response, const std::stri
 Result<HttpResponse> PerformWithRetries(CurlHttp& http, const HttpRequest& request,
                                         const UnderStoreOptions& options, const std::string& uri,
                                         const RetryableErrorFn& describe,
-                                        std::atomic<std::uint64_t>* retries);
+                                        std::atomic<std::uint64_t>* retries,
+                                        Clock& clock = Clock::Real());
 
 }  // namespace epochcache
