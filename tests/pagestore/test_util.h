@@ -1,4 +1,6 @@
-// Helpers shared by the page store tests: temp dirs, page data, reading through a handle.
+// Helpers shared by the page store tests: temp dirs, page data, opening a store, reading through
+// a handle, finding page and temp files. The tests live in epochcache::pagestore and use the
+// names below unqualified (see the end of this file).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -7,9 +9,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "common/env.h"
 #include "epochcache/page_store.h"
 
 namespace epochcache::pagestore::testing_util {
@@ -77,4 +81,48 @@ inline std::vector<std::filesystem::path> PageFiles(const std::string& dir) {
   return out;
 }
 
+// Disk bytes of a full page file beyond its data: the header, one alignment block.
+inline constexpr std::uint64_t kPageHeaderBytes = 4096;
+
+// Opens a store of `page_size` pages on `dirs` through `env` (null: the real file system);
+// fails the test, returning null, if it cannot.
+inline std::unique_ptr<PageStore> OpenTestStore(std::vector<CacheDirOptions> dirs,
+                                                std::uint64_t page_size,
+                                                EvictionPolicy policy = EvictionPolicy::kLru,
+                                                Env* env = nullptr) {
+  PageStoreOptions options;
+  options.dirs = std::move(dirs);
+  options.page_size = page_size;
+  options.eviction_policy = policy;
+  options.env = env;
+  auto store = PageStore::Open(options);
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  return store.ok() ? std::move(store).value() : nullptr;
+}
+
+// Where a store keeps page `id` under cache dir `dir`.
+inline std::string PagePath(const std::string& dir, const PageId& id) {
+  return dir + "/pages/" + id.file_key.substr(0, 2) + "/" + id.file_key + "." +
+         std::to_string(id.index);
+}
+
+// How many temp files (page writes not committed) lie under a cache dir.
+inline std::size_t TempFileCount(const std::string& dir) {
+  std::size_t n = 0;
+  for (const auto& p : PageFiles(dir)) n += p.extension() == ".tmp" ? 1 : 0;
+  return n;
+}
+
 }  // namespace epochcache::pagestore::testing_util
+
+namespace epochcache::pagestore {
+using testing_util::kPageHeaderBytes;
+using testing_util::OpenTestStore;
+using testing_util::Page;
+using testing_util::PageBytes;
+using testing_util::PageFiles;
+using testing_util::PagePath;
+using testing_util::ReadHandle;
+using testing_util::TempDir;
+using testing_util::TempFileCount;
+}  // namespace epochcache::pagestore
