@@ -1,6 +1,6 @@
 // Helpers shared by the page store tests: temp dirs, page data, opening a store, reading through
-// a handle, finding page and temp files. The tests live in epochcache::pagestore and use the
-// names below unqualified (see the end of this file).
+// a handle, finding page and temp files (opening a store: support/test_page_store.h). The tests
+// live in epochcache::pagestore and use the names below unqualified (see the end of this file).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "common/env.h"
 #include "epochcache/page_store.h"
+#include "support/test_page_store.h"
 
 namespace epochcache::pagestore::testing_util {
 
@@ -84,22 +84,6 @@ inline std::vector<std::filesystem::path> PageFiles(const std::string& dir) {
 // Disk bytes of a full page file beyond its data: the header, one alignment block.
 inline constexpr std::uint64_t kPageHeaderBytes = 4096;
 
-// Opens a store of `page_size` pages on `dirs` through `env` (null: the real file system);
-// fails the test, returning null, if it cannot.
-inline std::unique_ptr<PageStore> OpenTestStore(std::vector<CacheDirOptions> dirs,
-                                                std::uint64_t page_size,
-                                                EvictionPolicy policy = EvictionPolicy::kLru,
-                                                Env* env = nullptr) {
-  PageStoreOptions options;
-  options.dirs = std::move(dirs);
-  options.page_size = page_size;
-  options.eviction_policy = policy;
-  options.env = env;
-  auto store = PageStore::Open(options);
-  EXPECT_TRUE(store.ok()) << store.status().ToString();
-  return store.ok() ? std::move(store).value() : nullptr;
-}
-
 // Where a store keeps page `id` under cache dir `dir`.
 inline std::string PagePath(const std::string& dir, const PageId& id) {
   return dir + "/pages/" + id.file_key.substr(0, 2) + "/" + id.file_key + "." +
@@ -116,8 +100,8 @@ inline std::size_t TempFileCount(const std::string& dir) {
 }  // namespace epochcache::pagestore::testing_util
 
 namespace epochcache::pagestore {
+using testing_support::OpenTestStore;
 using testing_util::kPageHeaderBytes;
-using testing_util::OpenTestStore;
 using testing_util::Page;
 using testing_util::PageBytes;
 using testing_util::PageFiles;

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "support/eventually.h"
+#include "support/test_page_store.h"
 #include "temp_dir.h"
 #include "understore/memory_under_store.h"
 
@@ -127,12 +128,8 @@ class HttpServerTest : public ::testing::Test {
     auto under = OpenUnderStore("file://" + data_);
     ASSERT_TRUE(under.ok()) << under.status().ToString();
     under_ = std::move(under).value();
-    PageStoreOptions store;
-    store.dirs.push_back({root_.str() + "/cache", 64 << 20});
-    store.page_size = kPageSize;
-    auto pages = PageStore::Open(store);
-    ASSERT_TRUE(pages.ok()) << pages.status().ToString();
-    pages_ = std::move(pages).value();
+    pages_ = testing_support::OpenTestStore({{root_.str() + "/cache", 64 << 20}}, kPageSize);
+    ASSERT_NE(pages_, nullptr);
     service_ = std::make_unique<ReadService>(*under_, *pages_);
     StartServer(DefaultOptions());
   }
@@ -578,12 +575,9 @@ TEST(HttpServerQueue, FullMissQueueIsAnswered503) {
   for (const char* name : {"/a", "/b", "/c"}) memory.Put(name, std::string("contents of ") + name);
   GatedUnderStore gated(memory);
   TempDir dir;
-  PageStoreOptions store;
-  store.dirs.push_back({dir.str() + "/cache", 8 << 20});
-  store.page_size = kPageSize;
-  auto pages = PageStore::Open(store);
-  ASSERT_TRUE(pages.ok()) << pages.status().ToString();
-  ReadService service(gated, **pages);
+  auto pages = testing_support::OpenTestStore({{dir.str() + "/cache", 8 << 20}}, kPageSize);
+  ASSERT_NE(pages, nullptr);
+  ReadService service(gated, *pages);
   HttpServerOptions options;
   options.io_threads = 1;
   options.handler_threads = 1;

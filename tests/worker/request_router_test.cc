@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "support/test_page_store.h"
 #include "temp_dir.h"
 #include "understore/memory_under_store.h"
 
@@ -107,12 +108,8 @@ class RequestRouterTest : public ::testing::Test {
     router_.reset();
     service_.reset();
     pages_.reset();
-    PageStoreOptions options;
-    options.dirs.push_back({cache_.str() + "/pages", 64 << 20});
-    options.page_size = kPageSize;
-    auto pages = PageStore::Open(options);
-    ASSERT_TRUE(pages.ok()) << pages.status().ToString();
-    pages_ = std::move(pages).value();
+    pages_ = testing_support::OpenTestStore({{cache_.str() + "/pages", 64 << 20}}, kPageSize);
+    ASSERT_NE(pages_, nullptr);
     ReadServiceOptions read_options;
     read_options.max_inflight_miss_bytes = max_inflight_miss_bytes;
     service_ = std::make_unique<ReadService>(under_, *pages_, read_options);
