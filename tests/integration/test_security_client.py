@@ -33,7 +33,7 @@ TOKEN_ENV = "EPOCHCACHE_AUTH_TOKEN"
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl CLI")
 
 
-class TokenProxy:
+class TokenProxy(LocalHttpServer):
     """Requires `Authorization: Bearer <token>` like a guarded worker; forwards to `upstream`."""
 
     def __init__(self, upstream: str, token: str,
@@ -42,14 +42,7 @@ class TokenProxy:
         self.token = token
         self.seen: list[tuple[str, Optional[str]]] = []  # (endpoint, Authorization)
         self.refused = 0
-        self._http = LocalHttpServer(self.handle, tls)
-
-    @property
-    def address(self) -> str:
-        return self._http.address
-
-    def close(self) -> None:
-        self._http.close()
+        super().__init__(self.handle, tls)
 
     def handle(self, h: BaseHTTPRequestHandler) -> None:
         auth = h.headers.get("Authorization")

@@ -27,6 +27,16 @@ std::unique_ptr<PageStore> Open(const std::vector<std::string>& dirs, Env* env) 
   return OpenTestStore(options, kPageSize, EvictionPolicy::kLru, env);
 }
 
+// A Put of page 0 that the disk fails: an IoError, and neither the page nor any file of it is
+// left in `dir`. Returns the Put's status.
+Status ExpectFailedPut(PageStore& store, const std::string& dir) {
+  Status st = store.Put(Page("f", 0), PageBytes(kPageSize, 0));
+  EXPECT_EQ(st.code(), StatusCode::kIoError) << st.ToString();
+  EXPECT_EQ(store.Get(Page("f", 0), 0, 1).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(PageFiles(dir).empty());
+  return st;
+}
+
 // Every page in [0, n) is served with its own bytes.
 void ExpectServed(PageStore& store, std::uint64_t n) {
   for (std::uint64_t i = 0; i < n; ++i) {
@@ -75,9 +85,7 @@ TEST(EnvFaultTest, FailedWriteIsAnIoErrorAndTheNextPutSucceeds) {
   FaultEnv env;
   auto store = Open({tmp.path()}, &env);
   env.TearWrites(100, EIO);
-  EXPECT_EQ(store->Put(Page("f", 0), PageBytes(kPageSize, 0)).code(), StatusCode::kIoError);
-  EXPECT_EQ(store->Get(Page("f", 0), 0, 1).status().code(), StatusCode::kNotFound);
-  EXPECT_TRUE(PageFiles(tmp.path()).empty());
+  ExpectFailedPut(*store, tmp.path());
   EXPECT_EQ(store->Stats().dirs[0].errors, 1U);
   EXPECT_TRUE(store->Stats().dirs[0].healthy);  // one error is not a failed disk
   // The caller refetches and offers the page again.
@@ -90,9 +98,7 @@ TEST(EnvFaultTest, FailedCloseCountsAsAFailedWrite) {
   FaultEnv env;
   auto store = Open({tmp.path()}, &env);
   env.Fail(FaultOp::kClose, EIO);  // as NFS reports a lost write
-  EXPECT_EQ(store->Put(Page("f", 0), PageBytes(kPageSize, 0)).code(), StatusCode::kIoError);
-  EXPECT_EQ(store->Get(Page("f", 0), 0, 1).status().code(), StatusCode::kNotFound);
-  EXPECT_TRUE(PageFiles(tmp.path()).empty());
+  ExpectFailedPut(*store, tmp.path());
 }
 
 TEST(EnvFaultTest, ReadErrorDropsThePageForRefetch) {
@@ -141,11 +147,8 @@ TEST(EnvFaultTest, FailedRenameLeavesNothingBehind) {
   FaultEnv env;
   auto store = Open({tmp.path()}, &env);
   env.Fail(FaultOp::kRename, EIO);
-  const Status st = store->Put(Page("f", 0), PageBytes(kPageSize, 0));
-  EXPECT_EQ(st.code(), StatusCode::kIoError);
+  const Status st = ExpectFailedPut(*store, tmp.path());
   EXPECT_NE(st.message().find("renaming"), std::string::npos) << st.ToString();
-  EXPECT_EQ(store->Get(Page("f", 0), 0, 1).status().code(), StatusCode::kNotFound);
-  EXPECT_TRUE(PageFiles(tmp.path()).empty());
   PutPages(*store, 2);
   ExpectServed(*store, 2);
 }

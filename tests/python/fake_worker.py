@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlparse
 from support.http_stub import LocalHttpServer, refuse_without_token, send_json
 
 
-class FakeWorker:
+class FakeWorker(LocalHttpServer):
     """A worker stand-in over a dict of {uri: bytes}; directories are implied by the paths."""
 
     def __init__(self, files: dict[str, bytes]) -> None:
@@ -28,14 +28,7 @@ class FakeWorker:
         # When set, every /v1/read waits here until this many reads are in flight together
         # (a broken barrier, after its timeout, answers 500).
         self.read_barrier: Optional[threading.Barrier] = None
-        self._http = LocalHttpServer(self.handle)
-
-    @property
-    def address(self) -> str:
-        return self._http.address
-
-    def close(self) -> None:
-        self._http.close()
+        super().__init__(self.handle)
 
     def _is_dir(self, path: str) -> bool:
         prefix = path.rstrip("/") + "/"

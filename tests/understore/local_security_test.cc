@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "local_fixture.h"
 #include "support/eventually.h"
 #include "understore/local_under_store.h"
 
@@ -36,22 +37,19 @@ using Clock = std::chrono::steady_clock;
 class LocalSecurityTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "ec-local-sec-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    base_ = fs::canonical(tmpl);
+    base_ = tmp_.path();
     root_ = base_ / "root";
     fs::create_directories(root_ / "dir");
     fs::create_directories(base_ / "outside");
-    auto store = LocalUnderStore::Open(root_.string());
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
+    store_ = testing::OpenLocalStore(root_.string());
+    ASSERT_NE(store_, nullptr);
   }
-  void TearDown() override { fs::remove_all(base_); }
 
   static void Write(const fs::path& p, const std::string& data) {
     std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
   }
 
+  testing::TempTree tmp_;
   fs::path base_, root_;
   std::unique_ptr<LocalUnderStore> store_;
 };

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "local_fixture.h"
 #include "support/eventually.h"
 #include "support/fault_env.h"
 #include "support/manual_clock.h"
@@ -73,18 +74,14 @@ class PausingEnv final : public FaultEnv {
 class LocalSettleTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "ec-local-settle-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    root_ = fs::canonical(tmpl);
+    root_ = tmp_.path();
     file_ = root_ / "a.bin";
     Write("0123456789");
   }
-  void TearDown() override { fs::remove_all(root_); }
 
   void Open(std::chrono::nanoseconds settle) {
-    auto store = LocalUnderStore::Open(root_.string(), {&env_, &clock_, settle});
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
+    store_ = testing::OpenLocalStore(root_.string(), {&env_, &clock_, settle});
+    ASSERT_NE(store_, nullptr);
   }
 
   void Write(const std::string& data) const {
@@ -109,6 +106,7 @@ class LocalSettleTest : public ::testing::Test {
     });
   }
 
+  testing::TempTree tmp_;
   fs::path root_, file_;
   PausingEnv env_;
   ManualClock clock_;

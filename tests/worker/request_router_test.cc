@@ -1,16 +1,15 @@
 #include "worker/request_router.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <cstring>
 #include <latch>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
+#include "support/read_plan_bytes.h"
 #include "support/test_page_store.h"
 #include "temp_dir.h"
 #include "understore/memory_under_store.h"
@@ -74,22 +73,9 @@ class GatedUnderStore final : public UnderStore {
   std::latch* release_ = nullptr;  // GUARDED_BY(mu_)
 };
 
-// The bytes a reply's first window carries (pread for pages, copies for buffers).
+// The bytes a reply's first window carries.
 std::string FirstWindowBytes(const HttpReply& reply) {
-  std::string out;
-  if (!reply.file) return out;
-  for (const auto& segment : reply.file->first.segments) {
-    std::string bytes(segment.length, '\0');
-    if (segment.is_page()) {
-      const auto n = ::pread(segment.page.fd(), bytes.data(), bytes.size(),
-                             static_cast<off_t>(segment.page.file_offset()));
-      EXPECT_EQ(n, static_cast<ssize_t>(bytes.size()));
-    } else {
-      std::memcpy(bytes.data(), segment.buffer->data() + segment.buffer_offset, segment.length);
-    }
-    out += bytes;
-  }
-  return out;
+  return reply.file ? testing_support::PlanBytes(reply.file->first) : std::string();
 }
 
 std::string Header(const HttpReply& reply, std::string_view name) {
