@@ -28,7 +28,7 @@ class RetryingHttpTest : public ::testing::Test {
  protected:
   // Runs PerformWithRetries against `server` on another thread, on the manual clock.
   std::future<Result<HttpResponse>> PerformAsync(const ScriptedHttpServer& server,
-                                                 UnderStoreOptions options) {
+                                                 const UnderStoreOptions& options) {
     request_.url = server.endpoint() + "/x";
     return std::async(std::launch::async, [this, options] {
       return PerformWithRetries(http_, request_, options, request_.url, Busy, &retries_, clock_);
