@@ -11,6 +11,7 @@
 #include <atomic>
 #include <boost/asio.hpp>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <thread>
 
@@ -109,7 +110,7 @@ class DeadEtcdPort {
   static boost::asio::ip::tcp::endpoint Endpoint(const std::string& endpoint) {
     const auto colon = endpoint.rfind(':');
     return {boost::asio::ip::make_address(endpoint.substr(0, colon)),
-            static_cast<unsigned short>(std::stoi(endpoint.substr(colon + 1)))};
+            static_cast<std::uint16_t>(std::stoi(endpoint.substr(colon + 1)))};
   }
 
   void Run() {

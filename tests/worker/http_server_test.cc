@@ -489,7 +489,7 @@ TEST_F(HttpServerTest, ConnectionsPastTheCapAreAnswered503) {
   // A slot frees when a connection closes (once the server has noticed).
   first.reset();
   unsigned status = 0;
-  EXPECT_TRUE(testing::EventuallyTrue([&] {
+  EXPECT_TRUE(epochcache::testing::EventuallyTrue([&] {
     status = StatusOf(RawExchange(server_->port(), request));
     return status == 200;
   })) << "still answered "
