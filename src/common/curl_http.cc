@@ -286,15 +286,24 @@ Result<std::string> PercentDecode(std::string_view s) {
   return out;
 }
 
-std::string RedactUserinfo(std::string_view url) {
+namespace {
+
+// `url` with its "user:pass@" part, if any, replaced by `replacement`.
+std::string ReplaceUserinfo(std::string_view url, std::string_view replacement) {
   const auto scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) return std::string(url);
   const std::size_t start = scheme_end + 3;
   const std::size_t end = std::min(url.find_first_of("/?#", start), url.size());
   const auto at = url.substr(start, end - start).rfind('@');
   if (at == std::string_view::npos) return std::string(url);
-  return fmt::format("{}***{}", url.substr(0, start), url.substr(start + at));
+  return fmt::format("{}{}{}", url.substr(0, start), replacement, url.substr(start + at + 1));
 }
+
+}  // namespace
+
+std::string RedactUserinfo(std::string_view url) { return ReplaceUserinfo(url, "***@"); }
+
+std::string WithoutUserinfo(std::string_view url) { return ReplaceUserinfo(url, ""); }
 
 Result<UrlParts> ParseHttpUrl(std::string_view url) {
   EnsureCurlGlobal();

@@ -92,6 +92,9 @@ Result<std::string> PercentDecode(std::string_view s);
 // `url` with any userinfo ("user:pass@") replaced by "***@", for every message and log line
 // that shows a URL which may carry credentials.
 std::string RedactUserinfo(std::string_view url);
+// `url` without its userinfo ("http://user:pass@host/x" → "http://host/x"), for a URL kept to
+// be shown later.
+std::string WithoutUserinfo(std::string_view url);
 
 // The parts of an absolute http(s) URL that decide where a request goes, as libcurl parses it.
 struct UrlParts {

@@ -3,7 +3,6 @@
 #include <curl/curl.h>
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <charconv>
 #include <optional>
 
@@ -23,17 +22,6 @@ std::string VersionOf(const HttpResponse& r, std::uint64_t size) {
   const std::string etag = HeaderValue(r, "etag");
   if (!etag.empty() && !etag.starts_with("W/")) return std::string(kEtagPrefix) + etag;
   return fmt::format("{}{}-{}", kLastModifiedPrefix, HeaderValue(r, "last-modified"), size);
-}
-
-// "http://user:pass@host/x" → "http://host/x" (the text otherwise unchanged).
-std::string WithoutUserinfo(std::string_view url) {
-  const auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return std::string(url);
-  const std::size_t start = scheme_end + 3;
-  const std::size_t end = std::min(url.find_first_of("/?#", start), url.size());
-  const auto at = url.substr(start, end - start).rfind('@');
-  if (at == std::string_view::npos) return std::string(url);
-  return std::string(url.substr(0, start)) + std::string(url.substr(start + at + 1));
 }
 
 // The total size in "Content-Range: bytes 0-99/1234"; nullopt if absent or "*".

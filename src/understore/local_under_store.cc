@@ -14,7 +14,6 @@
 #include <ctime>
 #include <queue>
 #include <system_error>
-#include <thread>
 
 #include "common/path_rules.h"
 #include "understore/list_paging.h"
@@ -162,7 +161,8 @@ std::int64_t NowNs() {
 
 LocalUnderStore::~LocalUnderStore() { ::close(root_fd_); }
 
-Result<std::unique_ptr<LocalUnderStore>> LocalUnderStore::Open(std::string_view root) {
+Result<std::unique_ptr<LocalUnderStore>> LocalUnderStore::Open(std::string_view root,
+                                                               LocalUnderStoreOptions options) {
   std::string_view r = root;
   if (r.starts_with(kFileScheme)) r.remove_prefix(kFileScheme.size());
   if (r.empty() || r.front() != '/') {
@@ -182,7 +182,7 @@ Result<std::unique_ptr<LocalUnderStore>> LocalUnderStore::Open(std::string_view 
     }
     return ErrnoStatus(errno, canonical.string(), "open");
   }
-  return std::unique_ptr<LocalUnderStore>(new LocalUnderStore(std::move(canonical), fd));
+  return std::unique_ptr<LocalUnderStore>(new LocalUnderStore(std::move(canonical), fd, options));
 }
 
 Result<std::string> LocalUnderStore::Relative(std::string_view raw) const {
@@ -349,29 +349,21 @@ Result<std::size_t> LocalUnderStore::ReadRange(std::string_view path, std::strin
   if (!version.empty() && version != seen) {
     return Status::Changed(fmt::format("{} changed since version {}", shown, version));
   }
-  // A change younger than kSettle may belong to a write still in progress: wait it out, then
-  // make sure nothing moved meanwhile.
+  // A change younger than the settle time may belong to a write still in progress: wait it
+  // out, then make sure nothing moved meanwhile.
   const std::int64_t age = NowNs() - Ns(before.st_ctim);
-  const std::int64_t settle = std::chrono::nanoseconds(kSettle).count();
+  const std::int64_t settle = settle_.count();
   if (age < settle) {
-    std::this_thread::sleep_for(std::chrono::nanoseconds(std::min(settle, settle - age)));
+    clock_.SleepFor(std::chrono::nanoseconds(std::min(settle, settle - age)));
     struct stat settled {};
     if (::fstat(fd, &settled) != 0) return ErrnoStatus(errno, shown, "fstat");
     if (LocalVersion(settled) != seen) {
       return Status::Changed(fmt::format("{} is being written", shown));
     }
   }
-  std::size_t done = 0;
-  while (done < out.size()) {
-    const ssize_t n =
-        ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus(errno, shown, "read");
-    }
-    if (n == 0) break;
-    done += static_cast<std::size_t>(n);
-  }
+  auto read = env_.ReadAt(fd, out, offset);
+  if (!read.ok()) return read.status().WithContext(shown);
+  const std::size_t done = *read;
   struct stat after {};
   if (::fstat(fd, &after) != 0) return ErrnoStatus(errno, shown, "fstat");
   if (LocalVersion(after) != seen) {

@@ -21,9 +21,11 @@
 // `rsync -t` or a tar extract that keeps size and mtime still makes a new version. A read
 // checks the version on the opened fd before and after reading and returns kChanged if
 // anything moved, so a file written in place during a read is never returned mixed. A file
-// whose ctime is younger than kSettle is read only once it is that old (a write still copying
-// has already set the ctime it will end with, and coarse timestamps need a tick to move).
-// Not caught: one single write() call that is still copying kSettle after it started.
+// whose ctime is younger than the settle time (kSettle by default) is read only once it is that
+// old (a write still copying has already set the ctime it will end with, and coarse timestamps
+// need a tick to move). Not caught: one single write() call still copying a settle time after
+// it started. File reads go through an Env and the settle wait through a Clock, so tests can
+// pause a read midway or hold a read in its wait without real time passing.
 #pragma once
 
 #include <chrono>
@@ -31,16 +33,26 @@
 #include <memory>
 #include <string>
 
+#include "common/clock.h"
+#include "common/env.h"
 #include "epochcache/under_store.h"
 
 namespace epochcache {
 
+struct LocalUnderStoreOptions {
+  Env* env = nullptr;      // file reads; null means Env::Default(). Not owned.
+  Clock* clock = nullptr;  // the settle wait; null means Clock::Real(). Not owned.
+  std::chrono::nanoseconds settle{std::chrono::milliseconds(20)};
+};
+
 class LocalUnderStore final : public UnderStore {
  public:
-  static constexpr std::chrono::milliseconds kSettle{20};
+  static constexpr std::chrono::nanoseconds kSettle = LocalUnderStoreOptions{}.settle;
 
-  // REQUIRES: `root` is an existing directory (checked by Open).
-  static Result<std::unique_ptr<LocalUnderStore>> Open(std::string_view root);
+  // REQUIRES: `root` is an existing directory (checked by Open); whatever `options` points to
+  // outlives the store.
+  static Result<std::unique_ptr<LocalUnderStore>> Open(std::string_view root,
+                                                       LocalUnderStoreOptions options = {});
   ~LocalUnderStore() override;
   LocalUnderStore(const LocalUnderStore&) = delete;
   LocalUnderStore& operator=(const LocalUnderStore&) = delete;
@@ -56,8 +68,12 @@ class LocalUnderStore final : public UnderStore {
                                 std::uint64_t offset, std::span<std::byte> out) override;
 
  private:
-  LocalUnderStore(std::filesystem::path root, int root_fd)
-      : root_(std::move(root)), root_fd_(root_fd) {}
+  LocalUnderStore(std::filesystem::path root, int root_fd, const LocalUnderStoreOptions& options)
+      : root_(std::move(root)),
+        root_fd_(root_fd),
+        env_(options.env != nullptr ? *options.env : *Env::Default()),
+        clock_(options.clock != nullptr ? *options.clock : Clock::Real()),
+        settle_(options.settle) {}
 
   // `path` relative to the root ("" for the root itself), or PermissionDenied.
   Result<std::string> Relative(std::string_view path) const;
@@ -74,6 +90,9 @@ class LocalUnderStore final : public UnderStore {
 
   std::filesystem::path root_;  // canonical, no trailing slash
   int root_fd_;                 // O_PATH directory fd of the root
+  Env& env_;
+  Clock& clock_;
+  const std::chrono::nanoseconds settle_;
 };
 
 }  // namespace epochcache

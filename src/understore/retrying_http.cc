@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <thread>
 
 #include "understore/retry_policy.h"
 
@@ -55,10 +54,10 @@ std::optional<std::chrono::milliseconds> RetryAfter(const HttpResponse& response
 Result<HttpResponse> PerformWithRetries(CurlHttp& http, const HttpRequest& request,
                                         const UnderStoreOptions& options, const std::string& uri,
                                         const RetryableErrorFn& describe,
-                                        std::atomic<std::uint64_t>* retries) {
+                                        std::atomic<std::uint64_t>* retries, Clock& clock) {
   RetryPolicy policy(RetryOptions{options.max_attempts, std::chrono::milliseconds(100),
                                   std::chrono::milliseconds(5000), options.operation_deadline});
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = clock.Now();
   for (int attempt = 1;; ++attempt) {
     TransportError transport = TransportError::kNone;
     auto response = http.Perform(request, &transport);
@@ -75,8 +74,7 @@ Result<HttpResponse> PerformWithRetries(CurlHttp& http, const HttpRequest& reque
     } else {
       return response;
     }
-    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - start);
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock.Now() - start);
     auto delay = policy.NextDelay(attempt, elapsed);
     if (delay && response.ok()) {
       if (const auto asked = RetryAfter(*response)) {
@@ -92,7 +90,7 @@ Result<HttpResponse> PerformWithRetries(CurlHttp& http, const HttpRequest& reque
                                                 attempt, attempt == 1 ? "" : "s"));
     }
     if (retries != nullptr) retries->fetch_add(1);
-    std::this_thread::sleep_for(*delay);
+    clock.SleepFor(*delay);
   }
 }
 

@@ -1,7 +1,8 @@
 // One remote request with retries: transient failures (5xx, 429, connection failures, resets,
 // timeouts) are retried with jittered exponential backoff within the operation deadline, waiting
 // at least what a 429 or 503 asks for in Retry-After (if that fits in the deadline); any other
-// HTTP answer is returned as is for the caller to interpret.
+// HTTP answer is returned as is for the caller to interpret. Back-off waits and the deadline run
+// on a Clock, so tests step through a schedule without waiting it out.
 #pragma once
 
 #include <atomic>
@@ -12,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/clock.h"
 #include "common/curl_http.h"
 #include "epochcache/under_store.h"
 
@@ -31,7 +33,8 @@ Result<std::uint64_t> HeaderNumber(const HttpResponse& response, const std::stri
 Result<HttpResponse> PerformWithRetries(CurlHttp& http, const HttpRequest& request,
                                         const UnderStoreOptions& options, const std::string& uri,
                                         const RetryableErrorFn& describe,
-                                        std::atomic<std::uint64_t>* retries);
+                                        std::atomic<std::uint64_t>* retries,
+                                        Clock& clock = Clock::Real());
 
 // The wait a 429 or 503 answer asks for in Retry-After (delta-seconds or an HTTP date), if any.
 std::optional<std::chrono::milliseconds> RetryAfter(const HttpResponse& response);

@@ -90,6 +90,14 @@ def large_cluster(large_root, tmp_path):
     c.stop()
 
 
+def _etcd_fs(etcd_hosts: str, **options) -> EpochCacheFileSystem:
+    """A filesystem that finds its workers in etcd (cluster "test"), once it sees all three."""
+    fs = EpochCacheFileSystem(etcd_hosts=etcd_hosts, cluster="test", skip_instance_cache=True,
+                              **FAST_BREAKER, **options)
+    _wait_for(lambda: len(fs.worker_hosts) == 3, 20, "three registered workers")
+    return fs
+
+
 def _fs(hosts=None, **options) -> EpochCacheFileSystem:
     return EpochCacheFileSystem(target_protocol="file", worker_hosts=hosts,
                                 skip_instance_cache=True, request_timeout=20.0,
@@ -113,6 +121,27 @@ def _read_parquet_files(root: Path, fs, after_first=None) -> pd.DataFrame:
         if i == 0 and after_first is not None:
             after_first()
     return _sorted(pd.concat(tables))
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _stream_epoch(ray, root: Path, fs, after_first_batch) -> pd.DataFrame:
+    """Streams an epoch of the Parquet under `root` through Ray, calling `after_first_batch` once
+    the first batch is in: something breaking while Ray is in the middle of an epoch."""
+    ds = ray.data.read_parquet(str(root), filesystem=fs)
+    frames = []
+    for i, batch in enumerate(ds.iter_batches(batch_size=5_000, batch_format="pandas")):
+        frames.append(batch)
+        if i == 0:
+            after_first_batch()
+    return _sorted(pd.concat(frames))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -149,8 +178,7 @@ def test_large_file_is_served_by_several_workers(large_root, large_cluster):
 
 def test_kill_worker_mid_epoch_then_restart_with_cache(large_root, large_cluster):
     root = large_root / "parquet"
-    direct = _sorted(pd.concat(pq.read_table(str(p)).to_pandas()
-                               for p in sorted(root.glob("*.parquet"))))
+    direct = _read_parquet_files(root, None)
     fs = _fs(large_cluster.addresses, **FAST_BREAKER)
     # Epoch 1 warms all three caches.
     pd.testing.assert_frame_equal(direct, _read_parquet_files(root, fs))
@@ -170,8 +198,13 @@ def test_kill_worker_mid_epoch_then_restart_with_cache(large_root, large_cluster
     # It comes back on the same port with the same cache dir: its keys return to it, and its
     # cache is intact, so it fetches nothing from the under store.
     victim.start(port=victim_port)
-    time.sleep(1.5)  # longer than breaker_max_backoff: the next request to it is a probe
-    pd.testing.assert_frame_equal(direct, _read_parquet_files(root, fs))
+    # Its breaker lets a probe through once the backoff has passed: read epochs until one
+    # reaches it (each must still be right).
+    def epoch_reaches_victim() -> bool:
+        pd.testing.assert_frame_equal(direct, _read_parquet_files(root, fs))
+        return victim.stats()["bytes_served"] > 0
+
+    _wait_for(epoch_reaches_victim, 30, "a read to reach the restarted worker")
     pd.testing.assert_frame_equal(direct, _read_parquet_files(root, fs))
     back = victim.stats()
     assert back["bytes_served"] > 0
@@ -186,13 +219,7 @@ def test_ray_epoch_survives_kill_9_and_next_epoch_completes(ray_session, large_r
     pd.testing.assert_frame_equal(direct, _read_parquet(ray_session, root, fs))
     victim = large_cluster.workers[1]
     # Kill it while Ray is in the middle of streaming the next epoch.
-    ds = ray_session.data.read_parquet(str(root), filesystem=fs)
-    frames = []
-    for i, batch in enumerate(ds.iter_batches(batch_size=5_000, batch_format="pandas")):
-        frames.append(batch)
-        if i == 0:
-            victim.kill()
-    pd.testing.assert_frame_equal(direct, _sorted(pd.concat(frames)))
+    pd.testing.assert_frame_equal(direct, _stream_epoch(ray_session, root, fs, victim.kill))
     pd.testing.assert_frame_equal(direct, _read_parquet(ray_session, root, fs))
 
 
@@ -235,19 +262,8 @@ def etcd_cluster(etcd, large_root, tmp_path):
     c.stop()
 
 
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_etcd_discovery_and_membership_changes(etcd, etcd_cluster, large_root):
-    fs = EpochCacheFileSystem(etcd_hosts=f"127.0.0.1:{free_port()},{etcd.endpoint}",
-                              cluster="test", skip_instance_cache=True, **FAST_BREAKER)
-    _wait_for(lambda: len(fs.worker_hosts) == 3, 20, "three registered workers")
+    fs = _etcd_fs(f"127.0.0.1:{free_port()},{etcd.endpoint}")
     assert sorted(fs.worker_hosts) == sorted(etcd_cluster.addresses)
     assert all(w["id"] and w["start_time_ms"] > 0 for w in fs.workers())
     path = large_root / "large" / "large.bin"
@@ -265,11 +281,8 @@ def test_etcd_discovery_and_membership_changes(etcd, etcd_cluster, large_root):
 def test_etcd_worker_killed_then_back_on_another_port_keeps_its_keys(etcd, etcd_cluster,
                                                                     large_root):
     root = large_root / "parquet"
-    direct = _sorted(pd.concat(pq.read_table(str(p)).to_pandas()
-                               for p in sorted(root.glob("*.parquet"))))
-    fs = EpochCacheFileSystem(etcd_hosts=etcd.endpoint, cluster="test", request_timeout=20.0,
-                              skip_instance_cache=True, **FAST_BREAKER)
-    _wait_for(lambda: len(fs.worker_hosts) == 3, 20, "three registered workers")
+    direct = _read_parquet_files(root, None)
+    fs = _etcd_fs(etcd.endpoint, request_timeout=20.0)
     ids = {w["address"]: w["id"] for w in fs.workers()}
     pd.testing.assert_frame_equal(direct, _read_parquet_files(root, fs))
     victim = max(etcd_cluster.workers, key=lambda w: w.stats()["bytes_served"])
@@ -291,19 +304,11 @@ def test_etcd_worker_killed_then_back_on_another_port_keeps_its_keys(etcd, etcd_
 
 def test_etcd_stopped_mid_epoch_reads_continue(ray_session, etcd, etcd_cluster, large_root):
     root = large_root / "parquet"
-    fs = EpochCacheFileSystem(etcd_hosts=etcd.endpoint, cluster="test",
-                              skip_instance_cache=True, **FAST_BREAKER)
-    _wait_for(lambda: len(fs.worker_hosts) == 3, 20, "three registered workers")
+    fs = _etcd_fs(etcd.endpoint)
     direct = _read_parquet(ray_session, root)
     pd.testing.assert_frame_equal(direct, _read_parquet(ray_session, root, fs))
     fetched = etcd_cluster.total("under_store_bytes")
-    ds = ray_session.data.read_parquet(str(root), filesystem=fs)
-    frames = []
-    for i, batch in enumerate(ds.iter_batches(batch_size=5_000, batch_format="pandas")):
-        frames.append(batch)
-        if i == 0:
-            etcd.stop()
-    pd.testing.assert_frame_equal(direct, _sorted(pd.concat(frames)))
+    pd.testing.assert_frame_equal(direct, _stream_epoch(ray_session, root, fs, etcd.stop))
     # The next epoch, with etcd still down, is served from the warm caches.
     pd.testing.assert_frame_equal(direct, _read_parquet(ray_session, root, fs))
     assert etcd_cluster.total("under_store_bytes") == fetched

@@ -10,23 +10,21 @@ when `epochcache worker --help` lists the flags.
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import pickle
 import shutil
-import ssl
 import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import pytest
 
 from epochcache import EpochCacheFileSystem
 from epochcache.local_servers import free_port, stop_process
 from epochcache.local_worker import LocalWorker, worker_binary
+from support.http_stub import LocalHttpServer, refuse_without_token
 
 TOKEN = "e2e-token-51f0c3a9"
 TOKEN_ENV = "EPOCHCACHE_AUTH_TOKEN"
@@ -35,7 +33,7 @@ TOKEN_ENV = "EPOCHCACHE_AUTH_TOKEN"
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl CLI")
 
 
-class TokenProxy:
+class TokenProxy(LocalHttpServer):
     """Requires `Authorization: Bearer <token>` like a guarded worker; forwards to `upstream`."""
 
     def __init__(self, upstream: str, token: str,
@@ -44,46 +42,13 @@ class TokenProxy:
         self.token = token
         self.seen: list[tuple[str, Optional[str]]] = []  # (endpoint, Authorization)
         self.refused = 0
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                proxy.handle(self)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        if tls is not None:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(*tls)
-            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(self.handle, tls)
 
     def handle(self, h: BaseHTTPRequestHandler) -> None:
         auth = h.headers.get("Authorization")
         self.seen.append((h.path.split("?", 1)[0], auth))
-        if h.path != "/v1/health" and auth != f"Bearer {self.token}":
+        if refuse_without_token(h, self.token):
             self.refused += 1
-            body = json.dumps({"error": "unauthenticated",
-                               "message": "a valid bearer token is required"}).encode()
-            h.send_response(401)
-            h.send_header("WWW-Authenticate", 'Bearer realm="epochcache"')
-            h.send_header("Content-Type", "application/json")
-            h.send_header("Content-Length", str(len(body)))
-            h.end_headers()
-            h.wfile.write(body)
             return
         host, port = self.upstream.rsplit(":", 1)
         conn = http.client.HTTPConnection(host, int(port), timeout=30)

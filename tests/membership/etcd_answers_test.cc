@@ -14,6 +14,7 @@
 #include "common/base64.h"
 #include "epochcache/membership.h"
 #include "membership/etcd_client.h"
+#include "support/eventually.h"
 
 namespace epochcache {
 namespace {
@@ -225,11 +226,11 @@ TEST(EtcdViewTest, BadAnswersKeepTheLastGoodViewAndTheThreadAlive) {
   auto view = MakeEtcdView(options, milliseconds(20));
   ASSERT_TRUE(view.ok()) << view.status().ToString();
   EXPECT_EQ((*view)->Workers(), std::vector<WorkerRecord>{w});
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while ((*view)->Workers().size() != 2 && std::chrono::steady_clock::now() < deadline) {
-    EXPECT_EQ((*view)->Workers().size(), 1U);  // the malformed answers changed nothing
-    std::this_thread::sleep_for(milliseconds(10));
-  }
+  EXPECT_TRUE(testing::EventuallyTrue([&] {
+    const std::size_t n = (*view)->Workers().size();
+    if (n != 2) EXPECT_EQ(n, 1U);  // the malformed answers changed nothing
+    return n == 2;
+  }));
   EXPECT_EQ((*view)->Workers(), (std::vector<WorkerRecord>{w, w2}));
   EXPECT_GE(server.requests().size(), script.size());
 }

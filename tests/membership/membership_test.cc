@@ -8,12 +8,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <thread>
 
 #include "membership/etcd_client.h"
+#include "support/eventually.h"
 
 namespace epochcache {
 namespace {
@@ -21,6 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using testing::EventuallyTrue;
 
 int FreePort() {
   boost::asio::io_context io;
@@ -62,11 +66,9 @@ class EtcdProcess {
       ::_exit(127);
     }
     EtcdClient probe({endpoint()}, milliseconds(500));
-    for (int i = 0; i < 100; ++i) {
-      if (probe.GetPrefix("/").ok()) return;
-      std::this_thread::sleep_for(milliseconds(100));
-    }
-    FAIL() << "etcd did not start; is etcd-server installed?";
+    ASSERT_TRUE(
+        EventuallyTrue([&] { return probe.GetPrefix("/").ok(); }, seconds(10), milliseconds(100)))
+        << "etcd did not start; is etcd-server installed?";
   }
 
   void Stop() {
@@ -86,15 +88,46 @@ class EtcdProcess {
   pid_t pid_ = -1;
 };
 
-template <typename Pred>
-bool WaitFor(Pred pred, milliseconds limit = milliseconds(10000)) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(50));
+// Holds etcd's client port while etcd is down, so the clients' attempts to reach it can be
+// counted: each connection is accepted and closed unanswered, as a dead etcd would leave them.
+class DeadEtcdPort {
+ public:
+  explicit DeadEtcdPort(const std::string& endpoint)
+      : acceptor_(io_, Endpoint(endpoint)), thread_([this] { Run(); }) {}
+  DeadEtcdPort(const DeadEtcdPort&) = delete;
+  DeadEtcdPort& operator=(const DeadEtcdPort&) = delete;
+  ~DeadEtcdPort() {
+    stop_ = true;
+    boost::system::error_code ec;
+    boost::asio::ip::tcp::socket poke(io_);  // wakes the blocking accept
+    poke.connect(acceptor_.local_endpoint(), ec);
+    thread_.join();
   }
-  return pred();
-}
+
+  [[nodiscard]] int attempts() const { return attempts_.load(); }
+
+ private:
+  static boost::asio::ip::tcp::endpoint Endpoint(const std::string& endpoint) {
+    const auto colon = endpoint.rfind(':');
+    return {boost::asio::ip::make_address(endpoint.substr(0, colon)),
+            static_cast<std::uint16_t>(std::stoi(endpoint.substr(colon + 1)))};
+  }
+
+  void Run() {
+    while (!stop_) {
+      boost::system::error_code ec;
+      boost::asio::ip::tcp::socket socket(io_);
+      acceptor_.accept(socket, ec);
+      if (!ec && !stop_) ++attempts_;
+    }
+  }
+
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> attempts_{0};
+  std::thread thread_;  // last: starts after everything above is initialised
+};
 
 EtcdOptions Options(const EtcdProcess& etcd) {
   EtcdOptions o;
@@ -135,13 +168,13 @@ TEST(MembershipTest, RegisteredWorkersAppearAndLeave) {
   auto a = WorkerRegistration::Start(Options(etcd), {"w-a", "127.0.0.1:1001", 10, 1});
   auto b = WorkerRegistration::Start(Options(etcd), {"w-b", "127.0.0.1:1002", 20, 2});
   ASSERT_TRUE(a.ok() && b.ok());
-  ASSERT_TRUE(WaitFor([&] { return (*view)->Workers().size() == 2; }));
+  ASSERT_TRUE(EventuallyTrue([&] { return (*view)->Workers().size() == 2; }));
   EXPECT_EQ((*view)->Workers()[0].address, "127.0.0.1:1001");
   EXPECT_TRUE((*a)->registered());
   // A clean stop revokes the lease: the worker disappears at once, not after the TTL.
   const auto gen = (*view)->generation();
   a->reset();
-  ASSERT_TRUE(WaitFor([&] { return (*view)->Workers().size() == 1; }, milliseconds(1500)));
+  ASSERT_TRUE(EventuallyTrue([&] { return (*view)->Workers().size() == 1; }, milliseconds(1500)));
   EXPECT_GT((*view)->generation(), gen);
   EXPECT_EQ((*view)->Workers()[0].id, "w-b");
 }
@@ -152,14 +185,21 @@ TEST(MembershipTest, ViewKeepsLastGoodListWhileEtcdIsDownAndWorkersReRegister) {
   ASSERT_TRUE(view.ok());
   auto reg = WorkerRegistration::Start(Options(*etcd), {"w-a", "127.0.0.1:1001", 10, 1});
   ASSERT_TRUE(reg.ok());
-  ASSERT_TRUE(WaitFor([&] { return (*view)->Workers().size() == 1; }));
+  ASSERT_TRUE(EventuallyTrue([&] { return (*view)->Workers().size() == 1; }));
   etcd->Stop();
-  std::this_thread::sleep_for(milliseconds(3000));  // longer than the lease TTL
-  EXPECT_EQ((*view)->Workers().size(), 1U) << "the last good view must survive etcd being down";
-  // etcd comes back (same data dir): the expired lease is gone, and the worker registers again.
+  {
+    // The view refreshes every 100 ms: wait until it has failed to reach etcd several times
+    // (counted at etcd's port, not guessed from a sleep), then look at what it kept.
+    DeadEtcdPort dead(etcd->endpoint());
+    ASSERT_TRUE(EventuallyTrue([&] { return dead.attempts() >= 10; }))
+        << "only " << dead.attempts() << " attempts to reach etcd";
+    EXPECT_EQ((*view)->Workers().size(), 1U) << "the last good view must survive etcd being down";
+  }
+  // etcd comes back (same data dir): the worker is registered again (its lease renewed, or a
+  // new one granted if the old one ran out) and the view follows.
   etcd->Start();
-  ASSERT_TRUE(WaitFor([&] { return (*reg)->registered(); }, milliseconds(15000)));
-  ASSERT_TRUE(WaitFor([&] { return (*view)->Workers().size() == 1; }));
+  ASSERT_TRUE(EventuallyTrue([&] { return (*reg)->registered(); }, milliseconds(15000)));
+  ASSERT_TRUE(EventuallyTrue([&] { return (*view)->Workers().size() == 1; }));
 }
 
 TEST(MembershipTest, CannotCreateAViewWithoutEtcd) {

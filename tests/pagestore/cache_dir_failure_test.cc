@@ -15,31 +15,12 @@ namespace {
 
 using testing_support::FaultEnv;
 using testing_support::FaultOp;
-using testing_util::Page;
-using testing_util::PageBytes;
-using testing_util::PageFiles;
-using testing_util::ReadHandle;
-using testing_util::TempDir;
 
 constexpr std::uint64_t kPageSize = std::uint64_t{16} * 1024;
-constexpr std::uint64_t kPageFile = kPageSize + 4096;
+constexpr std::uint64_t kPageFile = kPageSize + kPageHeaderBytes;
 
 std::unique_ptr<PageStore> OpenDirs(const std::vector<CacheDirOptions>& dirs, Env* env = nullptr) {
-  PageStoreOptions options;
-  options.dirs = dirs;
-  options.env = env;
-  options.page_size = kPageSize;
-  options.eviction_policy = EvictionPolicy::kLru;
-  auto store = PageStore::Open(options);
-  EXPECT_TRUE(store.ok()) << store.status().ToString();
-  return std::move(store).value();
-}
-
-bool NoTempFiles(const std::string& dir) {
-  for (const auto& p : PageFiles(dir)) {
-    if (p.extension() == ".tmp") return false;
-  }
-  return true;
+  return OpenTestStore(dirs, kPageSize, EvictionPolicy::kLru, env);
 }
 
 TEST(CacheDirTest, PagesSpreadAcrossDirsByCapacity) {
@@ -79,7 +60,7 @@ TEST(CacheDirTest, DiskFullRejectsAndLowersCapacity) {
   env.Fail(FaultOp::kWrite, ENOSPC);
   EXPECT_EQ(store->Put(Page("f", 5), PageBytes(kPageSize, 5)).code(), StatusCode::kRejected);
   EXPECT_EQ(env.injected(FaultOp::kWrite), 1);
-  EXPECT_TRUE(NoTempFiles(tmp.path()));
+  EXPECT_EQ(TempFileCount(tmp.path()), 0U);
   PageStoreStats s = store->Stats();
   EXPECT_TRUE(s.dirs[0].healthy);
   EXPECT_EQ(s.dirs[0].capacity_bytes, 5 * kPageFile);
@@ -107,7 +88,7 @@ TEST(CacheDirTest, ReadOnlyDirIsTakenOutOfService) {
   // With no dir left, every Put is declined and every Get misses; nothing crashes.
   EXPECT_EQ(store->Put(Page("f", 2), PageBytes(100, 2)).code(), StatusCode::kRejected);
   EXPECT_EQ(store->Get(Page("f", 0), 0, 1).status().code(), StatusCode::kNotFound);
-  EXPECT_TRUE(NoTempFiles(tmp.path()));
+  EXPECT_EQ(TempFileCount(tmp.path()), 0U);
 }
 
 TEST(CacheDirTest, FailedWriteIsRetriedInAnotherDir) {

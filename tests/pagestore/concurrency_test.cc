@@ -11,14 +11,8 @@
 namespace epochcache::pagestore {
 namespace {
 
-using testing_util::Page;
-using testing_util::PageBytes;
-using testing_util::PageFiles;
-using testing_util::ReadHandle;
-using testing_util::TempDir;
-
 constexpr std::uint64_t kPageSize = std::uint64_t{8} * 1024;
-constexpr std::uint64_t kPageFile = kPageSize + 4096;
+constexpr std::uint64_t kPageFile = kPageSize + kPageHeaderBytes;
 
 void Hammer(EvictionPolicy policy) {
   TempDir tmp;

@@ -11,12 +11,6 @@
 namespace epochcache::pagestore {
 namespace {
 
-using testing_util::Page;
-using testing_util::PageBytes;
-using testing_util::PageFiles;
-using testing_util::ReadHandle;
-using testing_util::TempDir;
-
 constexpr std::uint64_t kPageSize = std::uint64_t{512} * 1024;
 
 PageStoreOptions Options(const std::string& dir) {

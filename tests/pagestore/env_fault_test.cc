@@ -17,30 +17,24 @@ namespace {
 
 using testing_support::FaultEnv;
 using testing_support::FaultOp;
-using testing_util::Page;
-using testing_util::PageBytes;
-using testing_util::PageFiles;
-using testing_util::ReadHandle;
-using testing_util::TempDir;
 
 constexpr std::uint64_t kPageSize = std::uint64_t{128} * 1024;  // two checksum chunks
-constexpr std::uint64_t kPageFile = kPageSize + 4096;
+constexpr std::uint64_t kPageFile = kPageSize + kPageHeaderBytes;
 
 std::unique_ptr<PageStore> Open(const std::vector<std::string>& dirs, Env* env) {
-  PageStoreOptions options;
-  for (const std::string& dir : dirs) options.dirs.push_back({dir, 100 * kPageFile});
-  options.page_size = kPageSize;
-  options.eviction_policy = EvictionPolicy::kLru;
-  options.env = env;
-  auto store = PageStore::Open(options);
-  EXPECT_TRUE(store.ok()) << store.status().ToString();
-  return std::move(store).value();
+  std::vector<CacheDirOptions> options;
+  for (const std::string& dir : dirs) options.push_back({dir, 100 * kPageFile});
+  return OpenTestStore(options, kPageSize, EvictionPolicy::kLru, env);
 }
 
-std::size_t TempFiles(const std::string& dir) {
-  std::size_t n = 0;
-  for (const auto& p : PageFiles(dir)) n += p.extension() == ".tmp" ? 1 : 0;
-  return n;
+// A Put of page 0 that the disk fails: an IoError, and neither the page nor any file of it is
+// left in `dir`. Returns the Put's status.
+Status ExpectFailedPut(PageStore& store, const std::string& dir) {
+  Status st = store.Put(Page("f", 0), PageBytes(kPageSize, 0));
+  EXPECT_EQ(st.code(), StatusCode::kIoError) << st.ToString();
+  EXPECT_EQ(store.Get(Page("f", 0), 0, 1).status().code(), StatusCode::kNotFound);
+  EXPECT_TRUE(PageFiles(dir).empty());
+  return st;
 }
 
 // Every page in [0, n) is served with its own bytes.
@@ -71,7 +65,7 @@ TEST(EnvFaultTest, DiskFullMidWriteShowsNoPartialPageNowOrAfterRestart) {
   EXPECT_EQ(env.injected(FaultOp::kWrite), 1);
 
   EXPECT_EQ(store->Get(Page("f", 5), 0, 1).status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(TempFiles(tmp.path()), 0U);
+  EXPECT_EQ(TempFileCount(tmp.path()), 0U);
   EXPECT_EQ(PageFiles(tmp.path()).size(), 5U);
   const PageStoreStats s = store->Stats();
   EXPECT_TRUE(s.dirs[0].healthy);
@@ -91,9 +85,7 @@ TEST(EnvFaultTest, FailedWriteIsAnIoErrorAndTheNextPutSucceeds) {
   FaultEnv env;
   auto store = Open({tmp.path()}, &env);
   env.TearWrites(100, EIO);
-  EXPECT_EQ(store->Put(Page("f", 0), PageBytes(kPageSize, 0)).code(), StatusCode::kIoError);
-  EXPECT_EQ(store->Get(Page("f", 0), 0, 1).status().code(), StatusCode::kNotFound);
-  EXPECT_TRUE(PageFiles(tmp.path()).empty());
+  ExpectFailedPut(*store, tmp.path());
   EXPECT_EQ(store->Stats().dirs[0].errors, 1U);
   EXPECT_TRUE(store->Stats().dirs[0].healthy);  // one error is not a failed disk
   // The caller refetches and offers the page again.
@@ -106,9 +98,7 @@ TEST(EnvFaultTest, FailedCloseCountsAsAFailedWrite) {
   FaultEnv env;
   auto store = Open({tmp.path()}, &env);
   env.Fail(FaultOp::kClose, EIO);  // as NFS reports a lost write
-  EXPECT_EQ(store->Put(Page("f", 0), PageBytes(kPageSize, 0)).code(), StatusCode::kIoError);
-  EXPECT_EQ(store->Get(Page("f", 0), 0, 1).status().code(), StatusCode::kNotFound);
-  EXPECT_TRUE(PageFiles(tmp.path()).empty());
+  ExpectFailedPut(*store, tmp.path());
 }
 
 TEST(EnvFaultTest, ReadErrorDropsThePageForRefetch) {
@@ -157,11 +147,8 @@ TEST(EnvFaultTest, FailedRenameLeavesNothingBehind) {
   FaultEnv env;
   auto store = Open({tmp.path()}, &env);
   env.Fail(FaultOp::kRename, EIO);
-  const Status st = store->Put(Page("f", 0), PageBytes(kPageSize, 0));
-  EXPECT_EQ(st.code(), StatusCode::kIoError);
+  const Status st = ExpectFailedPut(*store, tmp.path());
   EXPECT_NE(st.message().find("renaming"), std::string::npos) << st.ToString();
-  EXPECT_EQ(store->Get(Page("f", 0), 0, 1).status().code(), StatusCode::kNotFound);
-  EXPECT_TRUE(PageFiles(tmp.path()).empty());
   PutPages(*store, 2);
   ExpectServed(*store, 2);
 }
@@ -176,7 +163,7 @@ TEST(EnvFaultTest, CleanupThatFailedIsFinishedAtTheNextStart) {
   env.Fail(FaultOp::kUnlink, EIO);
   EXPECT_FALSE(store->Put(Page("f", 4), PageBytes(kPageSize, 4)).ok());
   EXPECT_EQ(env.injected(FaultOp::kUnlink), 1);
-  ASSERT_EQ(TempFiles(tmp.path()), 1U);
+  ASSERT_EQ(TempFileCount(tmp.path()), 1U);
   EXPECT_EQ(store->Get(Page("f", 4), 0, 1).status().code(), StatusCode::kNotFound);
 
   store.reset();
@@ -184,7 +171,7 @@ TEST(EnvFaultTest, CleanupThatFailedIsFinishedAtTheNextStart) {
   const PageStoreStats s = store->Stats();
   EXPECT_EQ(s.recovered_pages, 4U);
   EXPECT_EQ(s.discarded_files, 1U);
-  EXPECT_EQ(TempFiles(tmp.path()), 0U);
+  EXPECT_EQ(TempFileCount(tmp.path()), 0U);
   ExpectServed(*store, 4);
 }
 
@@ -290,7 +277,7 @@ TEST(EnvFaultTest, FaultsUnderConcurrentUseNeverServeWrongBytes) {
   EXPECT_EQ(env.injected(FaultOp::kRename), 1);
   EXPECT_EQ(wrong.load(), 0);
   EXPECT_GT(served.load(), 0);
-  EXPECT_EQ(TempFiles(tmp.path()), 0U);
+  EXPECT_EQ(TempFileCount(tmp.path()), 0U);
 }
 
 }  // namespace

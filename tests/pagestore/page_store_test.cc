@@ -16,29 +16,12 @@
 namespace epochcache::pagestore {
 namespace {
 
-using testing_util::Page;
-using testing_util::PageBytes;
-using testing_util::PageFiles;
-using testing_util::ReadHandle;
-using testing_util::TempDir;
-
 constexpr std::uint64_t kPageSize = std::uint64_t{256} * 1024;  // four checksum chunks
-constexpr std::uint64_t kFullPageFile = kPageSize + 4096;
+constexpr std::uint64_t kFullPageFile = kPageSize + kPageHeaderBytes;
 
 std::unique_ptr<PageStore> OpenStore(const std::string& dir, std::uint64_t capacity,
                                      EvictionPolicy policy = EvictionPolicy::kLru) {
-  PageStoreOptions options;
-  options.dirs.push_back(CacheDirOptions{dir, capacity});
-  options.page_size = kPageSize;
-  options.eviction_policy = policy;
-  auto store = PageStore::Open(options);
-  EXPECT_TRUE(store.ok()) << store.status().ToString();
-  return std::move(store).value();
-}
-
-std::string PathOf(const std::string& dir, const PageId& id) {
-  return dir + "/pages/" + id.file_key.substr(0, 2) + "/" + id.file_key + "." +
-         std::to_string(id.index);
+  return OpenTestStore({{dir, capacity}}, kPageSize, policy);
 }
 
 void ExpectPage(PageStore& store, const PageId& id, const std::vector<std::byte>& data,
@@ -65,7 +48,7 @@ TEST(PageStoreTest, RoundTripIncludingShortLastPage) {
 
   // The file is where docs/page-store.md says, header then data.
   struct stat st {};
-  ASSERT_EQ(::stat(PathOf(tmp.path(), Page("f", 1)).c_str(), &st), 0);
+  ASSERT_EQ(::stat(PagePath(tmp.path(), Page("f", 1)).c_str(), &st), 0);
   EXPECT_EQ(st.st_size, 4096 + 1000);
 
   const PageStoreStats s = store->Stats();
@@ -118,9 +101,9 @@ TEST(PageStoreTest, ReopenRecoversPagesAndDiscardsTempAndPartialFiles) {
     }
   }
   const std::string prefix = tmp.path() + "/pages/" + Page("f", 0).file_key.substr(0, 2);
-  const std::string temp = PathOf(tmp.path(), Page("f", 0)) + ".123-0.tmp";
+  const std::string temp = PagePath(tmp.path(), Page("f", 0)) + ".123-0.tmp";
   std::ofstream(temp) << "half a page";
-  std::filesystem::resize_file(PathOf(tmp.path(), Page("f", 3)), 4096 + 1000);
+  std::filesystem::resize_file(PagePath(tmp.path(), Page("f", 3)), 4096 + 1000);
   const std::string notes = prefix + "/notes.txt";
   std::ofstream(notes) << "not ours";
 
@@ -132,7 +115,7 @@ TEST(PageStoreTest, ReopenRecoversPagesAndDiscardsTempAndPartialFiles) {
   EXPECT_EQ(s.dirs[0].pages, 9U);
   EXPECT_EQ(s.dirs[0].used_bytes, 8 * kFullPageFile + 4096 + 12345);
   EXPECT_FALSE(std::filesystem::exists(temp));
-  EXPECT_FALSE(std::filesystem::exists(PathOf(tmp.path(), Page("f", 3))));
+  EXPECT_FALSE(std::filesystem::exists(PagePath(tmp.path(), Page("f", 3))));
   EXPECT_TRUE(std::filesystem::exists(notes));  // never delete what we did not write
   for (std::uint64_t i = 0; i < 10; ++i) {
     if (i == 3) {
@@ -202,7 +185,7 @@ TEST(PageStoreTest, BitFlipIsDetectedDroppedAndRefetchable) {
   const PageId id = Page("f", 0);
   ASSERT_TRUE(store->Put(id, data).ok());
   {
-    std::fstream f(PathOf(tmp.path(), id), std::ios::in | std::ios::out | std::ios::binary);
+    std::fstream f(PagePath(tmp.path(), id), std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(4096 + 200000);
     f.put(static_cast<char>(std::to_integer<char>(data[200000]) ^ 0x01));
   }
@@ -211,7 +194,7 @@ TEST(PageStoreTest, BitFlipIsDetectedDroppedAndRefetchable) {
   auto bad = store->Get(id, 199000, 2000);
   EXPECT_EQ(bad.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(store->Stats().checksum_failures, 1U);
-  EXPECT_FALSE(std::filesystem::exists(PathOf(tmp.path(), id)));
+  EXPECT_FALSE(std::filesystem::exists(PagePath(tmp.path(), id)));
   EXPECT_EQ(store->Get(id, 0, 10).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(store->Stats().dirs[0].pages, 0U);
   EXPECT_EQ(store->Stats().dirs[0].used_bytes, 0U);
@@ -227,7 +210,7 @@ TEST(PageStoreTest, HeaderCorruptionIsDetected) {
   const PageId id = Page("f", 0);
   ASSERT_TRUE(store->Put(id, PageBytes(5000, 6)).ok());
   {
-    std::fstream f(PathOf(tmp.path(), id), std::ios::in | std::ios::out | std::ios::binary);
+    std::fstream f(PagePath(tmp.path(), id), std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(24);  // data_length
     f.put('\x7f');
   }
@@ -240,11 +223,11 @@ TEST(PageStoreTest, TruncationIsDetected) {
   auto store = OpenStore(tmp.path(), 10 * kFullPageFile);
   const PageId id = Page("f", 0);
   ASSERT_TRUE(store->Put(id, PageBytes(kPageSize, 7)).ok());
-  std::filesystem::resize_file(PathOf(tmp.path(), id), 4096 + 70000);
+  std::filesystem::resize_file(PagePath(tmp.path(), id), 4096 + 70000);
   // Even a range that lies entirely within what is left is refused.
   EXPECT_EQ(store->Get(id, 0, 10).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(store->Stats().checksum_failures, 1U);
-  EXPECT_FALSE(std::filesystem::exists(PathOf(tmp.path(), id)));
+  EXPECT_FALSE(std::filesystem::exists(PagePath(tmp.path(), id)));
 }
 
 TEST(PageStoreTest, MissingFileIsAMiss) {
@@ -252,7 +235,7 @@ TEST(PageStoreTest, MissingFileIsAMiss) {
   auto store = OpenStore(tmp.path(), 10 * kFullPageFile);
   const PageId id = Page("f", 0);
   ASSERT_TRUE(store->Put(id, PageBytes(100, 7)).ok());
-  std::filesystem::remove(PathOf(tmp.path(), id));
+  std::filesystem::remove(PagePath(tmp.path(), id));
   EXPECT_EQ(store->Get(id, 0, 10).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(store->Stats().dirs[0].pages, 0U);
   EXPECT_TRUE(store->Stats().dirs[0].healthy);
@@ -305,7 +288,7 @@ TEST(PageStoreTest, HandleOutlivesEviction) {
   auto h = store->Get(Page("f", 0), 100, 5000);
   ASSERT_TRUE(h.ok());
   ASSERT_TRUE(store->Put(Page("f", 1), PageBytes(kPageSize, 9)).ok());  // evicts page 0
-  EXPECT_FALSE(std::filesystem::exists(PathOf(tmp.path(), Page("f", 0))));
+  EXPECT_FALSE(std::filesystem::exists(PagePath(tmp.path(), Page("f", 0))));
   EXPECT_EQ(ReadHandle(*h), std::vector<std::byte>(data.begin() + 100, data.begin() + 5100));
   PageHandle moved = std::move(*h);
   EXPECT_EQ(h->fd(), -1);

@@ -13,9 +13,6 @@ namespace epochcache::pagestore {
 namespace {
 
 using testing_support::UmaskZero;
-using testing_util::Page;
-using testing_util::PageBytes;
-using testing_util::TempDir;
 
 constexpr std::uint64_t kPageSize = std::uint64_t{64} * 1024;
 
@@ -26,17 +23,7 @@ unsigned ModeOf(const std::string& path) {
 }
 
 std::unique_ptr<PageStore> Open(const std::string& dir) {
-  PageStoreOptions options;
-  options.dirs.push_back(CacheDirOptions{dir, 16 * kPageSize});
-  options.page_size = kPageSize;
-  auto store = PageStore::Open(options);
-  EXPECT_TRUE(store.ok()) << store.status().ToString();
-  return std::move(store).value();
-}
-
-std::string PathOf(const std::string& dir, const PageId& id) {
-  return dir + "/pages/" + id.file_key.substr(0, 2) + "/" + id.file_key + "." +
-         std::to_string(id.index);
+  return OpenTestStore({{dir, 16 * kPageSize}}, kPageSize);
 }
 
 TEST(PrivateModesTest, NewDirsAre0700AndPageFiles0600EvenWithUmaskZero) {
@@ -52,7 +39,7 @@ TEST(PrivateModesTest, NewDirsAre0700AndPageFiles0600EvenWithUmaskZero) {
   EXPECT_EQ(ModeOf(root), 0700U);
   EXPECT_EQ(ModeOf(root + "/pages"), 0700U);
   EXPECT_EQ(ModeOf(root + "/pages/" + id.file_key.substr(0, 2)), 0700U);
-  EXPECT_EQ(ModeOf(PathOf(root, id)), 0600U);
+  EXPECT_EQ(ModeOf(PagePath(root, id)), 0600U);
 }
 
 TEST(PrivateModesTest, WiderModesFromBeforeAreNarrowedOnOpen) {
@@ -67,13 +54,13 @@ TEST(PrivateModesTest, WiderModesFromBeforeAreNarrowedOnOpen) {
   ASSERT_EQ(::chmod(root.c_str(), 0777), 0);
   ASSERT_EQ(::chmod((root + "/pages").c_str(), 0755), 0);
   ASSERT_EQ(::chmod(prefix.c_str(), 0775), 0);
-  ASSERT_EQ(::chmod(PathOf(root, id).c_str(), 0644), 0);
+  ASSERT_EQ(::chmod(PagePath(root, id).c_str(), 0644), 0);
 
   auto store = Open(root);
   EXPECT_EQ(ModeOf(root), 0700U);
   EXPECT_EQ(ModeOf(root + "/pages"), 0700U);
   EXPECT_EQ(ModeOf(prefix), 0700U);
-  EXPECT_EQ(ModeOf(PathOf(root, id)), 0600U);
+  EXPECT_EQ(ModeOf(PagePath(root, id)), 0600U);
   EXPECT_TRUE(store->Get(id, 0, kPageSize).ok());  // still served: only the mode changed
 }
 

@@ -12,9 +12,6 @@
 namespace epochcache::pagestore {
 namespace {
 
-using testing_util::PageBytes;
-using testing_util::TempDir;
-
 TEST(RecoveryBench, DISABLED_Recovery100kPages) {
   constexpr std::uint64_t kPages = 100'000;
   TempDir tmp;

@@ -1,4 +1,6 @@
-// Helpers shared by the page store tests: temp dirs, page data, reading through a handle.
+// Helpers shared by the page store tests: temp dirs, page data, opening a store, reading through
+// a handle, finding page and temp files (opening a store: support/test_page_store.h). The tests
+// live in epochcache::pagestore and use the names below unqualified (see the end of this file).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -7,10 +9,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "epochcache/page_store.h"
+#include "support/test_page_store.h"
 
 namespace epochcache::pagestore::testing_util {
 
@@ -77,4 +81,32 @@ inline std::vector<std::filesystem::path> PageFiles(const std::string& dir) {
   return out;
 }
 
+// Disk bytes of a full page file beyond its data: the header, one alignment block.
+inline constexpr std::uint64_t kPageHeaderBytes = 4096;
+
+// Where a store keeps page `id` under cache dir `dir`.
+inline std::string PagePath(const std::string& dir, const PageId& id) {
+  return dir + "/pages/" + id.file_key.substr(0, 2) + "/" + id.file_key + "." +
+         std::to_string(id.index);
+}
+
+// How many temp files (page writes not committed) lie under a cache dir.
+inline std::size_t TempFileCount(const std::string& dir) {
+  std::size_t n = 0;
+  for (const auto& p : PageFiles(dir)) n += p.extension() == ".tmp" ? 1 : 0;
+  return n;
+}
+
 }  // namespace epochcache::pagestore::testing_util
+
+namespace epochcache::pagestore {
+using testing_support::OpenTestStore;
+using testing_util::kPageHeaderBytes;
+using testing_util::Page;
+using testing_util::PageBytes;
+using testing_util::PageFiles;
+using testing_util::PagePath;
+using testing_util::ReadHandle;
+using testing_util::TempDir;
+using testing_util::TempFileCount;
+}  // namespace epochcache::pagestore

@@ -4,15 +4,16 @@ a bearer token, page its listings, or hold reads until several are in flight at 
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Optional
 from urllib.parse import parse_qs, urlparse
 
+from support.http_stub import LocalHttpServer, refuse_without_token, send_json
 
-class FakeWorker:
+
+class FakeWorker(LocalHttpServer):
     """A worker stand-in over a dict of {uri: bytes}; directories are implied by the paths."""
 
     def __init__(self, files: dict[str, bytes]) -> None:
@@ -27,29 +28,7 @@ class FakeWorker:
         # When set, every /v1/read waits here until this many reads are in flight together
         # (a broken barrier, after its timeout, answers 500).
         self.read_barrier: Optional[threading.Barrier] = None
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                fake.handle(self)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(self.handle)
 
     def _is_dir(self, path: str) -> bool:
         prefix = path.rstrip("/") + "/"
@@ -69,25 +48,23 @@ class FakeWorker:
         path = query.get("path", [""])[0]
         self.requests.append(f"{url.path} {path} {h.headers.get('Range', '')}")
         self.authorizations.append(h.headers.get("Authorization"))
-        if (self.required_token is not None and url.path != "/v1/health"
-                and h.headers.get("Authorization") != f"Bearer {self.required_token}"):
-            return self._json(h, 401, {"error": "unauthenticated",
-                                       "message": "a valid bearer token is required"})
+        if refuse_without_token(h, self.required_token):
+            return None
         if self.delay:
             time.sleep(self.delay)
         if self.status_override:
             status, code = self.status_override
-            return self._json(h, status, {"error": code, "message": f"{path}: injected {code}"})
+            return send_json(h, status, {"error": code, "message": f"{path}: injected {code}"})
         exists = path in self.files or self._is_dir(path)
         if url.path == "/v1/stats":
-            return self._json(h, 200, {"bytes_served": self.bytes_served})
+            return send_json(h, 200, {"bytes_served": self.bytes_served})
         if not exists:
-            return self._json(h, 404, {"error": "not_found", "message": f"{path} does not exist"})
+            return send_json(h, 404, {"error": "not_found", "message": f"{path} does not exist"})
         if url.path == "/v1/stat":
-            return self._json(h, 200, self._stat(path))
+            return send_json(h, 200, self._stat(path))
         if url.path == "/v1/list":
             if path in self.files:
-                return self._json(h, 404, {"error": "not_found",
+                return send_json(h, 404, {"error": "not_found",
                                            "message": f"{path} is not a directory"})
             prefix = path.rstrip("/") + "/"
             below = sorted(p for p in self.files if p.startswith(prefix))
@@ -104,18 +81,18 @@ class FakeWorker:
                 entries = entries[: self.page_size]
                 doc["next_start_after"] = entries[-1]["path"]
             doc["entries"] = entries
-            return self._json(h, 200, doc)
+            return send_json(h, 200, doc)
         if url.path == "/v1/read":
             if self.read_barrier is not None:
                 try:
                     self.read_barrier.wait()
                 except threading.BrokenBarrierError:
-                    return self._json(h, 500, {"error": "internal",
+                    return send_json(h, 500, {"error": "internal",
                                                "message": "reads did not arrive together"})
             data = self.files[path]
             version = query.get("version", [""])[0]
             if version and version != self._stat(path)["version"]:
-                return self._json(h, 409, {"error": "changed", "message": f"{path} changed"})
+                return send_json(h, 409, {"error": "changed", "message": f"{path} changed"})
             first, last = (int(x) for x in h.headers["Range"].split("=")[1].split("-"))
             if first >= len(data):
                 h.send_response(416)
@@ -132,13 +109,4 @@ class FakeWorker:
             h.end_headers()
             h.wfile.write(body)
             return None
-        return self._json(h, 400, {"error": "invalid_argument", "message": "unknown endpoint"})
-
-    @staticmethod
-    def _json(h: BaseHTTPRequestHandler, status: int, doc: dict[str, Any]) -> None:
-        body = json.dumps(doc).encode()
-        h.send_response(status)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+        return send_json(h, 400, {"error": "invalid_argument", "message": "unknown endpoint"})

@@ -33,7 +33,7 @@ enum class FaultOp : std::uint8_t {
   kCount,  // not an operation
 };
 
-class FaultEnv final : public Env {
+class FaultEnv : public Env {
  public:
   // `base` is not owned and must outlive this Env; null means Env::Default().
   explicit FaultEnv(Env* base = nullptr);

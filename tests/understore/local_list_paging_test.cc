@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "list_walk.h"
+#include "local_fixture.h"
 #include "understore/local_under_store.h"
 
 namespace epochcache {
@@ -22,9 +23,7 @@ using testing::WalkPages;
 class LocalListPagingTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "ec-paging-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    root_ = fs::canonical(tmpl);
+    root_ = tmp_.path();
     for (const char* file : {"d/a", "d/sub-1", "d/sub.txt", "d/sub!", "d/sub/x", "d/sub/y/z",
                              "d/sub/y-1", "d/sub/y.z", "d/sub-2/deep", "d/e.x/f", "d/e.x.y", "d/z",
                              "d/b c+d", "d/q.r/s.t/u", "d/q.r.s/v", "other/a"}) {
@@ -32,11 +31,9 @@ class LocalListPagingTest : public ::testing::Test {
     }
     fs::create_directories(root_ / "d" / "empty");
     fs::create_symlink("a", root_ / "d" / "link-to-a");  // inside the root: listed
-    auto store = LocalUnderStore::Open(root_.string());
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
+    store_ = testing::OpenLocalStore(root_.string());
+    ASSERT_NE(store_, nullptr);
   }
-  void TearDown() override { fs::remove_all(root_); }
 
   static void Write(const fs::path& p) {
     fs::create_directories(p.parent_path());
@@ -58,6 +55,7 @@ class LocalListPagingTest : public ::testing::Test {
     return paths;
   }
 
+  testing::TempTree tmp_;
   fs::path root_;
   std::unique_ptr<LocalUnderStore> store_;
 };

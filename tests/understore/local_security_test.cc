@@ -14,14 +14,19 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "local_fixture.h"
+#include "support/eventually.h"
 #include "understore/local_under_store.h"
 
 namespace epochcache {
@@ -32,37 +37,33 @@ using Clock = std::chrono::steady_clock;
 class LocalSecurityTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "ec-local-sec-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    base_ = fs::canonical(tmpl);
+    base_ = tmp_.path();
     root_ = base_ / "root";
     fs::create_directories(root_ / "dir");
     fs::create_directories(base_ / "outside");
-    auto store = LocalUnderStore::Open(root_.string());
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
+    store_ = testing::OpenLocalStore(root_.string());
+    ASSERT_NE(store_, nullptr);
   }
-  void TearDown() override { fs::remove_all(base_); }
 
   static void Write(const fs::path& p, const std::string& data) {
     std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
   }
 
+  testing::TempTree tmp_;
   fs::path base_, root_;
   std::unique_ptr<LocalUnderStore> store_;
 };
 
 // Overwrites `path` in place (same inode, same size) with `fill`, in chunks as a program
-// writing a file does (`pause` between chunks), then puts `mtime` back.
-void RewriteInPlace(const fs::path& path, char fill, std::size_t size, const struct timespec& mtime,
-                    std::chrono::microseconds pause = std::chrono::microseconds(0)) {
+// writing a file does, then puts `mtime` back.
+void RewriteInPlace(const fs::path& path, char fill, std::size_t size,
+                    const struct timespec& mtime) {
   const int fd = ::open(path.c_str(), O_WRONLY);
   ASSERT_GE(fd, 0);
   const std::string chunk(std::size_t{64} * 1024, fill);
   for (std::size_t at = 0; at < size; at += chunk.size()) {
     const std::size_t n = std::min(chunk.size(), size - at);
     ASSERT_EQ(::pwrite(fd, chunk.data(), n, static_cast<off_t>(at)), static_cast<ssize_t>(n));
-    if (pause.count() > 0) std::this_thread::sleep_for(pause);
   }
   const struct timespec times[2] = {{0, UTIME_OMIT}, mtime};
   ASSERT_EQ(::futimens(fd, times), 0);
@@ -76,8 +77,14 @@ TEST_F(LocalSecurityTest, SameSizeSameMtimeRewriteIsANewVersion) {
   ASSERT_EQ(::stat(f.c_str(), &st), 0);
   auto before = store_->Stat(f.string());
   ASSERT_TRUE(before.ok()) << before.status().ToString();
-  // Let a coarse-grained clock tick, so the test means the same on every kernel.
-  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  // The rewrite must get another ctime, also where file times come from a coarse clock: wait
+  // until that clock has moved past the first write's.
+  ASSERT_TRUE(testing::EventuallyTrue([&] {
+    struct timespec now {};
+    ::clock_gettime(CLOCK_REALTIME_COARSE, &now);
+    return now.tv_sec > st.st_ctim.tv_sec ||
+           (now.tv_sec == st.st_ctim.tv_sec && now.tv_nsec > st.st_ctim.tv_nsec);
+  }));
   RewriteInPlace(f, 'x', 10, st.st_mtim);  // what `cp -p` or `rsync -t` leave behind
   struct stat st2 {};
   ASSERT_EQ(::stat(f.c_str(), &st2), 0);
@@ -106,13 +113,19 @@ TEST_F(LocalSecurityTest, InPlaceRewritesDuringReadsAreNeverReturnedMixed) {
   ASSERT_EQ(::stat(f.c_str(), &st), 0);
   const auto cap = Clock::now() + std::chrono::seconds(30);
 
+  // Hand-off: after each generation the writer waits until two more reads have ended, so the
+  // second of them started on a file no longer being written (reads can succeed), while the
+  // next generation races the reads that follow.
+  std::mutex mu;
+  std::condition_variable read_ended;
+  int reads = 0;  // guarded by mu
   std::atomic<bool> done{false};
   std::thread writer([&] {
     for (int g = 1; g <= kGenerations && Clock::now() < cap; ++g) {
-      // About 32 chunks 200us apart: the file is half old, half new for several ms.
-      RewriteInPlace(f, static_cast<char>('A' + g), kSize, st.st_mtim,
-                     std::chrono::microseconds(200));
-      std::this_thread::sleep_for(std::chrono::milliseconds(40));
+      RewriteInPlace(f, static_cast<char>('A' + g), kSize, st.st_mtim);
+      std::unique_lock lock(mu);
+      const int until = reads + 2;
+      read_ended.wait_until(lock, cap, [&] { return reads >= until; });
     }
     done = true;
   });
@@ -120,10 +133,16 @@ TEST_F(LocalSecurityTest, InPlaceRewritesDuringReadsAreNeverReturnedMixed) {
   int changed = 0;
   int mixed = 0;
   std::vector<std::byte> buf(kSize);
+  const auto ended = [&] {
+    std::lock_guard lock(mu);
+    ++reads;
+    read_ended.notify_all();
+  };
   while (!done && Clock::now() < cap) {
     auto status = store_->Stat(f.string());
     ASSERT_TRUE(status.ok()) << status.status().ToString();
     auto n = store_->ReadRange(f.string(), status->version, 0, buf);
+    ended();
     if (!n.ok()) {
       ASSERT_EQ(n.status().code(), StatusCode::kChanged) << n.status().ToString();
       ++changed;

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "local_fixture.h"
+
 namespace epochcache {
 namespace {
 namespace fs = std::filesystem;
@@ -15,19 +17,15 @@ namespace fs = std::filesystem;
 class LocalUnderStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "ec-local-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    base_ = fs::canonical(tmpl);
+    base_ = tmp_.path();
     root_ = base_ / "root";
     fs::create_directories(root_ / "train" / "sub");
     Write(root_ / "train" / "a.bin", "0123456789");
     Write(root_ / "train" / "sub" / "b.bin", "hello");
     Write(base_ / "secret.txt", "do not serve");
-    auto store = LocalUnderStore::Open("file://" + root_.string());
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
+    store_ = testing::OpenLocalStore("file://" + root_.string());
+    ASSERT_NE(store_, nullptr);
   }
-  void TearDown() override { fs::remove_all(base_); }
 
   static void Write(const fs::path& p, const std::string& data) {
     std::ofstream(p, std::ios::binary) << data;
@@ -41,6 +39,7 @@ class LocalUnderStoreTest : public ::testing::Test {
     return {reinterpret_cast<const char*>(buf.data()), *r};  // NOLINT(*-reinterpret-cast)
   }
 
+  testing::TempTree tmp_;
   fs::path base_, root_;
   std::unique_ptr<LocalUnderStore> store_;
 };

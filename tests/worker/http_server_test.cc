@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "support/eventually.h"
+#include "support/test_page_store.h"
 #include "temp_dir.h"
 #include "understore/memory_under_store.h"
 
@@ -126,12 +128,8 @@ class HttpServerTest : public ::testing::Test {
     auto under = OpenUnderStore("file://" + data_);
     ASSERT_TRUE(under.ok()) << under.status().ToString();
     under_ = std::move(under).value();
-    PageStoreOptions store;
-    store.dirs.push_back({root_.str() + "/cache", 64 << 20});
-    store.page_size = kPageSize;
-    auto pages = PageStore::Open(store);
-    ASSERT_TRUE(pages.ok()) << pages.status().ToString();
-    pages_ = std::move(pages).value();
+    pages_ = testing_support::OpenTestStore({{root_.str() + "/cache", 64 << 20}}, kPageSize);
+    ASSERT_NE(pages_, nullptr);
     service_ = std::make_unique<ReadService>(*under_, *pages_);
     StartServer(DefaultOptions());
   }
@@ -491,11 +489,11 @@ TEST_F(HttpServerTest, ConnectionsPastTheCapAreAnswered503) {
   // A slot frees when a connection closes (once the server has noticed).
   first.reset();
   unsigned status = 0;
-  for (int i = 0; i < 100 && status != 200; ++i) {
+  EXPECT_TRUE(epochcache::testing::EventuallyTrue([&] {
     status = StatusOf(RawExchange(server_->port(), request));
-    if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  EXPECT_EQ(status, 200U);
+    return status == 200;
+  })) << "still answered "
+      << status;
 }
 
 TEST_F(HttpServerTest, ResponseDeadlineIsTotalNotPerWrite) {
@@ -521,6 +519,8 @@ TEST_F(HttpServerTest, ResponseDeadlineIsTotalNotPerWrite) {
   while (std::chrono::steady_clock::now() - start < std::chrono::seconds(30)) {
     received += socket.read_some(asio::buffer(chunk), ec);
     if (ec) break;
+    // Pacing, not synchronisation: this models a client slower than the server's deadline,
+    // which runs on the server's real-time timers.
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
@@ -575,12 +575,9 @@ TEST(HttpServerQueue, FullMissQueueIsAnswered503) {
   for (const char* name : {"/a", "/b", "/c"}) memory.Put(name, std::string("contents of ") + name);
   GatedUnderStore gated(memory);
   TempDir dir;
-  PageStoreOptions store;
-  store.dirs.push_back({dir.str() + "/cache", 8 << 20});
-  store.page_size = kPageSize;
-  auto pages = PageStore::Open(store);
-  ASSERT_TRUE(pages.ok()) << pages.status().ToString();
-  ReadService service(gated, **pages);
+  auto pages = testing_support::OpenTestStore({{dir.str() + "/cache", 8 << 20}}, kPageSize);
+  ASSERT_NE(pages, nullptr);
+  ReadService service(gated, *pages);
   HttpServerOptions options;
   options.io_threads = 1;
   options.handler_threads = 1;

@@ -1,16 +1,16 @@
 #include "worker/request_router.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <cstring>
 #include <latch>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
+#include "support/read_plan_bytes.h"
+#include "support/test_page_store.h"
 #include "temp_dir.h"
 #include "understore/memory_under_store.h"
 
@@ -73,22 +73,9 @@ class GatedUnderStore final : public UnderStore {
   std::latch* release_ = nullptr;  // GUARDED_BY(mu_)
 };
 
-// The bytes a reply's first window carries (pread for pages, copies for buffers).
+// The bytes a reply's first window carries.
 std::string FirstWindowBytes(const HttpReply& reply) {
-  std::string out;
-  if (!reply.file) return out;
-  for (const auto& segment : reply.file->first.segments) {
-    std::string bytes(segment.length, '\0');
-    if (segment.is_page()) {
-      const auto n = ::pread(segment.page.fd(), bytes.data(), bytes.size(),
-                             static_cast<off_t>(segment.page.file_offset()));
-      EXPECT_EQ(n, static_cast<ssize_t>(bytes.size()));
-    } else {
-      std::memcpy(bytes.data(), segment.buffer->data() + segment.buffer_offset, segment.length);
-    }
-    out += bytes;
-  }
-  return out;
+  return reply.file ? testing_support::PlanBytes(reply.file->first) : std::string();
 }
 
 std::string Header(const HttpReply& reply, std::string_view name) {
@@ -107,12 +94,8 @@ class RequestRouterTest : public ::testing::Test {
     router_.reset();
     service_.reset();
     pages_.reset();
-    PageStoreOptions options;
-    options.dirs.push_back({cache_.str() + "/pages", 64 << 20});
-    options.page_size = kPageSize;
-    auto pages = PageStore::Open(options);
-    ASSERT_TRUE(pages.ok()) << pages.status().ToString();
-    pages_ = std::move(pages).value();
+    pages_ = testing_support::OpenTestStore({{cache_.str() + "/pages", 64 << 20}}, kPageSize);
+    ASSERT_NE(pages_, nullptr);
     ReadServiceOptions read_options;
     read_options.max_inflight_miss_bytes = max_inflight_miss_bytes;
     service_ = std::make_unique<ReadService>(under_, *pages_, read_options);
