@@ -9,8 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/eventually.h"
 #include "support/manual_clock.h"
-#include "wait_until.h"
 
 namespace epochcache {
 namespace {

@@ -10,9 +10,9 @@
 #include <thread>
 #include <vector>
 
-#include "../common/wait_until.h"
 #include "../understore/scripted_http_server.h"
 #include "membership/registration.h"
+#include "support/eventually.h"
 #include "support/manual_clock.h"
 
 namespace epochcache {

@@ -11,9 +11,9 @@
 #include <thread>
 #include <vector>
 
-#include "../common/wait_until.h"
 #include "../understore/scripted_http_server.h"
 #include "common/base64.h"
+#include "support/eventually.h"
 #include "support/manual_clock.h"
 
 namespace epochcache {

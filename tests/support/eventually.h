@@ -19,9 +19,21 @@ template <typename Pred>
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
     if (pred()) return true;
-    std::this_thread::sleep_for(poll);
+    if (poll.count() == 0) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(poll);
+    }
   }
   return pred();
+}
+
+// Waits for another thread of this test to reach a state it does not signal (a waiter queued
+// inside the code under test): spins, yielding, at most ten seconds; returns whether it held.
+// A bound on a hung test, not a timing assumption: it normally holds within microseconds.
+template <typename Pred>
+[[nodiscard]] bool WaitUntil(Pred pred) {
+  return EventuallyTrue(pred, std::chrono::seconds(10), std::chrono::milliseconds(0));
 }
 
 }  // namespace epochcache::testing

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/read_plan_bytes.h"
 #include "temp_dir.h"
 #include "understore/memory_under_store.h"
 #include "worker/http_util.h"
@@ -22,24 +23,6 @@ using testing::PatternBytes;
 using testing::TempDir;
 
 constexpr std::uint64_t kPageSize = 4096;
-
-// Concatenates the bytes of a plan: page segments with pread, buffers by copy.
-std::string Materialize(const ReadPlan& plan) {
-  std::string out;
-  for (const auto& segment : plan.segments) {
-    std::string bytes(segment.length, '\0');
-    if (segment.is_page()) {
-      const auto n = ::pread(segment.page.fd(), bytes.data(), bytes.size(),
-                             static_cast<off_t>(segment.page.file_offset()));
-      EXPECT_EQ(n, static_cast<ssize_t>(bytes.size()));
-    } else {
-      std::memcpy(bytes.data(), segment.buffer->data() + segment.buffer_offset, segment.length);
-    }
-    out += bytes;
-  }
-  EXPECT_EQ(out.size(), plan.length);
-  return out;
-}
 
 class ReadServiceTest : public ::testing::Test {
  protected:
@@ -65,7 +48,7 @@ class ReadServiceTest : public ::testing::Test {
                       std::uint64_t length = UINT64_MAX) {
     auto plan = service_->Read(path, "", offset, length);
     EXPECT_TRUE(plan.ok()) << plan.status().ToString();
-    return plan.ok() ? Materialize(*plan) : std::string();
+    return plan.ok() ? testing_support::PlanBytes(*plan) : std::string();
   }
 
   TempDir cache_;
@@ -145,7 +128,7 @@ TEST_F(ReadServiceTest, WithinTheTtlAWholeOldVersionIsServedUntilForgotten) {
   // answer is that version, whole (the TTL's documented staleness), never a mix.
   auto plan = service_->Read("/f", "", 0, UINT64_MAX);
   ASSERT_TRUE(plan.ok());
-  EXPECT_EQ(Materialize(*plan), original);
+  EXPECT_EQ(testing_support::PlanBytes(*plan), original);
   service_->ForgetStatus("/f");
   EXPECT_EQ(ReadAll("/f"), replacement);
 }
@@ -168,7 +151,7 @@ TEST_F(ReadServiceTest, RequestedVersionMismatchIsChanged) {
   ASSERT_TRUE(status.ok());
   auto plan = service_->Read("/f", status->version, 0, 3);
   ASSERT_TRUE(plan.ok());
-  EXPECT_EQ(Materialize(*plan), "abc");
+  EXPECT_EQ(testing_support::PlanBytes(*plan), "abc");
 }
 
 TEST_F(ReadServiceTest, StaleCachedStatusDoesNotRefuseANewerRequestedVersion) {
@@ -179,7 +162,7 @@ TEST_F(ReadServiceTest, StaleCachedStatusDoesNotRefuseANewerRequestedVersion) {
   ASSERT_TRUE(fresh.ok());
   auto plan = service_->Read("/f", fresh->version, 0, 10);
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
-  EXPECT_EQ(Materialize(*plan), "new!");
+  EXPECT_EQ(testing_support::PlanBytes(*plan), "new!");
 }
 
 TEST_F(ReadServiceTest, MetadataIsCachedForTheTtl) {
@@ -215,7 +198,7 @@ TEST_F(ReadServiceTest, ConcurrentColdReadsFetchEachPageOnce) {
       ready.fetch_add(1);
       while (ready.load() < kThreads) std::this_thread::yield();
       auto plan = service_->Read("/big", "", 0, UINT64_MAX);
-      if (!plan.ok() || Materialize(*plan) != data) mismatches.fetch_add(1);
+      if (!plan.ok() || testing_support::PlanBytes(*plan) != data) mismatches.fetch_add(1);
     });
   }
   for (auto& t : threads) t.join();
@@ -379,7 +362,7 @@ TEST_F(ReadServiceTest, MissBuffersStayWithinTheInFlightBudget) {
   auto next = service_->Read("/f", "", 6 * kPageSize, kPageSize);
   ASSERT_TRUE(next.ok()) << next.status().ToString();
   ASSERT_FALSE(next->segments.at(0).is_page());
-  EXPECT_EQ(Materialize(*next), data.substr(6 * kPageSize, kPageSize));
+  EXPECT_EQ(testing_support::PlanBytes(*next), data.substr(6 * kPageSize, kPageSize));
   EXPECT_EQ(service_->miss_budget().used(), kHeld * kPageSize);
   next = ReadPlan{};  // drops the buffer
   held.clear();
@@ -403,14 +386,14 @@ TEST_F(ReadServiceTest, CachedReadsNeverTouchTheUnderStore) {
   auto page1 = service_->TryReadCached(*status, kPageSize + 5, 100);
   ASSERT_TRUE(page1);
   ASSERT_TRUE(page1->ok());
-  EXPECT_EQ(Materialize(page1->value()), data.substr(kPageSize + 5, 100));
+  EXPECT_EQ(testing_support::PlanBytes(page1->value()), data.substr(kPageSize + 5, 100));
   // A range one byte into an uncached page is declined as a whole.
   EXPECT_FALSE(service_->TryReadCached(*status, kPageSize, kPageSize + 1));
 
   EXPECT_EQ(ReadAll("/f"), data);
   auto all = service_->TryReadCached(*status, 0, UINT64_MAX);
   ASSERT_TRUE(all && all->ok());
-  EXPECT_EQ(Materialize(all->value()), data);
+  EXPECT_EQ(testing_support::PlanBytes(all->value()), data);
   for (const auto& segment : all->value().segments) EXPECT_TRUE(segment.is_page());
   auto empty = service_->TryReadCached(*status, data.size(), 10);
   ASSERT_TRUE(empty && empty->ok());

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "../common/wait_until.h"
+#include "support/eventually.h"
 
 namespace epochcache::worker {
 namespace {
