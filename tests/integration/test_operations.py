@@ -229,6 +229,16 @@ def scrape(worker: LocalWorker) -> dict[str, float]:
         match = _SAMPLE.match(line)
         assert match, f"not a Prometheus sample line: {line!r}"
         samples[line.rsplit(" ", 1)[0]] = float(line.rsplit(" ", 1)[1])
+    # Prometheus' own parser reads the same samples (with their HELP and TYPE) from the text.
+    from prometheus_client.parser import text_string_to_metric_families
+
+    parsed = {}
+    for family in text_string_to_metric_families(text):
+        assert family.documentation, f"{family.name} has no HELP"
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sample.labels.items())
+            parsed[sample.name + (f"{{{labels}}}" if labels else "")] = sample.value
+    assert parsed == samples
     return samples
 
 
