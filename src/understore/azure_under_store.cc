@@ -7,6 +7,7 @@
 
 #include "common/path_rules.h"
 #include "understore/list_paging.h"
+#include "understore/remote_errors.h"
 #include "understore/retrying_http.h"
 #include "understore/s3_xml.h"
 
@@ -26,17 +27,6 @@ std::string Env(const char* name) {
 std::string TrimTrailingSlashes(std::string key) {
   while (!key.empty() && key.back() == '/') key.pop_back();
   return key;
-}
-
-bool IsRedirect(long status) {  // NOLINT(google-runtime-int): curl's type
-  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
-}
-
-void Scrub(std::string& text, const std::string& secret) {
-  if (secret.empty()) return;
-  for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
-    text.replace(at, secret.size(), "***");
-  }
 }
 
 // The `sig` parameter of a SAS token: the part that grants access.
@@ -217,8 +207,6 @@ Result<HttpResponse> AzureUnderStore::Execute(
   HttpRequest request;
   request.method = method;
   request.url = std::move(url);
-  request.connect_timeout = options_.connect_timeout;
-  request.timeout = options_.request_timeout;
   request.body_out = body_out;
   for (const auto& [name, value] : ms_headers) {
     request.headers.push_back(fmt::format("{}: {}", name, value));
@@ -242,13 +230,9 @@ Result<HttpResponse> AzureUnderStore::Execute(
 }
 
 Status AzureUnderStore::ErrorStatus(const HttpResponse& response, const std::string& uri) const {
-  Status status = DescribeError(response, uri);
-  std::string message(status.message());
-  Scrub(message, credentials_.account_key);
-  Scrub(message, credentials_.sas_token);
-  Scrub(message, SasSignature(credentials_.sas_token));
-  Scrub(message, credentials_.bearer_token);
-  return {status.code(), std::move(message)};
+  return WithoutSecrets(DescribeError(response, uri),
+                        {credentials_.account_key, credentials_.sas_token,
+                         SasSignature(credentials_.sas_token), credentials_.bearer_token});
 }
 
 Status AzureUnderStore::DescribeError(const HttpResponse& response, const std::string& uri) const {
@@ -261,35 +245,15 @@ Status AzureUnderStore::DescribeError(const HttpResponse& response, const std::s
   if (!err.message.empty() && err.code != "AuthenticationFailed") {
     detail += fmt::format(": {:.300}", err.message);
   }
+  if (response.status == 404 && err.code == "ContainerNotFound") {
+    return Status::NotFound(
+        fmt::format("{}: container {} does not exist", uri, root_.location.container));
+  }
   const std::string endpoint = RedactUserinfo(credentials_.endpoint);
-  if (IsRedirect(response.status)) {
-    return Status::IoError(fmt::format(
-        "{}: {} redirected the request ({}); redirects are not followed", uri, endpoint, detail));
-  }
-  switch (response.status) {
-    case 404:
-      if (err.code == "ContainerNotFound") {
-        return Status::NotFound(
-            fmt::format("{}: container {} does not exist", uri, root_.location.container));
-      }
-      return Status::NotFound(fmt::format("{} does not exist", uri));
-    case 401:
-    case 403:
-      return Status::PermissionDenied(fmt::format(
-          "{}: access denied by {} with {} credentials{} ({})", uri, endpoint, credentials_.source,
-          credentials_.account.empty() ? std::string() : " for account " + credentials_.account,
-          detail));
-    case 400:
-      return Status::InvalidArgument(fmt::format("{}: {}", uri, detail));
-    case 412:
-      return Status::Changed(fmt::format("{} changed while being read", uri));
-    default:
-      if (response.status >= 500 || response.status == 429) {
-        return Status::Unavailable(fmt::format("{}: {} answered {}", uri, endpoint, detail));
-      }
-      return Status::IoError(
-          fmt::format("{}: unexpected answer from {}: {}", uri, endpoint, detail));
-  }
+  const std::string credentials = fmt::format(
+      "{} credentials{}", credentials_.source,
+      credentials_.account.empty() ? std::string() : " for account " + credentials_.account);
+  return RemoteErrorStatus(response.status, {uri, endpoint, credentials, detail});
 }
 
 Result<AzureListPage> AzureUnderStore::ListBlobs(const std::string& prefix, bool recursive,
@@ -447,23 +411,9 @@ Result<std::size_t> AzureUnderStore::ReadRange(std::string_view path, std::strin
   auto response = Execute(
       "GET", loc, {}, {{"x-ms-range", fmt::format("bytes={}-{}", offset, offset + out.size() - 1)}},
       if_match, out);
-  if (!response.ok()) {
-    if (response.status().message().find("more bytes than") != std::string::npos) {
-      return Status::IoError(fmt::format("{}: the server ignored the range", uri));
-    }
-    return response.status();
-  }
-  switch (response->status) {
-    case 206:
-      return response->body_bytes;
-    case 200:
-      if (offset == 0) return response->body_bytes;
-      return Status::IoError(fmt::format("{}: the server ignored the range", uri));
-    case 416:
-      return std::size_t{0};
-    default:
-      return ErrorStatus(*response, uri);
-  }
+  EC_ASSIGN_OR_RETURN(const auto bytes, RangedReadBytes(response, offset, uri));
+  if (bytes) return *bytes;
+  return ErrorStatus(*response, uri);
 }
 
 }  // namespace epochcache

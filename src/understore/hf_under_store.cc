@@ -101,9 +101,7 @@ Status HfUnderStore::ErrorStatus(const HttpResponse& response, std::string_view 
   }
 }
 
-Result<HttpResponse> HfUnderStore::Fetch(HttpRequest request, const std::string& url) {
-  request.connect_timeout = options_.connect_timeout;
-  request.timeout = options_.request_timeout;
+Result<HttpResponse> HfUnderStore::Fetch(const HttpRequest& request, const std::string& url) {
   return PerformFollowingRedirects(
       http_, request, url, origin_, kMaxRedirects,
       [&](HttpRequest& hop, bool home) {
@@ -273,23 +271,10 @@ Result<std::size_t> HfUnderStore::ReadRange(std::string_view path, std::string_v
   HttpRequest request;
   request.headers.push_back(fmt::format("Range: bytes={}-{}", offset, offset + out.size() - 1));
   request.body_out = out;
-  auto response = Fetch(std::move(request), url);
-  const std::string ignored = fmt::format(
-      "{}: the server ignored the Range header (it would send the whole file for a range)", path);
-  if (!response.ok()) {
-    if (response.status().message().find("more bytes than") != std::string::npos) {
-      return Status::IoError(ignored);
-    }
-    return response.status();
-  }
+  auto response = Fetch(request, url);
+  EC_ASSIGN_OR_RETURN(const auto bytes, RangedReadBytes(response, offset, path));
+  if (bytes) return *bytes;
   switch (response->status) {
-    case 206:
-      return response->body_bytes;
-    case 200:
-      if (offset == 0) return response->body_bytes;
-      return Status::IoError(ignored);
-    case 416:
-      return std::size_t{0};
     case 404:
       if (!version.empty()) {
         return Status::Changed(fmt::format("{}: commit {} of version {} is no longer on the Hub",

@@ -84,7 +84,7 @@ class HfUnderStore final : public UnderStore {
                                              const std::string& dir, bool recursive);
   // A GET (or `request` as given) to the Hub, following redirects; the token only to the
   // endpoint's origin.
-  Result<HttpResponse> Fetch(HttpRequest request, const std::string& url);
+  Result<HttpResponse> Fetch(const HttpRequest& request, const std::string& url);
   Status ErrorStatus(const HttpResponse& response, std::string_view what) const;
   // "hf://" + the repository part as the caller spelled it + "/" + path.
   static std::string EntryPath(const HfLocation& loc, std::string_view path_in_repo);

@@ -106,9 +106,7 @@ Status HttpUnderStore::ErrorStatus(const HttpResponse& response, std::string_vie
   }
 }
 
-Result<HttpResponse> HttpUnderStore::Fetch(HttpRequest request, const std::string& url) {
-  request.connect_timeout = options_.connect_timeout;
-  request.timeout = options_.request_timeout;
+Result<HttpResponse> HttpUnderStore::Fetch(const HttpRequest& request, const std::string& url) {
   return PerformFollowingRedirects(
       http_, request, url, origin_, kMaxRedirects,
       [&](HttpRequest& hop, bool home) {
@@ -123,7 +121,7 @@ Result<FileStatus> HttpUnderStore::Stat(std::string_view path) {
   const std::string url(path);
   HttpRequest request;
   request.method = "HEAD";
-  EC_ASSIGN_OR_RETURN(HttpResponse response, Fetch(std::move(request), url));
+  EC_ASSIGN_OR_RETURN(HttpResponse response, Fetch(request, url));
   if (response.status != 200) return ErrorStatus(response, url);
   FileStatus st;
   st.path = url;
@@ -163,32 +161,17 @@ Result<std::size_t> HttpUnderStore::ReadRange(std::string_view path, std::string
     }
   }
   request.body_out = out;
-  auto response = Fetch(std::move(request), url);
-  const std::string ignored = fmt::format(
-      "{}: the server ignored the Range header (it would send the whole file for a range)", url);
-  if (!response.ok()) {
-    if (response.status().message().find("more bytes than") != std::string::npos) {
-      return Status::IoError(ignored);
+  auto response = Fetch(request, url);
+  EC_ASSIGN_OR_RETURN(const auto bytes, RangedReadBytes(response, offset, url));
+  if (!bytes) return ErrorStatus(*response, url);
+  if (response->status == 206) {
+    const auto total = ContentRangeTotal(*response);
+    if (version_size && total && *total != *version_size) {
+      return Status::Changed(fmt::format("{} changed: {} bytes now, {} in version {}", url, *total,
+                                         *version_size, version));
     }
-    return response.status();
   }
-  switch (response->status) {
-    case 206: {
-      const auto total = ContentRangeTotal(*response);
-      if (version_size && total && *total != *version_size) {
-        return Status::Changed(fmt::format("{} changed: {} bytes now, {} in version {}", url,
-                                           *total, *version_size, version));
-      }
-      return response->body_bytes;
-    }
-    case 200:
-      if (offset == 0) return response->body_bytes;
-      return Status::IoError(ignored);
-    case 416:
-      return std::size_t{0};
-    default:
-      return ErrorStatus(*response, url);
-  }
+  return *bytes;
 }
 
 }  // namespace epochcache

@@ -63,7 +63,7 @@ class HttpUnderStore final : public UnderStore {
         options_(options) {}
   Status Check(std::string_view path) const;
   // Performs `request`, following redirects as described above.
-  Result<HttpResponse> Fetch(HttpRequest request, const std::string& url);
+  Result<HttpResponse> Fetch(const HttpRequest& request, const std::string& url);
   Status ErrorStatus(const HttpResponse& response, std::string_view url) const;
 
   std::string root_;    // without credentials or a trailing slash

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <chrono>
 
+#include "understore/remote_errors.h"
 #include "understore/retry_policy.h"
 
 namespace epochcache {
@@ -51,10 +52,12 @@ std::optional<std::chrono::milliseconds> RetryAfter(const HttpResponse& response
                   std::chrono::duration_cast<std::chrono::milliseconds>(wait));
 }
 
-Result<HttpResponse> PerformWithRetries(CurlHttp& http, const HttpRequest& request,
+Result<HttpResponse> PerformWithRetries(CurlHttp& http, HttpRequest request,
                                         const UnderStoreOptions& options, const std::string& uri,
                                         const RetryableErrorFn& describe,
                                         std::atomic<std::uint64_t>* retries, Clock& clock) {
+  request.connect_timeout = options.connect_timeout;
+  request.timeout = options.request_timeout;
   RetryPolicy policy(RetryOptions{options.max_attempts, std::chrono::milliseconds(100),
                                   std::chrono::milliseconds(5000), options.operation_deadline});
   const auto start = clock.Now();
@@ -94,14 +97,6 @@ Result<HttpResponse> PerformWithRetries(CurlHttp& http, const HttpRequest& reque
   }
 }
 
-namespace {
-
-bool IsRedirect(long status) {  // NOLINT(google-runtime-int): curl's type
-  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
-}
-
-}  // namespace
-
 Result<HttpResponse> PerformFollowingRedirects(CurlHttp& http, const HttpRequest& request,
                                                const std::string& url,
                                                const std::string& home_origin, int max_redirects,
@@ -118,7 +113,7 @@ Result<HttpResponse> PerformFollowingRedirects(CurlHttp& http, const HttpRequest
     EC_ASSIGN_OR_RETURN(HttpResponse response,
                         PerformWithRetries(http, attempt, options, url, describe, retries));
     const std::string location = HeaderValue(response, "location");
-    if (!IsRedirect(response.status) || location.empty()) return response;
+    if (!IsHttpRedirect(response.status) || location.empty()) return response;
     if (hop == max_redirects) {
       return Status::IoError(fmt::format("{}: more than {} redirects", url, max_redirects));
     }
@@ -135,6 +130,33 @@ Result<HttpResponse> PerformFollowingRedirects(CurlHttp& http, const HttpRequest
                       url, RedactUserinfo(next)));
     }
     current = std::move(next);
+  }
+}
+
+Result<std::optional<std::size_t>> RangedReadBytes(const Result<HttpResponse>& response,
+                                                   std::uint64_t offset, std::string_view what) {
+  const auto ignored = [&] {
+    return Status::IoError(fmt::format(
+        "{}: the server ignored the Range header (it would send the whole object for a range)",
+        what));
+  };
+  if (!response.ok()) {
+    // CurlHttp refuses a body larger than the buffer: the whole object for a range.
+    if (response.status().message().find("more bytes than") != std::string::npos) {
+      return ignored();
+    }
+    return response.status();
+  }
+  switch (response->status) {
+    case 206:
+      return std::optional<std::size_t>(response->body_bytes);
+    case 200:
+      if (offset == 0) return std::optional<std::size_t>(response->body_bytes);
+      return ignored();
+    case 416:
+      return std::optional<std::size_t>(0);
+    default:
+      return std::optional<std::size_t>();
   }
 }
 

@@ -30,7 +30,8 @@ std::string HeaderValue(const HttpResponse& response, const std::string& name);
 Result<std::uint64_t> HeaderNumber(const HttpResponse& response, const std::string& name,
                                    std::string_view uri, bool required);
 
-Result<HttpResponse> PerformWithRetries(CurlHttp& http, const HttpRequest& request,
+// Sends `request` with the options' connect and request timeouts, retrying as described above.
+Result<HttpResponse> PerformWithRetries(CurlHttp& http, HttpRequest request,
                                         const UnderStoreOptions& options, const std::string& uri,
                                         const RetryableErrorFn& describe,
                                         std::atomic<std::uint64_t>* retries,
@@ -55,5 +56,13 @@ Result<HttpResponse> PerformFollowingRedirects(CurlHttp& http, const HttpRequest
                                                const UnderStoreOptions& options,
                                                const RetryableErrorFn& describe,
                                                std::atomic<std::uint64_t>* retries);
+
+// What a ranged GET (`Range: bytes=offset-...`, body into the caller's buffer) answered, for the
+// stores' ReadRange: the bytes received for a 206, or for a 200 when the read starts at 0 (a
+// whole-object answer covers it); 0 for a 416 (the read starts at or past the end). A server
+// that ignored the range is an IoError naming `what`; a transport failure is returned as is.
+// Any other HTTP answer is nullopt, for the store to turn into its own Status.
+Result<std::optional<std::size_t>> RangedReadBytes(const Result<HttpResponse>& response,
+                                                   std::uint64_t offset, std::string_view what);
 
 }  // namespace epochcache

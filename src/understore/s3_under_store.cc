@@ -9,6 +9,7 @@
 
 #include "common/path_rules.h"
 #include "understore/list_paging.h"
+#include "understore/remote_errors.h"
 #include "understore/retrying_http.h"
 #include "understore/s3_xml.h"
 
@@ -51,18 +52,7 @@ Status NextToken(S3ListPage& got, const std::string& uri, std::string& token) {
 
 std::string Header(const HttpResponse& r, const std::string& name) { return HeaderValue(r, name); }
 
-bool IsRedirect(long status) {  // NOLINT(google-runtime-int): curl's type
-  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
-}
-
 // Replaces every occurrence of `secret` in `text` (a server may echo anything back).
-void Scrub(std::string& text, const std::string& secret) {
-  if (secret.empty()) return;
-  for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
-    text.replace(at, secret.size(), "***");
-  }
-}
-
 }  // namespace
 
 S3UnderStore::S3UnderStore(S3Location root, AwsCredentials credentials, std::string endpoint,
@@ -116,8 +106,6 @@ Result<S3Location> S3UnderStore::Resolve(std::string_view path) const {
 }
 
 Result<HttpResponse> S3UnderStore::Execute(HttpRequest request, const std::string& uri) {
-  request.connect_timeout = options_.connect_timeout;
-  request.timeout = options_.request_timeout;
   request.headers.push_back(fmt::format("x-amz-content-sha256: {}", kEmptyPayloadSha256));
   if (!credentials_.anonymous()) {
     request.aws_sigv4 = fmt::format("aws:amz:{}:s3", credentials_.region);
@@ -132,11 +120,8 @@ Result<HttpResponse> S3UnderStore::Execute(HttpRequest request, const std::strin
 }
 
 Status S3UnderStore::ErrorStatus(const HttpResponse& response, const std::string& uri) const {
-  Status status = DescribeError(response, uri);
-  std::string message(status.message());
-  Scrub(message, credentials_.secret_access_key);
-  Scrub(message, credentials_.session_token);
-  return {status.code(), std::move(message)};
+  return WithoutSecrets(DescribeError(response, uri),
+                        {credentials_.secret_access_key, credentials_.session_token});
 }
 
 Status S3UnderStore::DescribeError(const HttpResponse& response, const std::string& uri) const {
@@ -144,40 +129,18 @@ Status S3UnderStore::DescribeError(const HttpResponse& response, const std::stri
   const std::string detail =
       err.code.empty() ? fmt::format("HTTP {}", response.status)
                        : fmt::format("HTTP {} {}: {}", response.status, err.code, err.message);
-  if (IsRedirect(response.status)) {
-    // Never followed: the request was signed for this host, and a redirect's body is not the
-    // object. S3 redirects when the bucket lives in another region.
-    const std::string region = Header(response, "x-amz-bucket-region");
-    return Status::IoError(fmt::format(
-        "{}: {} redirected the request ({}); redirects are not followed{}", uri,
-        RedactUserinfo(endpoint_), detail,
-        region.empty()
-            ? std::string()
-            : fmt::format(": the bucket is in region {}, set the region to it", region)));
+  if (response.status == 404 && err.code == "NoSuchBucket") {
+    return Status::NotFound(fmt::format("{}: bucket {} does not exist", uri, root_.bucket));
   }
-  switch (response.status) {
-    case 404:
-      if (err.code == "NoSuchBucket") {
-        return Status::NotFound(fmt::format("{}: bucket {} does not exist", uri, root_.bucket));
-      }
-      return Status::NotFound(fmt::format("{} does not exist", uri));
-    case 401:
-    case 403:
-      return Status::PermissionDenied(
-          fmt::format("{}: access denied by {} with {} credentials ({})", uri,
-                      RedactUserinfo(endpoint_), credentials_.source, detail));
-    case 400:
-      return Status::InvalidArgument(fmt::format("{}: {}", uri, detail));
-    case 412:
-      return Status::Changed(fmt::format("{} changed while being read", uri));
-    default:
-      if (response.status >= 500 || response.status == 429) {
-        return Status::Unavailable(
-            fmt::format("{}: {} answered {}", uri, RedactUserinfo(endpoint_), detail));
-      }
-      return Status::IoError(
-          fmt::format("{}: unexpected answer from {}: {}", uri, RedactUserinfo(endpoint_), detail));
-  }
+  // A redirect is never followed: the request was signed for this host, and a redirect's body
+  // is not the object. S3 redirects when the bucket lives in another region.
+  const std::string region = Header(response, "x-amz-bucket-region");
+  const std::string endpoint = RedactUserinfo(endpoint_);
+  const std::string credentials = fmt::format("{} credentials", credentials_.source);
+  const std::string hint =
+      region.empty() ? std::string()
+                     : fmt::format(": the bucket is in region {}, set the region to it", region);
+  return RemoteErrorStatus(response.status, {uri, endpoint, credentials, detail, hint});
 }
 
 Result<S3ListPage> S3UnderStore::ListObjects(const S3Location& prefix, bool recursive,
@@ -389,24 +352,9 @@ Result<std::size_t> S3UnderStore::ReadRange(std::string_view path, std::string_v
   if (!version.empty()) request.headers.push_back(fmt::format("If-Match: \"{}\"", version));
   request.body_out = out;
   auto response = Execute(std::move(request), uri);
-  if (!response.ok()) {
-    if (response.status().message().find("more bytes than") != std::string::npos) {
-      return Status::IoError(fmt::format("{}: the server ignored the Range header", uri));
-    }
-    return response.status();
-  }
-  switch (response->status) {
-    case 206:
-      return response->body_bytes;
-    case 200:
-      // A whole-object answer is right only for a read from 0 that covers the object.
-      if (offset == 0) return response->body_bytes;
-      return Status::IoError(fmt::format("{}: the server ignored the Range header", uri));
-    case 416:
-      return std::size_t{0};
-    default:
-      return ErrorStatus(*response, uri);
-  }
+  EC_ASSIGN_OR_RETURN(const auto bytes, RangedReadBytes(response, offset, uri));
+  if (bytes) return *bytes;
+  return ErrorStatus(*response, uri);
 }
 
 }  // namespace epochcache
