@@ -50,8 +50,10 @@ _TOKEN_ENV = "EPOCHCACHE_AUTH_TOKEN"
 # repr or a cache key cannot be checked against guessed secrets elsewhere.
 _DIGEST_KEY = os.urandom(32)
 # Option names (at any depth of target_options) whose string values are secrets: s3fs's
-# "secret" and "token", botocore's aws_secret_access_key / aws_session_token, passwords.
-_SECRET_NAME = re.compile(r"secret|token|passw|credential", re.IGNORECASE)
+# "secret" and "token", botocore's aws_secret_access_key / aws_session_token, passwords;
+# adlfs's account_key and connection_string (which holds the key) are secrets too.
+_SECRET_NAME = re.compile(r"secret|token|passw|credential|account_key|connection_string",
+                          re.IGNORECASE)
 # How many cat_ranges reads run at once in one process.
 _CAT_RANGES_THREADS = 16
 
@@ -167,9 +169,9 @@ def _fallback_options(protocol: str, target_options: dict[str, Any]) -> dict[str
         return {"fallback_under_store": f"{protocol}://"}
     if protocol == "az":
         # The native store reads with the credentials of this process's environment
-        # (AZURE_STORAGE_*), as a worker does. It cannot take adlfs options yet: given some, no
-        # direct reads, rather than reads with other credentials (perhaps another account's)
-        # than the ones the caller named.
+        # (AZURE_STORAGE_*), as a worker does. It cannot take adlfs options: given some, the
+        # direct reads go through adlfs instead (_UserFilesystem), never through the native
+        # store with other credentials (perhaps another account's) than the ones named.
         return {} if target_options else {"fallback_under_store": "az://"}
     if protocol != "s3":
         return {}
@@ -192,6 +194,103 @@ def _fallback_options(protocol: str, target_options: dict[str, Any]) -> dict[str
     return {k: v for k, v in out.items() if v is not None}
 
 
+# Targets whose direct reads, when the native store cannot do them, go through the fsspec
+# filesystem users already have: its fsspec protocol and the package that provides it.
+_USER_FILESYSTEMS = {"az": ("abfs", "adlfs"), "hf": ("hf", "huggingface_hub")}
+# Answers about the request itself, from the user's filesystem: final, like the native store's.
+_FINAL_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError,
+                 ValueError)
+
+
+class _UserFilesystem:
+    """Direct reads of the target through the user's own fsspec filesystem (adlfs for ``az``,
+    huggingface_hub's HfFileSystem for ``hf``), made from ``target_options`` as given.
+
+    The native stores read with the credentials of the environment only; they cannot take
+    these libraries' credential forms (adlfs's options, Azure AD through azure-identity, the
+    Hugging Face login cached by ``huggingface-cli login``). Rather than read with other
+    credentials than the ones the caller named, or not at all, the client asks the library the
+    caller already uses. It answers the native client's calls (stat, list, read, readinto) in
+    the native client's shapes, so every operation of EpochCacheFileSystem and its files goes
+    through the one wrapper, _FallbackWarningClient. The library's filesystem is made at first
+    use, never pickled: each process (and forked child) makes its own with its native client.
+    """
+
+    def __init__(self, protocol: str, target_options: dict[str, Any]) -> None:
+        self.protocol = protocol
+        self._fsspec_protocol, self.package = _USER_FILESYSTEMS[protocol]
+        self._options = target_options  # secrets still wrapped until the filesystem is made
+        self._fs: Any = None
+        self._lock = threading.Lock()
+
+    def _filesystem(self, worker_error: Exception) -> Any:
+        with self._lock:
+            if self._fs is None:
+                import fsspec
+
+                try:
+                    self._fs = fsspec.filesystem(self._fsspec_protocol,
+                                                 **_reveal(self._options))
+                except ImportError as e:
+                    raise type(worker_error)(
+                        f"{worker_error}; reading {self.protocol}:// directly needs the package "
+                        f"{self.package!r} (pip install {self.package})") from e
+            return self._fs
+
+    def call(self, op: str, worker_error: Exception, uri: str, *args: Any) -> Any:
+        """The native client's `op` on `uri` done by the user's filesystem. A final answer
+        (missing, refused) is raised as is; any other failure adds to the workers' error."""
+        fs = self._filesystem(worker_error)
+        path = uri.split("://", 1)[-1]
+        try:
+            return getattr(self, "_" + op)(fs, path, *args)
+        except _FINAL_ERRORS:
+            raise
+        except Exception as e:  # noqa: BLE001 - reported with the workers' failure
+            raise type(worker_error)(
+                f"{worker_error}; reading the under store directly through {self.package} "
+                f"failed too: {type(e).__name__}: {self._scrub(str(e))}") from None
+
+    def _scrub(self, text: str) -> str:
+        """`text` without any secret of the options (a library may echo a SAS in a URL)."""
+        def secrets(options: Any) -> Iterable[str]:
+            for value in (options.values() if isinstance(options, dict) else ()):
+                if isinstance(value, _Secret) and value.reveal():
+                    yield value.reveal()
+                yield from secrets(value)
+
+        for secret in secrets(self._options):
+            text = text.replace(secret, "***")
+        return text
+
+    def _entry(self, info: dict[str, Any]) -> dict[str, Any]:
+        mtime = info.get("last_modified") or info.get("mtime") or 0.0
+        if isinstance(mtime, datetime):
+            mtime = mtime.timestamp()
+        version = info.get("etag") or info.get("blob_id") or ""
+        return {"name": f"{self.protocol}://{info['name'].rstrip('/')}",
+                "size": int(info.get("size") or 0), "type": info["type"],
+                "mtime": float(mtime), "version": str(version).strip('"')}
+
+    def _stat(self, fs: Any, path: str) -> dict[str, Any]:
+        return self._entry(fs.info(path))
+
+    def _list(self, fs: Any, path: str, recursive: bool) -> list[dict[str, Any]]:
+        found = (fs.find(path, detail=True).values() if recursive
+                 else fs.ls(path, detail=True))
+        return [self._entry(e) for e in found]
+
+    def _read(self, fs: Any, path: str, offset: int, length: int) -> bytes:
+        return bytes(fs.cat_file(path, start=offset,
+                                 end=None if length >= _TO_END else offset + length))
+
+    def _readinto(self, fs: Any, path: str, offset: int, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._read(fs, path, offset, view.nbytes)
+        view[: len(data)] = data
+        return len(data)
+
+
 class EpochCacheFileSystem(ChainedFileSystem, metaclass=_SecretsHidden):
     """Read-only fsspec filesystem that reads ``target_protocol`` storage through epochcache.
 
@@ -201,14 +300,18 @@ class EpochCacheFileSystem(ChainedFileSystem, metaclass=_SecretsHidden):
 
     Options (the native client's default is used for each one left out or None; see
     ``EpochCacheFileSystem.default_options()``):
-        target_protocol: the under store's scheme ("file", "s3", "http", "https"); filled in by
-            fsspec from a chained URL such as ``epochcache::s3://bucket/key``.
-        target_options: options of the target storage, with s3fs's names (``endpoint_url``,
-            ``key``, ``secret``, ``token``, ``anon``, ``profile``,
-            ``client_kwargs={"region_name": ...}``); from a chained URL, the target protocol's
-            own storage options (``s3={...}``). They are used only for this client's own
-            direct reads when no worker can serve; workers read the under store with their own
-            configuration and credentials, and nothing here is sent to them.
+        target_protocol: the under store's scheme ("file", "s3", "http", "https", "az", "gs",
+            "hf"); filled in by fsspec from a chained URL such as
+            ``epochcache::s3://bucket/key``.
+        target_options: options of the target storage, with its fsspec library's names:
+            s3fs's for "s3" (``endpoint_url``, ``key``, ``secret``, ``token``, ``anon``,
+            ``profile``, ``client_kwargs={"region_name": ...}``), adlfs's for "az"
+            (``account_name``, ``account_key``, ``sas_token``, ``connection_string``, ...),
+            ``HfFileSystem``'s for "hf" (``token``, ``endpoint``); from a chained URL, the
+            target protocol's own storage options (``s3={...}``). They are used only for this
+            client's own direct reads when no worker can serve (for "az" and "hf" through
+            adlfs / huggingface_hub, see _UserFilesystem); workers read the under store with
+            their own configuration and credentials, and nothing here is sent to them.
         worker_hosts: workers as a list or comma-separated string of "host:port"
             (default: $EPOCHCACHE_WORKER_HOSTS).
         etcd_hosts: etcd endpoints ("host:port", several allowed, comma-separated or a list;
@@ -390,15 +493,19 @@ class EpochCacheFileSystem(ChainedFileSystem, metaclass=_SecretsHidden):
         from epochcache import _native
 
         options = dict(self._client_options)
+        user_fs = None
         if self._direct_fallback:
-            options.update(_fallback_options(self.target_protocol, self.target_options))
+            native_direct = _fallback_options(self.target_protocol, self.target_options)
+            options.update(native_direct)
+            if not native_direct and self.target_protocol in _USER_FILESYSTEMS:
+                user_fs = _UserFilesystem(self.target_protocol, self.target_options)
         if self._auth_token is not None:
             options["auth_token"] = self._auth_token.reveal()
         elif os.environ.get(_TOKEN_ENV):
             options["auth_token"] = os.environ[_TOKEN_ENV]
         if self.etcd_hosts and self._seed_workers:
             options["seed_workers"] = list(self._seed_workers)
-        return _FallbackWarningClient(_native.Client(self._static_hosts, **options))
+        return _FallbackWarningClient(_native.Client(self._static_hosts, **options), user_fs)
 
     def load(self, paths: Any, progress: Any = False, dry_run: bool = False,
              max_inflight_per_worker: int = 4) -> dict[str, Any]:
@@ -838,30 +945,66 @@ _FALLBACK_LOG_INTERVAL = 60.0
 
 class _FallbackWarningClient:
     """The native client, with a warning on the "epochcache" logger when reads go around the
-    workers. Everything else is forwarded as is."""
+    workers, and, for targets the native stores cannot read with the caller's options, the
+    direct reads done by the user's own filesystem (_UserFilesystem) when no worker can
+    serve. Everything else is forwarded as is."""
 
-    def __init__(self, native: Any) -> None:
+    def __init__(self, native: Any, user_fs: Optional[_UserFilesystem] = None) -> None:
         self._native_client = native
+        self._user_fs = user_fs
         self._lock = threading.Lock()
         self._direct_seen = 0
         self._last_warning = -_FALLBACK_LOG_INTERVAL
+        # What the user's filesystem served, added to the native client's counters.
+        self._user_counts = {"direct_reads": 0, "direct_read_bytes": 0, "direct_metadata": 0}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._native_client, name)
 
+    def stat(self, path: str) -> Any:
+        return self._call("stat", path)
+
+    def list(self, path: str, recursive: bool) -> Any:
+        return self._call("list", path, recursive)
+
     def read(self, path: str, offset: int, length: int) -> bytes:
-        data = self._native_client.read(path, offset, length)
-        self._check(path)
-        return data
+        return self._call("read", path, offset, length)
 
     def readinto(self, path: str, offset: int, buffer: Any) -> int:
-        n = self._native_client.readinto(path, offset, buffer)
-        self._check(path)
-        return n
+        return self._call("readinto", path, offset, buffer)
+
+    def stats(self) -> dict[str, Any]:
+        out = dict(self._native_client.stats())
+        with self._lock:
+            for name, n in self._user_counts.items():
+                out[name] = int(out[name]) + n
+        return out
+
+    def _call(self, op: str, path: str, *args: Any) -> Any:
+        try:
+            result = getattr(self._native_client, op)(path, *args)
+        except (ConnectionError, TimeoutError) as worker_error:
+            # No worker could serve and the native client has no direct store for this target:
+            # final answers (not found, refused) are other exceptions and never come here.
+            if self._user_fs is None:
+                raise
+            result = self._user_fs.call(op, worker_error, path, *args)
+            reads = op in ("read", "readinto")
+            with self._lock:
+                if reads:
+                    self._user_counts["direct_reads"] += 1
+                    self._user_counts["direct_read_bytes"] += (
+                        result if op == "readinto" else len(result))
+                else:
+                    self._user_counts["direct_metadata"] += 1
+            self._warn(1, path, f"through {self._user_fs.package}")
+            return result
+        if op in ("read", "readinto"):
+            self._check(path)
+        return result
 
     def _check(self, path: str) -> None:
-        stats = self._native_client.stats()
-        direct = int(stats["direct_reads"])
+        direct = int(self._native_client.stats()["direct_reads"])
         if direct == self._direct_seen:
             return
         with self._lock:
@@ -869,22 +1012,28 @@ class _FallbackWarningClient:
                 return
             new = direct - self._direct_seen
             self._direct_seen = direct
+        self._warn(new, path, "")
+
+    def _warn(self, new: int, path: str, how: str) -> None:
+        """Logs a direct read, once at first and then at most every _FALLBACK_LOG_INTERVAL."""
+        with self._lock:
             now = time.monotonic()
             if now - self._last_warning < _FALLBACK_LOG_INTERVAL:
                 return
             self._last_warning = now
+        stats = self._native_client.stats()
         try:
             workers = [w["address"] for w in self._native_client.workers()]
         except Exception:  # noqa: BLE001 - the warning must not fail the read
             workers = []
         _log.warning(
-            "epochcache: reading directly from the under store, bypassing the cache: workers "
-            "%s failed (%s; %d worker errors, %d circuit breakers opened so far); %d piece(s) "
-            "read directly, e.g. %s. Further such reads are logged at most every %.0f s "
+            "epochcache: reading directly from the under store%s, bypassing the cache: workers "
+            "%s failed (%s; %d worker errors, %d circuit breakers opened so far); %d request(s) "
+            "served directly, e.g. %s. Further such reads are logged at most every %.0f s "
             "(see client_stats()).",
-            ", ".join(workers) or "(none known)", self._reason(workers),
-            int(stats["worker_errors"]), int(stats["breaker_opens"]), new, path,
-            _FALLBACK_LOG_INTERVAL)
+            f" {how}" if how else "", ", ".join(workers) or "(none known)",
+            self._reason(workers), int(stats["worker_errors"]), int(stats["breaker_opens"]), new,
+            path, _FALLBACK_LOG_INTERVAL)
 
     def _reason(self, workers: list[str]) -> str:
         """Why the workers failed, as one of them answers now (one request, at most once per

@@ -7,6 +7,7 @@ clearly without the key anywhere."""
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -224,12 +225,65 @@ def test_direct_reads_use_the_environment_when_no_worker_answers(az_data, monkey
     assert fs.cat_file(f"az://{CONTAINER}/misc/big.bin", start=10, end=5000) == \
         (data_root / "misc" / "big.bin").read_bytes()[10:5000]
     assert fs.client_stats()["direct_reads"] >= 1
-    # adlfs options cannot be handed to the native store: no direct reads then.
-    named = EpochCacheFileSystem(target_protocol="az", worker_hosts=[f"127.0.0.1:{free_port()}"],
-                                 target_options={"account_name": "devstoreaccount1"},
-                                 connect_timeout=1, skip_instance_cache=True)
-    with pytest.raises(OSError):
-        named.cat_file(f"az://{CONTAINER}/misc/big.bin")
+
+
+def test_direct_reads_with_adlfs_options_go_through_adlfs(az_worker, az_data, data_root,
+                                                          monkeypatch, caplog):
+    """Every worker dead: reads, info, ls/find and file objects are served by adlfs made from
+    target_options, exactly as the workers serve them; one warning; none with
+    direct_fallback=False."""
+    pytest.importorskip("adlfs", reason="adlfs is not installed (requirements-dev.txt)")
+    from epochcache.local_servers import free_port
+
+    # The environment names a wrong key: only the options given can read.
+    wrong = base64.b64encode(b"a wrong key, but valid base64 " * 2).decode()
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING",
+                       az_data.connection_string.replace(az_data.key, wrong))
+    caplog.set_level(logging.WARNING, logger="epochcache")
+    dead = f"127.0.0.1:{free_port()}"
+    options = {"connection_string": az_data.connection_string}
+    fs = EpochCacheFileSystem(target_protocol="az", worker_hosts=[dead], target_options=options,
+                              connect_timeout=1, skip_instance_cache=True)
+    cached = _fs(az_worker, direct_fallback=False)
+    big = (data_root / "misc" / "big.bin").read_bytes()
+    path = f"az://{CONTAINER}/misc/big.bin"
+    assert fs.cat_file(path) == big
+    assert fs.cat_file(path, start=1_000_000, end=3_000_123) == big[1_000_000:3_000_123]
+    assert fs.cat_file(path, start=-10) == big[-10:]
+    for key in ["odd/a b+c%d.txt", "odd/d\u00e9j\u00e0 vu.txt"]:
+        assert fs.cat_file(f"abfs://{CONTAINER}/{key}") == key.encode()
+    with fs.open(path) as f:
+        f.seek(4_000_000)
+        assert f.read(70_000) == big[4_000_000:4_070_000]
+        buf = bytearray(1000)
+        assert f.readinto(buf) == 1000 and bytes(buf) == big[4_070_000:4_071_000]
+
+    def shape(entries):
+        return sorted((e["name"], e["type"], e["size"]) for e in entries)
+
+    for p in [path, f"{CONTAINER}/odd/deep"]:
+        assert shape([fs.info(p)]) == shape([cached.info(p)]), p
+    for p in [f"{CONTAINER}/odd", f"{CONTAINER}/images"]:
+        assert shape(fs.ls(p, detail=True)) == shape(cached.ls(p, detail=True)), p
+        assert fs.find(p) == cached.find(p), p
+    with pytest.raises(FileNotFoundError):
+        fs.info(f"az://{CONTAINER}/parquet/nope.parquet")
+
+    stats = fs.client_stats()
+    assert stats["direct_reads"] >= 5 and stats["direct_metadata"] >= 5
+    assert stats["direct_read_bytes"] >= len(big)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "epochcache"]
+    assert len(warnings) == 1, warnings
+    assert "through adlfs" in warnings[0] and dead in warnings[0]
+    assert az_data.key not in warnings[0] and az_data.key not in repr(fs.storage_options)
+
+    off = EpochCacheFileSystem(target_protocol="az", worker_hosts=[dead], target_options=options,
+                               connect_timeout=1, direct_fallback=False,
+                               skip_instance_cache=True)
+    with pytest.raises(ConnectionError, match=dead):
+        off.cat_file(path)
+    with pytest.raises(ConnectionError):
+        off.info(path)
 
 
 def test_unsupported_protocol_is_refused_at_construction():

@@ -12,7 +12,9 @@ never change."""
 from __future__ import annotations
 
 import http.client
+import logging
 import os
+import pickle
 import sys
 import time
 import uuid
@@ -211,3 +213,62 @@ def test_huggingface_hub_reads_the_fake_exactly_as_epochcache_does(hub, fs):
         assert direct.cat_file(f"{ROOT}/{name}") == fs.cat_file(f"{ROOT}/{name}"), name
     assert direct.cat_file(f"{ROOT}/data/train-0.bin", start=10, end=PAGE + 10) == \
         fs.cat_file(f"{ROOT}/data/train-0.bin", start=10, end=PAGE + 10)
+
+
+def test_direct_reads_go_through_huggingface_hub_when_no_worker_answers(hub, fs, tmp_path,
+                                                                       monkeypatch, caplog):
+    """Every worker dead: reads, info, ls/find and file objects are served by huggingface_hub's
+    HfFileSystem made from target_options (endpoint, token), exactly as the worker serves
+    them; one warning, without the token; none with direct_fallback=False."""
+    pytest.importorskip("huggingface_hub")
+    from epochcache.local_servers import free_port
+
+    for name in ("HF_TOKEN", "HF_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-client"))  # no cached login is used
+    caplog.set_level(logging.WARNING, logger="epochcache")
+    dead = f"127.0.0.1:{free_port()}"
+    options = {"endpoint": hub.url, "token": TOKEN}
+    direct = EpochCacheFileSystem(target_protocol="hf", worker_hosts=[dead],
+                                  target_options=options, connect_timeout=1,
+                                  skip_instance_cache=True)
+    files = _files()
+    for name, data in files.items():
+        assert direct.cat_file(f"{ROOT}/{name}") == data, name
+    big = files["data/train-0.bin"]
+    assert direct.cat_file(f"{ROOT}/data/train-0.bin", start=PAGE - 10, end=2 * PAGE + 10) == \
+        big[PAGE - 10:2 * PAGE + 10]
+    with direct.open(f"{ROOT}/data/train-0.bin") as f:
+        f.seek(PAGE + 1)
+        assert f.read(100) == big[PAGE + 1:PAGE + 101]
+        buf = bytearray(PAGE)
+        assert f.readinto(buf) == PAGE and bytes(buf) == big[PAGE + 101:2 * PAGE + 101]
+
+    def shape(entries):
+        return sorted((e["name"], e["type"], e["size"]) for e in entries)
+
+    for path in (f"{ROOT}/data/train-0.bin", f"{ROOT}/data"):
+        assert shape([direct.info(path)]) == shape([fs.info(path)]), path
+    for path in (ROOT, f"{ROOT}/data", f"{ROOT}/many"):
+        assert shape(direct.ls(path, detail=True)) == shape(fs.ls(path, detail=True)), path
+    assert direct.find(ROOT) == fs.find(ROOT)
+    with pytest.raises(FileNotFoundError):
+        direct.info(f"{ROOT}/data/missing.bin")
+    # The token named in the options is the one the Hub saw.
+    assert {r.authorization for r in hub.requests("hub")} == {f"Bearer {TOKEN}"}
+
+    stats = direct.client_stats()
+    assert stats["direct_reads"] >= len(files) and stats["direct_metadata"] >= 5
+    warnings = [r.getMessage() for r in caplog.records if r.name == "epochcache"]
+    assert len(warnings) == 1, warnings
+    assert "through huggingface_hub" in warnings[0] and dead in warnings[0]
+    assert TOKEN not in warnings[0] and TOKEN not in repr(direct.storage_options)
+    # The HfFileSystem is not pickled: the receiving side makes its own from the options.
+    assert pickle.loads(pickle.dumps(direct)).cat_file(f"{ROOT}/README.md") == \
+        files["README.md"]
+
+    off = EpochCacheFileSystem(target_protocol="hf", worker_hosts=[dead], target_options=options,
+                               connect_timeout=1, direct_fallback=False,
+                               skip_instance_cache=True)
+    with pytest.raises(ConnectionError, match=dead):
+        off.cat_file(f"{ROOT}/README.md")

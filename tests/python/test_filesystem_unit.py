@@ -507,3 +507,52 @@ def test_bad_security_options_are_refused_at_construction(worker, tmp_path):
     with pytest.raises(ValueError, match="auth_token"):
         EpochCacheFileSystem(worker_hosts=[worker.address], skip_instance_cache=True,
                              auth_token="")
+
+
+def test_fallback_options_leave_adlfs_options_and_hf_to_their_libraries():
+    from epochcache.filesystem import _fallback_options
+
+    # No native direct store for these: the user's filesystem (adlfs, HfFileSystem) reads.
+    assert _fallback_options("az", {}) == {"fallback_under_store": "az://"}
+    assert _fallback_options("az", {"account_name": "acct"}) == {}
+    assert _fallback_options("hf", {"token": "hf_x"}) == {}
+
+
+def test_adlfs_secrets_stay_out_of_reprs(worker):
+    key, conn, sas = "AK-3c1f0e", "AccountName=a;AccountKey=AK-3c1f0e", "sv=2024&sig=9e7d"
+    fs = EpochCacheFileSystem(
+        target_protocol="az", worker_hosts=[worker.address], skip_instance_cache=True,
+        target_options={"account_name": "a", "account_key": key, "connection_string": conn,
+                        "sas_token": sas})
+    shown = " ".join([repr(fs), fs._fs_token_, repr(fs.storage_options),
+                      repr(fs.target_options), repr(vars(fs))])
+    for s in (key, sas):
+        assert s not in shown, s
+    assert "'a'" in repr(fs.target_options)  # the account name is no secret
+
+
+def test_missing_user_filesystem_package_is_named_with_the_worker_error(monkeypatch):
+    import sys
+
+    import fsspec  # noqa: F401 - loads fsspec.registry
+
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # as if not installed
+    monkeypatch.delitem(sys.modules["fsspec.registry"]._registry, "hf", raising=False)
+    dead = f"127.0.0.1:{_free_port()}"
+    fs = EpochCacheFileSystem(target_protocol="hf", worker_hosts=[dead], connect_timeout=1,
+                              skip_instance_cache=True)
+    with pytest.raises(ConnectionError) as err:
+        fs.cat_file("hf://datasets/org/name/README.md")
+    message = str(err.value)
+    assert dead in message and "pip install huggingface_hub" in message, message
+    assert fs.client_stats()["direct_reads"] == 0
+
+
+def test_user_filesystem_errors_never_show_the_secrets_of_the_options():
+    from epochcache.filesystem import _UserFilesystem, _hide_secrets
+
+    sas = "sv=2024-01-01&sig=c2VjcmV0"
+    direct = _UserFilesystem("az", _hide_secrets({"account_name": "acct", "sas_token": sas,
+                                                  "nested": {"account_key": "K3y"}}))
+    shown = direct._scrub(f"GET https://acct.blob/x?{sas} failed with key K3y")
+    assert sas not in shown and "K3y" not in shown and "acct" in shown
