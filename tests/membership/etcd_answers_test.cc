@@ -228,7 +228,9 @@ TEST(EtcdViewTest, BadAnswersKeepTheLastGoodViewAndTheThreadAlive) {
   EXPECT_EQ((*view)->Workers(), std::vector<WorkerRecord>{w});
   EXPECT_TRUE(testing::EventuallyTrue([&] {
     const std::size_t n = (*view)->Workers().size();
-    if (n != 2) EXPECT_EQ(n, 1U);  // the malformed answers changed nothing
+    if (n != 2) {
+      EXPECT_EQ(n, 1U);  // the malformed answers changed nothing
+    }
     return n == 2;
   }));
   EXPECT_EQ((*view)->Workers(), (std::vector<WorkerRecord>{w, w2}));
