@@ -37,7 +37,7 @@ Result<std::unique_ptr<HfUnderStore>> HfUnderStore::Open(std::string_view root_u
 
 Result<std::unique_ptr<HfUnderStore>> HfUnderStore::Open(std::string_view root_uri,
                                                          const UnderStoreOptions& options,
-                                                         HfSettings settings) {
+                                                         HfSettings settings, Clock& clock) {
   std::string root(root_uri);
   while (root.ends_with('/')) root.pop_back();
   EC_RETURN_IF_ERROR(CheckUnderPath(root).WithContext("under-store root"));
@@ -50,7 +50,7 @@ Result<std::unique_ptr<HfUnderStore>> HfUnderStore::Open(std::string_view root_u
   }
   std::string origin = endpoint->Origin();
   return std::unique_ptr<HfUnderStore>(
-      new HfUnderStore(std::move(loc), std::move(settings), std::move(origin), options));
+      new HfUnderStore(std::move(loc), std::move(settings), std::move(origin), options, clock));
 }
 
 Result<HfLocation> HfUnderStore::Resolve(std::string_view path) const {
@@ -116,7 +116,7 @@ Result<std::string> HfUnderStore::CommitOf(const HfLocation& loc) {
   const std::string revision = HfEffectiveRevision(loc);
   if (IsHfCommit(revision)) return revision;  // already immutable
   const std::string key = fmt::format("{}/{}@{}", HfApiSegment(loc.type), loc.repo_id, revision);
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = clock_.Now();
   {
     std::lock_guard lock(mu_);
     if (auto it = commits_.find(key);

@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/curl_http.h"
 #include "epochcache/under_store.h"
 #include "understore/hf_api.h"
@@ -49,9 +50,11 @@ class HfUnderStore final : public UnderStore {
   // environment (LoadHfSettings).
   static Result<std::unique_ptr<HfUnderStore>> Open(std::string_view root_uri,
                                                     const UnderStoreOptions& options);
+  // `clock` times the revision TTL (a test passes a manual one).
   static Result<std::unique_ptr<HfUnderStore>> Open(std::string_view root_uri,
                                                     const UnderStoreOptions& options,
-                                                    HfSettings settings);
+                                                    HfSettings settings,
+                                                    Clock& clock = Clock::Real());
 
   [[nodiscard]] std::string_view Scheme() const override { return "hf"; }
   Result<FileStatus> Stat(std::string_view path) override;
@@ -69,11 +72,12 @@ class HfUnderStore final : public UnderStore {
  private:
   using Tree = std::vector<HfTreeEntry>;
   HfUnderStore(HfLocation root, HfSettings settings, std::string origin,
-               const UnderStoreOptions& options)
+               const UnderStoreOptions& options, Clock& clock)
       : root_(std::move(root)),
         settings_(std::move(settings)),
         origin_(std::move(origin)),
-        options_(options) {}
+        options_(options),
+        clock_(clock) {}
 
   // The location of `path` after the containment checks.
   Result<HfLocation> Resolve(std::string_view path) const;
@@ -94,13 +98,14 @@ class HfUnderStore final : public UnderStore {
   HfSettings settings_;
   std::string origin_;  // the endpoint's scheme://host:port
   UnderStoreOptions options_;
+  Clock& clock_;
   CurlHttp http_;
   std::atomic<std::uint64_t> retries_{0};
   std::atomic<std::uint64_t> revision_requests_{0};
 
   struct ResolvedRevision {
     std::string commit;
-    std::chrono::steady_clock::time_point at;
+    Clock::time_point at;
   };
   std::mutex mu_;
   std::map<std::string, ResolvedRevision> commits_;           // GUARDED_BY(mu_)

@@ -8,11 +8,13 @@
 #include <chrono>
 
 #include "scripted_http_server.h"
+#include "support/manual_clock.h"
 #include "understore/retrying_http.h"
 
 namespace epochcache {
 namespace {
 
+using testing::ManualClock;
 using testing::ScriptedHttpServer;
 
 const std::string kCommit1(40, '1');
@@ -63,15 +65,15 @@ struct Hub {
     return ScriptedHttpServer::Response(404, "no");
   }};
 
-  Result<std::unique_ptr<HfUnderStore>> Open(
-      const std::string& root = "hf://datasets/org/name",
-      std::chrono::milliseconds ttl = std::chrono::hours(1)) {
+  Result<std::unique_ptr<HfUnderStore>> Open(const std::string& root = "hf://datasets/org/name",
+                                             std::chrono::milliseconds ttl = std::chrono::hours(1),
+                                             Clock& clock = Clock::Real()) {
     HfSettings settings;
     settings.endpoint = hub.endpoint();
     settings.token = "hf_test_token";
     settings.token_source = "HF_TOKEN";
     settings.revision_ttl = ttl;
-    return HfUnderStore::Open(root, UnderStoreOptions{}, settings);
+    return HfUnderStore::Open(root, UnderStoreOptions{}, settings, clock);
   }
 };
 
@@ -124,14 +126,20 @@ TEST(HfUnderStore, ReadsThePinnedCommitThroughTheCdnWithoutTheToken) {
 
 TEST(HfUnderStore, RevisionIsResolvedAgainAfterItsTtl) {
   Hub hub;
-  auto store = hub.Open("hf://datasets/org/name", std::chrono::milliseconds(0));
+  ManualClock clock;
+  auto store = hub.Open("hf://datasets/org/name", std::chrono::seconds(10), clock);
   ASSERT_TRUE(store.ok());
   auto first = (*store)->Stat("hf://datasets/org/name/a.txt");
   hub.commit = kCommit2;
+  clock.Advance(std::chrono::seconds(9));  // within the TTL: still the commit resolved first
+  auto within = (*store)->Stat("hf://datasets/org/name/a.txt");
+  clock.Advance(std::chrono::seconds(1));  // at the TTL: resolved again
   auto second = (*store)->Stat("hf://datasets/org/name/a.txt");
-  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_TRUE(first.ok() && within.ok() && second.ok());
   EXPECT_EQ(first->version, "hf:" + kCommit1 + ":o1");
+  EXPECT_EQ(within->version, "hf:" + kCommit1 + ":o1");
   EXPECT_EQ(second->version, "hf:" + kCommit2 + ":o1");
+  EXPECT_EQ((*store)->revision_requests(), 2U);
   std::array<std::byte, 3> buf{};
   auto n = (*store)->ReadRange("hf://datasets/org/name/a.txt", second->version, 1, buf);
   ASSERT_TRUE(n.ok());
