@@ -14,7 +14,7 @@ setup:
 	@scripts/setup.sh
 
 demo: setup
-	$(PY) -m epochcache.demo
+	PYTHONPATH=$(CURDIR)/devtools $(PY) -m epochcache_dev.demo
 
 # Cheapest and most telling first: lint, then the unit tests under ASan/UBSan (which also
 # configures build/asan for tidy), TSan, clang-tidy, fuzzing, the Python and integration tests

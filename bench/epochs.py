@@ -37,15 +37,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Dataset generators and the MinIO launcher: development code, not in the wheel.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "devtools"))
 
 from harness import emulated_s3, make_images  # noqa: E402
 
-from epochcache.demo_data import (  # noqa: E402
+from epochcache.local_worker import LocalWorker  # noqa: E402
+from epochcache_dev.demo_data import (  # noqa: E402
     dataset_bytes,
     make_parquet_dataset,
 )
-from epochcache.local_servers import upload_tree  # noqa: E402
-from epochcache.local_worker import LocalWorker  # noqa: E402
+from epochcache_dev.local_servers import upload_tree  # noqa: E402
 
 BUCKET = "bench"
 ALL_SYSTEMS = ["ray_s3", "s3fs", "fsspec_cache", "materialize", "local", "epochcache_1w",

@@ -15,10 +15,15 @@ import contextlib
 import fcntl
 import os
 import socket
+import sys
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
-from epochcache.local_servers import MinioServer, ToxiproxyServer
+# The MinIO/toxiproxy launchers are development code the wheel does not ship (devtools/).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "devtools"))
+
+from epochcache_dev.local_servers import MinioServer, ToxiproxyServer  # noqa: E402
 
 
 class CountingRelay:

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from epochcache.demo_data import make_image_dataset, make_parquet_dataset
-from epochcache.local_servers import AzuriteServer, MinioServer
-from epochcache.local_worker import LocalWorker
+# The test-server launchers and dataset generators are development code the wheel does not ship
+# (devtools/epochcache_dev). Only devtools/ goes on the path, never python/: the tests import the
+# installed epochcache, which carries the native module.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "devtools"))
+
+from epochcache.local_worker import LocalWorker  # noqa: E402
+from epochcache_dev.demo_data import make_image_dataset, make_parquet_dataset  # noqa: E402
+from epochcache_dev.local_servers import AzuriteServer, MinioServer  # noqa: E402
 
 # Servers built by scripts/install_test_servers.sh live in <repo>/tools/bin.
 os.environ.setdefault("EPOCHCACHE_TOOLS", str(Path(__file__).resolve().parents[1] / "tools" / "bin"))

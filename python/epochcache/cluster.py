@@ -24,7 +24,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from epochcache.local_servers import free_port
+from epochcache._procs import free_port
 from epochcache.local_worker import LocalWorker
 
 

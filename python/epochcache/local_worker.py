@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from epochcache.local_servers import stop_process
+from epochcache._procs import stop_process
 
 
 def worker_binary() -> str:

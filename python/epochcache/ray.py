@@ -280,7 +280,7 @@ class _Controller:
             etcd_name = _actor_name(self.name, "etcd")
             etcd = _get_actor(etcd_name)
             if etcd is None:
-                from epochcache.local_servers import free_port
+                from epochcache._procs import free_port
 
                 etcd = ray.remote(_Etcd).options(
                     name=etcd_name, namespace=NAMESPACE, lifetime="detached", num_cpus=0,

@@ -217,7 +217,7 @@ def test_paths_outside_the_root_are_refused(az_data, tmp_path, data_root):
 
 def test_direct_reads_use_the_environment_when_no_worker_answers(az_data, monkeypatch,
                                                                   data_root):
-    from epochcache.local_servers import free_port
+    from epochcache_dev.local_servers import free_port
 
     monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", az_data.connection_string)
     fs = EpochCacheFileSystem(target_protocol="az", worker_hosts=[f"127.0.0.1:{free_port()}"],
@@ -233,7 +233,7 @@ def test_direct_reads_with_adlfs_options_go_through_adlfs(az_worker, az_data, da
     target_options, exactly as the workers serve them; one warning; none with
     direct_fallback=False."""
     pytest.importorskip("adlfs", reason="adlfs is not installed (requirements-dev.txt)")
-    from epochcache.local_servers import free_port
+    from epochcache_dev.local_servers import free_port
 
     # The environment names a wrong key: only the options given can read.
     wrong = base64.b64encode(b"a wrong key, but valid base64 " * 2).decode()

@@ -13,10 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from epochcache import EpochCacheFileSystem
-from epochcache.demo_data import make_parquet_dataset
-from epochcache.local_servers import free_port
 from epochcache.cluster import EtcdServer
 from epochcache.local_worker import LocalWorker
+from epochcache_dev.demo_data import make_parquet_dataset
+from epochcache_dev.local_servers import free_port
 
 pytestmark = pytest.mark.timeout(300)  # each test, with pytest-timeout
 

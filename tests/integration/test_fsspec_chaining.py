@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from epochcache import EpochCacheFileSystem
-from epochcache.local_servers import free_port, upload_tree
 from epochcache.local_worker import LocalWorker
+from epochcache_dev.local_servers import free_port, upload_tree
 
 BUCKET = "chained"
 

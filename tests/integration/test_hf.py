@@ -221,7 +221,7 @@ def test_direct_reads_go_through_huggingface_hub_when_no_worker_answers(hub, fs,
     HfFileSystem made from target_options (endpoint, token), exactly as the worker serves
     them; one warning, without the token; none with direct_fallback=False."""
     pytest.importorskip("huggingface_hub")
-    from epochcache.local_servers import free_port
+    from epochcache_dev.local_servers import free_port
 
     for name in ("HF_TOKEN", "HF_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from epochcache.local_servers import ToxiproxyServer, stop_process
 from epochcache.local_worker import LocalWorker, worker_binary
+from epochcache_dev.local_servers import ToxiproxyServer, stop_process
 
 A, B, C = "roots-a", "roots-b", "roots-c"
 

@@ -22,8 +22,8 @@ import pytest
 
 from epochcache import EpochCacheFileSystem
 from epochcache.cluster import EtcdServer
-from epochcache.local_servers import upload_tree
 from epochcache.local_worker import LocalWorker, worker_binary
+from epochcache_dev.local_servers import upload_tree
 
 pytestmark = pytest.mark.timeout(300)
 

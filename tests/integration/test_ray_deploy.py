@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from epochcache.demo_data import make_parquet_dataset
-from epochcache.local_servers import upload_tree
+from epochcache_dev.demo_data import make_parquet_dataset
+from epochcache_dev.local_servers import upload_tree
 
 pytestmark = pytest.mark.timeout(300)
 

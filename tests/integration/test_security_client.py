@@ -22,8 +22,8 @@ from typing import Optional
 import pytest
 
 from epochcache import EpochCacheFileSystem
-from epochcache.local_servers import free_port, stop_process
 from epochcache.local_worker import LocalWorker, worker_binary
+from epochcache_dev.local_servers import free_port, stop_process
 from support.http_stub import LocalHttpServer, refuse_without_token
 
 TOKEN = "e2e-token-51f0c3a9"

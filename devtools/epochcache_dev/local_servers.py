@@ -17,6 +17,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from epochcache._procs import free_port, stop_process
+
+
 def tool_path(name: str) -> str:
     """Path of a server binary: $EPOCHCACHE_TOOLS/name, ./tools/bin/name, or PATH."""
     for directory in filter(None, [os.environ.get("EPOCHCACHE_TOOLS"), "tools/bin"]):
@@ -29,24 +32,6 @@ def tool_path(name: str) -> str:
     raise FileNotFoundError(
         f"{name} is not installed: run scripts/install_test_servers.sh (it builds it into tools/bin)"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop_process(proc: subprocess.Popen | None, timeout: float = 10.0) -> None:
-    """Stops a child process with SIGTERM, and SIGKILL if it has not exited within ``timeout``."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def _wait_http(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> None:

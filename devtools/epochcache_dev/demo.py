@@ -1,7 +1,8 @@
 """The main job: Ray Data reads a dataset through epochcache for several epochs.
 
-    python -m epochcache.demo [--under s3|local] [--workers 3] [--epochs 3] [--json FILE]
-                              [--latency-ms 25] [--bandwidth-mbps 88]
+    make demo
+    PYTHONPATH=devtools python -m epochcache_dev.demo [--under s3|local] [--workers 3]
+        [--epochs 3] [--json FILE] [--latency-ms 25] [--bandwidth-mbps 88]
 
 Generates a small Parquet and image dataset (nothing is downloaded). With ``--under s3`` (the
 default) it starts a local S3-compatible server (MinIO, on 127.0.0.1), uploads the dataset with
@@ -28,15 +29,15 @@ import sys
 import time
 from pathlib import Path
 
-from epochcache.demo_data import dataset_bytes, make_image_dataset, make_parquet_dataset
 from epochcache.cluster import LocalCluster
 from epochcache.local_worker import LocalWorker
+from epochcache_dev.demo_data import dataset_bytes, make_image_dataset, make_parquet_dataset
 
 BUCKET = "demo"
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m epochcache.demo", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m epochcache_dev.demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--under", choices=["s3", "local"], default="s3",
                    help="read from a local S3 server (default) or a local directory")
@@ -104,7 +105,7 @@ class _Sources:
         if args.under == "s3":
             import pyarrow.fs
 
-            from epochcache.local_servers import MinioServer, upload_tree
+            from epochcache_dev.local_servers import MinioServer, upload_tree
 
             shutil.rmtree(workdir / "minio", ignore_errors=True)  # a fresh server every run
             self.minio = MinioServer(workdir / "minio").start()
@@ -155,7 +156,7 @@ class _Sources:
             print("S3 is NOT emulated as remote (--latency-ms 0 --bandwidth-mbps 0): both "
                   "readers get MinIO on 127.0.0.1 directly, faster than any real store")
             return self.minio.endpoint
-        from epochcache.local_servers import ToxiproxyServer
+        from epochcache_dev.local_servers import ToxiproxyServer
 
         self.toxiproxy = ToxiproxyServer(workdir / "toxiproxy").start()
         listen = self.toxiproxy.add_proxy("s3", f"127.0.0.1:{self.minio.port}")
