@@ -286,26 +286,17 @@ Result<FileStatus> AzureUnderStore::Stat(std::string_view path) {
   if (loc.blob.empty()) {
     EC_ASSIGN_OR_RETURN(HttpResponse response,
                         Execute("HEAD", loc, {{"restype", "container"}}, {}, "", {}));
-    if (response.status == 404) {
-      return Status::NotFound(fmt::format("{}: container {} does not exist", uri, loc.container));
-    }
-    if (response.status != 200) return ErrorStatus(response, uri);
-    return FileStatus{uri, true, 0, 0, ""};
+    return RootStatus(response, uri, "container " + loc.container,
+                      [&] { return ErrorStatus(response, uri); });
   }
   EC_ASSIGN_OR_RETURN(HttpResponse response, Execute("HEAD", loc, {}, {}, "", {}));
-  if (response.status == 200) {
-    FileStatus st;
-    st.path = uri;
-    EC_ASSIGN_OR_RETURN(st.size, HeaderNumber(response, "content-length", uri, true));
-    st.version = StripQuotes(HeaderValue(response, "etag"));
-    st.mtime_ns = ParseRfc1123Ns(HeaderValue(response, "last-modified"));
-    return st;
-  }
-  if (response.status != 404) return ErrorStatus(response, uri);
-  return DirectoryOrNotFound(uri, [&]() -> Result<bool> {
-    EC_ASSIGN_OR_RETURN(AzureListPage page, ListBlobs(loc.blob + "/", false, "", 1));
-    return !page.blobs.empty() || !page.prefixes.empty();
-  });
+  return ObjectStatus(
+      response, uri, ParseRfc1123Ns(HeaderValue(response, "last-modified")),
+      [&] { return ErrorStatus(response, uri); },
+      [&]() -> Result<bool> {
+        EC_ASSIGN_OR_RETURN(AzureListPage page, ListBlobs(loc.blob + "/", false, "", 1));
+        return !page.blobs.empty() || !page.prefixes.empty();
+      });
 }
 
 Result<ListPage> AzureUnderStore::ListAfter(std::string_view path, bool recursive,

@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <iterator>
 
+#include "understore/retrying_http.h"
+#include "understore/s3_xml.h"
+
 namespace epochcache {
 
 StartPoint LocateStart(std::string_view dir_prefix, std::string_view start_after) {
@@ -72,8 +75,26 @@ Result<ListPage> ListObjectStore(const ListCalls& calls, bool recursive,
   return page;
 }
 
-Result<FileStatus> DirectoryOrNotFound(const std::string& uri,
-                                       const std::function<Result<bool>()>& any_under) {
+Result<FileStatus> RootStatus(const HttpResponse& head, const std::string& uri,
+                              std::string_view what, const std::function<Status()>& error) {
+  if (head.status == 404) return Status::NotFound(fmt::format("{}: {} does not exist", uri, what));
+  if (head.status != 200) return error();
+  return FileStatus{uri, true, 0, 0, ""};
+}
+
+Result<FileStatus> ObjectStatus(const HttpResponse& head, const std::string& uri,
+                                std::int64_t mtime_ns, const std::function<Status()>& error,
+                                const std::function<Result<bool>()>& any_under) {
+  if (head.status == 200) {
+    FileStatus st;
+    st.path = uri;
+    EC_ASSIGN_OR_RETURN(st.size, HeaderNumber(head, "content-length", uri, true));
+    st.version = StripQuotes(HeaderValue(head, "etag"));
+    st.mtime_ns = mtime_ns;
+    return st;
+  }
+  if (head.status != 404) return error();
+  // No such object: it may be a "directory", a prefix other names share.
   EC_ASSIGN_OR_RETURN(const bool found, any_under());
   if (!found) return Status::NotFound(fmt::format("{} does not exist", uri));
   return FileStatus{uri, true, 0, 0, ""};

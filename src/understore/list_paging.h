@@ -4,11 +4,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/curl_http.h"
 #include "epochcache/under_store.h"
 
 namespace epochcache {
@@ -65,9 +67,16 @@ struct ListCalls {
 Result<ListPage> ListObjectStore(const ListCalls& calls, bool recursive,
                                  std::string_view start_after, std::size_t limit);
 
-// Stat of a name no object has: a directory when `any_under` finds an entry under uri + "/",
-// else NotFound.
-Result<FileStatus> DirectoryOrNotFound(const std::string& uri,
-                                       const std::function<Result<bool>()>& any_under);
+// Stat of an object store's root from the answer to its HEAD: a directory for 200, NotFound
+// naming `what` ("bucket b") for 404, `error` for any other answer.
+Result<FileStatus> RootStatus(const HttpResponse& head, const std::string& uri,
+                              std::string_view what, const std::function<Status()>& error);
+
+// Stat of a name from the answer to its HEAD: for 200 the object (size, ETag, and `mtime_ns`
+// read from Last-Modified by the store); for 404 a "directory" when `any_under` finds an
+// entry under uri + "/", else NotFound; `error` for any other answer.
+Result<FileStatus> ObjectStatus(const HttpResponse& head, const std::string& uri,
+                                std::int64_t mtime_ns, const std::function<Status()>& error,
+                                const std::function<Result<bool>()>& any_under);
 
 }  // namespace epochcache

@@ -59,7 +59,6 @@ std::string S3StartAfter(const ListedDirectory& dir, std::string_view start_afte
 
 std::string Header(const HttpResponse& r, const std::string& name) { return HeaderValue(r, name); }
 
-// Replaces every occurrence of `secret` in `text` (a server may echo anything back).
 }  // namespace
 
 S3UnderStore::S3UnderStore(S3Location root, AwsCredentials credentials, std::string endpoint,
@@ -184,30 +183,21 @@ Result<FileStatus> S3UnderStore::Stat(std::string_view path) {
     request.method = "HEAD";
     request.url = urls_.Url(loc);
     EC_ASSIGN_OR_RETURN(HttpResponse response, Execute(std::move(request), uri));
-    if (response.status == 404) {
-      return Status::NotFound(fmt::format("{}: bucket {} does not exist", uri, loc.bucket));
-    }
-    if (response.status != 200) return ErrorStatus(response, uri);
-    return FileStatus{uri, true, 0, 0, ""};
+    return RootStatus(response, uri, "bucket " + loc.bucket,
+                      [&] { return ErrorStatus(response, uri); });
   }
   HttpRequest head;
   head.method = "HEAD";
   head.url = urls_.Url(loc);
   EC_ASSIGN_OR_RETURN(HttpResponse response, Execute(std::move(head), uri));
-  if (response.status == 200) {
-    FileStatus st;
-    st.path = uri;
-    EC_ASSIGN_OR_RETURN(st.size, HeaderNumber(response, "content-length", uri, true));
-    st.version = StripQuotes(Header(response, "etag"));
-    st.mtime_ns = HttpDateNs(Header(response, "last-modified"));
-    return st;
-  }
-  if (response.status != 404) return ErrorStatus(response, uri);
-  return DirectoryOrNotFound(uri, [&]() -> Result<bool> {
-    EC_ASSIGN_OR_RETURN(S3ListPage page,
-                        ListObjects(S3Location{loc.bucket, loc.key + "/"}, false, "", "", 1));
-    return !page.objects.empty() || !page.common_prefixes.empty();
-  });
+  return ObjectStatus(
+      response, uri, HttpDateNs(Header(response, "last-modified")),
+      [&] { return ErrorStatus(response, uri); },
+      [&]() -> Result<bool> {
+        EC_ASSIGN_OR_RETURN(S3ListPage page,
+                            ListObjects(S3Location{loc.bucket, loc.key + "/"}, false, "", "", 1));
+        return !page.objects.empty() || !page.common_prefixes.empty();
+      });
 }
 
 Result<ListPage> S3UnderStore::ListAfter(std::string_view path, bool recursive,
