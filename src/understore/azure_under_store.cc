@@ -286,56 +286,41 @@ Result<FileStatus> AzureUnderStore::Stat(std::string_view path) {
   if (loc.blob.empty()) {
     EC_ASSIGN_OR_RETURN(HttpResponse response,
                         Execute("HEAD", loc, {{"restype", "container"}}, {}, "", {}));
-    if (response.status == 404) {
-      return Status::NotFound(fmt::format("{}: container {} does not exist", uri, loc.container));
-    }
-    if (response.status != 200) return ErrorStatus(response, uri);
-    return FileStatus{uri, true, 0, 0, ""};
+    return RootStatus(response, uri, "container " + loc.container,
+                      [&] { return ErrorStatus(response, uri); });
   }
   EC_ASSIGN_OR_RETURN(HttpResponse response, Execute("HEAD", loc, {}, {}, "", {}));
-  if (response.status == 200) {
-    FileStatus st;
-    st.path = uri;
-    EC_ASSIGN_OR_RETURN(st.size, HeaderNumber(response, "content-length", uri, true));
-    st.version = StripQuotes(HeaderValue(response, "etag"));
-    st.mtime_ns = ParseRfc1123Ns(HeaderValue(response, "last-modified"));
-    return st;
-  }
-  if (response.status != 404) return ErrorStatus(response, uri);
-  // No such blob: it may be a "directory", a prefix other blobs share.
-  EC_ASSIGN_OR_RETURN(AzureListPage page, ListBlobs(loc.blob + "/", false, "", 1));
-  if (page.blobs.empty() && page.prefixes.empty()) {
-    return Status::NotFound(fmt::format("{} does not exist", uri));
-  }
-  return FileStatus{uri, true, 0, 0, ""};
+  return ObjectStatus(
+      response, uri, ParseRfc1123Ns(HeaderValue(response, "last-modified")),
+      [&] { return ErrorStatus(response, uri); },
+      [&]() -> Result<bool> {
+        EC_ASSIGN_OR_RETURN(AzureListPage page, ListBlobs(loc.blob + "/", false, "", 1));
+        return !page.blobs.empty() || !page.prefixes.empty();
+      });
 }
 
 Result<ListPage> AzureUnderStore::ListAfter(std::string_view path, bool recursive,
                                             std::string_view start_after, std::size_t limit) {
-  EC_RETURN_IF_ERROR(CheckListLimit(limit));
-  EC_ASSIGN_OR_RETURN(AzureLocation loc, Resolve(path));
-  loc.blob = TrimTrailingSlashes(loc.blob);
-  const std::string prefix = loc.blob.empty() ? "" : loc.blob + "/";
-  const std::string base = Uri(AzureLocation{loc.container, ""}) + "/" + prefix;
-  ListPage page;
-  if (LocateStart(base, start_after).kind != StartPoint::kNone) {
-    EC_ASSIGN_OR_RETURN(page, recursive ? ListRecursivePage(prefix, base, start_after, limit)
-                                        : ListDirectoryPage(prefix, base, start_after, limit));
-  }
-  if (page.entries.empty()) {
-    // Nothing (left) under the prefix: a directory listed to its end, a file, or nothing.
-    EC_ASSIGN_OR_RETURN(FileStatus st, Stat(path));
-    if (!st.is_directory) {
-      return Status::NotFound(fmt::format("{} is a file, not a directory", Uri(loc)));
-    }
-  }
-  return page;
+  ListCalls calls;
+  calls.resolve = [&]() -> Result<ListedDirectory> {
+    EC_ASSIGN_OR_RETURN(const AzureLocation loc, Resolve(path));
+    return MakeListedDirectory(Uri(AzureLocation{loc.container, ""}), loc.blob);
+  };
+  calls.recursive_page = [this](const ListedDirectory& dir, std::string_view after,
+                                std::size_t most) { return ListRecursivePage(dir, after, most); };
+  calls.directory_page = [this](const ListedDirectory& dir, std::string_view after,
+                                std::size_t most) { return ListDirectoryPage(dir, after, most); };
+  // An empty page of the container is checked too: a missing container is NotFound even when
+  // start_after follows every entry and no listing was sent.
+  calls.stat = [&] { return Stat(path); };
+  return ListObjectStore(calls, recursive, start_after, limit);
 }
 
-Result<ListPage> AzureUnderStore::ListRecursivePage(const std::string& prefix,
-                                                    const std::string& base,
+Result<ListPage> AzureUnderStore::ListRecursivePage(const ListedDirectory& dir,
                                                     std::string_view start_after,
                                                     std::size_t limit) {
+  const std::string& prefix = dir.prefix;
+  const std::string& base = dir.base;
   // Blob names and paths sort alike here (base + name), so Azure's order is the page's order.
   std::string marker;
   if (!start_after.empty()) {
@@ -369,10 +354,11 @@ Result<ListPage> AzureUnderStore::ListRecursivePage(const std::string& prefix,
   return page;
 }
 
-Result<ListPage> AzureUnderStore::ListDirectoryPage(const std::string& prefix,
-                                                    const std::string& base,
+Result<ListPage> AzureUnderStore::ListDirectoryPage(const ListedDirectory& dir,
                                                     std::string_view start_after,
                                                     std::size_t limit) {
+  const std::string& prefix = dir.prefix;
+  const std::string& base = dir.base;
   std::vector<FileStatus> all;
   std::string marker;
   do {

@@ -30,6 +30,7 @@
 #include "epochcache/under_store.h"
 #include "understore/azure_request.h"
 #include "understore/azure_xml.h"
+#include "understore/list_paging.h"
 
 namespace epochcache {
 
@@ -86,10 +87,11 @@ class AzureUnderStore final : public UnderStore {
                                const std::string& if_match, std::span<std::byte> body_out);
   Result<AzureListPage> ListBlobs(const std::string& prefix, bool recursive,
                                   const std::string& marker, std::size_t max_results);
-  Result<ListPage> ListRecursivePage(const std::string& prefix, const std::string& base,
-                                     std::string_view start_after, std::size_t limit);
-  Result<ListPage> ListDirectoryPage(const std::string& prefix, const std::string& base,
-                                     std::string_view start_after, std::size_t limit);
+  // The pages of ListAfter (list_paging.h), in the root's container.
+  Result<ListPage> ListRecursivePage(const ListedDirectory& dir, std::string_view start_after,
+                                     std::size_t limit);
+  Result<ListPage> ListDirectoryPage(const ListedDirectory& dir, std::string_view start_after,
+                                     std::size_t limit);
   Status ErrorStatus(const HttpResponse& response, const std::string& uri) const;
   Status DescribeError(const HttpResponse& response, const std::string& uri) const;
 

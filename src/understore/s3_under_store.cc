@@ -50,9 +50,15 @@ Status NextToken(S3ListPage& got, const std::string& uri, std::string& token) {
   return Status::Ok();
 }
 
+// S3's start-after for a page of `dir` after `start_after` (which LocateStart does not place
+// after every entry): keys and paths sort alike below the directory.
+std::string S3StartAfter(const ListedDirectory& dir, std::string_view start_after) {
+  const StartPoint start = LocateStart(dir.base, start_after);
+  return start.kind == StartPoint::kAfter ? dir.prefix + std::string(start.rest) : std::string();
+}
+
 std::string Header(const HttpResponse& r, const std::string& name) { return HeaderValue(r, name); }
 
-// Replaces every occurrence of `secret` in `text` (a server may echo anything back).
 }  // namespace
 
 S3UnderStore::S3UnderStore(S3Location root, AwsCredentials credentials, std::string endpoint,
@@ -177,64 +183,46 @@ Result<FileStatus> S3UnderStore::Stat(std::string_view path) {
     request.method = "HEAD";
     request.url = urls_.Url(loc);
     EC_ASSIGN_OR_RETURN(HttpResponse response, Execute(std::move(request), uri));
-    if (response.status == 404) {
-      return Status::NotFound(fmt::format("{}: bucket {} does not exist", uri, loc.bucket));
-    }
-    if (response.status != 200) return ErrorStatus(response, uri);
-    return FileStatus{uri, true, 0, 0, ""};
+    return RootStatus(response, uri, "bucket " + loc.bucket,
+                      [&] { return ErrorStatus(response, uri); });
   }
   HttpRequest head;
   head.method = "HEAD";
   head.url = urls_.Url(loc);
   EC_ASSIGN_OR_RETURN(HttpResponse response, Execute(std::move(head), uri));
-  if (response.status == 200) {
-    FileStatus st;
-    st.path = uri;
-    EC_ASSIGN_OR_RETURN(st.size, HeaderNumber(response, "content-length", uri, true));
-    st.version = StripQuotes(Header(response, "etag"));
-    st.mtime_ns = HttpDateNs(Header(response, "last-modified"));
-    return st;
-  }
-  if (response.status != 404) return ErrorStatus(response, uri);
-  // No such object: it may be a "directory", a prefix other keys share.
-  EC_ASSIGN_OR_RETURN(S3ListPage page,
-                      ListObjects(S3Location{loc.bucket, loc.key + "/"}, false, "", "", 1));
-  if (page.objects.empty() && page.common_prefixes.empty()) {
-    return Status::NotFound(fmt::format("{} does not exist", uri));
-  }
-  return FileStatus{uri, true, 0, 0, ""};
+  return ObjectStatus(
+      response, uri, HttpDateNs(Header(response, "last-modified")),
+      [&] { return ErrorStatus(response, uri); },
+      [&]() -> Result<bool> {
+        EC_ASSIGN_OR_RETURN(S3ListPage page,
+                            ListObjects(S3Location{loc.bucket, loc.key + "/"}, false, "", "", 1));
+        return !page.objects.empty() || !page.common_prefixes.empty();
+      });
 }
 
 Result<ListPage> S3UnderStore::ListAfter(std::string_view path, bool recursive,
                                          std::string_view start_after, std::size_t limit) {
-  EC_RETURN_IF_ERROR(CheckListLimit(limit));
-  EC_ASSIGN_OR_RETURN(S3Location loc, Resolve(path));
-  loc.key = TrimTrailingSlashes(loc.key);
-  const std::string prefix = loc.key.empty() ? "" : loc.key + "/";
-  const std::string base = "s3://" + loc.bucket + "/" + prefix;
-  ListPage page;
-  if (LocateStart(base, start_after).kind != StartPoint::kNone) {
-    EC_ASSIGN_OR_RETURN(
-        page, recursive ? ListRecursivePage(loc.bucket, prefix, base, start_after, limit)
-                        : ListDirectoryPage(loc.bucket, prefix, base, start_after, limit));
-  }
-  if (page.entries.empty() && !loc.key.empty()) {
-    // Nothing (left) under the prefix: a directory listed to its end, a file, or nothing.
-    EC_ASSIGN_OR_RETURN(FileStatus st, Stat(path));
-    if (!st.is_directory) {
-      return Status::NotFound(fmt::format("{} is a file, not a directory", S3Uri(loc)));
-    }
-  }
-  return page;
+  ListCalls calls;
+  calls.resolve = [&]() -> Result<ListedDirectory> {
+    EC_ASSIGN_OR_RETURN(const S3Location loc, Resolve(path));
+    return MakeListedDirectory(S3Uri({loc.bucket, ""}), loc.key);
+  };
+  calls.recursive_page = [this](const ListedDirectory& dir, std::string_view after,
+                                std::size_t most) { return ListRecursivePage(dir, after, most); };
+  calls.directory_page = [this](const ListedDirectory& dir, std::string_view after,
+                                std::size_t most) { return ListDirectoryPage(dir, after, most); };
+  calls.stat = [&] { return Stat(path); };
+  calls.stat_empty_root = false;
+  return ListObjectStore(calls, recursive, start_after, limit);
 }
 
-Result<ListPage> S3UnderStore::ListRecursivePage(const std::string& bucket,
-                                                 const std::string& prefix, const std::string& base,
+Result<ListPage> S3UnderStore::ListRecursivePage(const ListedDirectory& dir,
                                                  std::string_view start_after, std::size_t limit) {
+  const std::string& bucket = root_.bucket;
+  const std::string& prefix = dir.prefix;
+  const std::string& base = dir.base;
+  const std::string s3_start = S3StartAfter(dir, start_after);
   // Keys and paths sort alike here ("s3://bucket/" + key), so S3's order is the page's order.
-  const StartPoint start = LocateStart(base, start_after);
-  const std::string s3_start =
-      start.kind == StartPoint::kAfter ? prefix + std::string(start.rest) : std::string();
   ListPage page;
   std::string token;
   bool truncated = false;
@@ -265,12 +253,12 @@ Result<ListPage> S3UnderStore::ListRecursivePage(const std::string& bucket,
 // final, when one request with that name as prefix settles whether the directory exists.
 // So a page costs about one request, plus one for a prefix shared by many keys ("part" of
 // "part-00001.parquet") on the first page past it.
-Result<ListPage> S3UnderStore::ListDirectoryPage(const std::string& bucket,
-                                                 const std::string& prefix, const std::string& base,
+Result<ListPage> S3UnderStore::ListDirectoryPage(const ListedDirectory& dir,
                                                  std::string_view start_after, std::size_t limit) {
-  const StartPoint start = LocateStart(base, start_after);
-  const std::string s3_start =
-      start.kind == StartPoint::kAfter ? prefix + std::string(start.rest) : std::string();
+  const std::string& bucket = root_.bucket;
+  const std::string& prefix = dir.prefix;
+  const std::string& base = dir.base;
+  const std::string s3_start = S3StartAfter(dir, start_after);
   std::vector<FileStatus> seen;   // after start_after, in path order once sorted
   std::set<std::string> settled;  // directory names already known to exist or not
   std::string reached;            // the last key or common prefix S3 sent, past `prefix`

@@ -25,6 +25,7 @@
 #include "common/curl_http.h"
 #include "epochcache/under_store.h"
 #include "understore/aws_credentials.h"
+#include "understore/list_paging.h"
 #include "understore/retry_policy.h"
 #include "understore/s3_request.h"
 #include "understore/s3_xml.h"
@@ -66,12 +67,10 @@ class S3UnderStore final : public UnderStore {
   Result<S3ListPage> ListObjects(const S3Location& prefix, bool recursive,
                                  const std::string& start_after, const std::string& continuation,
                                  std::size_t max_keys);
-  // The pages of ListAfter. `base` is "s3://bucket/" + `prefix`, which every entry starts with.
-  Result<ListPage> ListRecursivePage(const std::string& bucket, const std::string& prefix,
-                                     const std::string& base, std::string_view start_after,
+  // The pages of ListAfter (list_paging.h), in the root's bucket.
+  Result<ListPage> ListRecursivePage(const ListedDirectory& dir, std::string_view start_after,
                                      std::size_t limit);
-  Result<ListPage> ListDirectoryPage(const std::string& bucket, const std::string& prefix,
-                                     const std::string& base, std::string_view start_after,
+  Result<ListPage> ListDirectoryPage(const ListedDirectory& dir, std::string_view start_after,
                                      std::size_t limit);
   // The Status for an unsuccessful answer, with any credential scrubbed from its message.
   Status ErrorStatus(const HttpResponse& response, const std::string& uri) const;
