@@ -41,7 +41,7 @@ class WorkerConfigTest : public ::testing::Test {
   }
 
   std::string Write(const std::string& text, mode_t mode = 0600) {
-    const std::string path = (dir_ / "c.toml").string();
+    std::string path = (dir_ / "c.toml").string();
     std::ofstream(path) << text;
     ::chmod(path.c_str(), mode);
     return path;
