@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "common/http_date.h"
 #include "common/path_rules.h"
 #include "understore/list_paging.h"
 #include "understore/remote_errors.h"
@@ -291,7 +292,7 @@ Result<FileStatus> AzureUnderStore::Stat(std::string_view path) {
   }
   EC_ASSIGN_OR_RETURN(HttpResponse response, Execute("HEAD", loc, {}, {}, "", {}));
   return ObjectStatus(
-      response, uri, ParseRfc1123Ns(HeaderValue(response, "last-modified")),
+      response, uri, HttpDateNs(HeaderValue(response, "last-modified")),
       [&] { return ErrorStatus(response, uri); },
       [&]() -> Result<bool> {
         EC_ASSIGN_OR_RETURN(AzureListPage page, ListBlobs(loc.blob + "/", false, "", 1));

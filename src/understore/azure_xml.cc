@@ -1,12 +1,12 @@
 #include "understore/azure_xml.h"
 
-#include <curl/curl.h>
 #include <fmt/format.h>
 
 #include <charconv>
 #include <pugixml.hpp>
 
 #include "common/curl_http.h"
+#include "common/http_date.h"
 #include "understore/s3_xml.h"
 
 namespace epochcache {
@@ -23,13 +23,6 @@ Result<std::string> Name(const pugi::xml_node& node) {
 }
 
 }  // namespace
-
-std::int64_t ParseRfc1123Ns(std::string_view text) {
-  const std::string s(text);
-  const time_t t = curl_getdate(s.c_str(), nullptr);
-  constexpr std::int64_t kNsPerSec = 1'000'000'000;
-  return t < 0 ? 0 : static_cast<std::int64_t>(t) * kNsPerSec;
-}
 
 Result<AzureListPage> ParseAzureListBlobs(std::string_view xml) {
   pugi::xml_document doc;
@@ -51,7 +44,7 @@ Result<AzureListPage> ParseAzureListBlobs(std::string_view xml) {
           fmt::format("List Blobs answer: blob '{:.200}' has no valid Content-Length", blob.name));
     }
     blob.etag = StripQuotes(props.child("Etag").text().as_string());
-    blob.mtime_ns = ParseRfc1123Ns(props.child("Last-Modified").text().as_string());
+    blob.mtime_ns = HttpDateNs(props.child("Last-Modified").text().as_string());
     page.blobs.push_back(std::move(blob));
   }
   for (const pugi::xml_node& node : blobs.children("BlobPrefix")) {

@@ -37,8 +37,4 @@ struct AzureError {
 // Parses an <Error> document; tolerates an empty or non-XML body (returns empty fields).
 AzureError ParseAzureError(std::string_view xml);
 
-// An RFC 1123 date ("Mon, 30 Nov 2026 20:09:54 GMT") as nanoseconds since the epoch; 0 if it
-// cannot be parsed.
-std::int64_t ParseRfc1123Ns(std::string_view text);
-
 }  // namespace epochcache

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <optional>
 
+#include "common/http_date.h"
 #include "common/path_rules.h"
 #include "understore/retrying_http.h"
 
@@ -127,8 +128,7 @@ Result<FileStatus> HttpUnderStore::Stat(std::string_view path) {
   st.path = url;
   EC_ASSIGN_OR_RETURN(st.size, HeaderNumber(response, "content-length", url, true));
   st.version = VersionOf(response, st.size);
-  const time_t t = curl_getdate(HeaderValue(response, "last-modified").c_str(), nullptr);
-  st.mtime_ns = t < 0 ? 0 : static_cast<std::int64_t>(t) * 1'000'000'000;
+  st.mtime_ns = HttpDateNs(HeaderValue(response, "last-modified"));
   return st;
 }
 

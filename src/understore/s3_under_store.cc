@@ -7,6 +7,7 @@
 #include <chrono>
 #include <set>
 
+#include "common/http_date.h"
 #include "common/path_rules.h"
 #include "understore/list_paging.h"
 #include "understore/remote_errors.h"
@@ -23,12 +24,6 @@ constexpr std::string_view kEmptyPayloadSha256 =
 std::string TrimTrailingSlashes(std::string key) {
   while (!key.empty() && key.back() == '/') key.pop_back();
   return key;
-}
-
-std::int64_t HttpDateNs(const std::string& text) {
-  const time_t t = curl_getdate(text.c_str(), nullptr);
-  constexpr std::int64_t kNsPerSec = 1'000'000'000;
-  return t < 0 ? 0 : static_cast<std::int64_t>(t) * kNsPerSec;
 }
 
 // S3 answers at most this many keys per ListObjectsV2 request. Pages ask for that many

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "common/http_date.h"
 #include "fuzz_check.h"
 #include "understore/azure_xml.h"
 
@@ -19,6 +20,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto error = epochcache::ParseAzureError(xml);
   FUZZ_CHECK(error.code.size() <= size && error.message.size() <= size);
   FUZZ_CHECK(error.message.find('\n') == std::string_view::npos);
-  (void)epochcache::ParseRfc1123Ns(xml);
+  (void)epochcache::HttpDateNs(xml);
   return 0;
 }
