@@ -25,6 +25,7 @@ APT_PACKAGES=(
   libboost1.81-dev libcurl4-openssl-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libssl-dev libcli11-dev libxxhash-dev libpugixml-dev libgtest-dev libgmock-dev libbenchmark-dev
   prometheus-cpp-dev libtomlplusplus-dev
+  nginx-light wrk
   clang-format clang-tidy clang-14 libclang-rt-14-dev etcd-server etcd-client python3-venv
 )
 
