@@ -787,7 +787,10 @@ class EpochCacheFileSystem(ChainedFileSystem, metaclass=_SecretsHidden):
         info = self.info(path)
         if info["type"] == "directory":
             raise IsADirectoryError(f"{self._uri(path)} is a directory")
-        return EpochCacheFile(self, info["name"], self._uri(path), int(info["size"]))
+        return EpochCacheFile(self, info["name"], self._uri(path), int(info["size"]),
+                              block_size=block_size,
+                              cache_type=kwargs.get("cache_type") or "sequential",
+                              cache_options=cache_options)
 
     # Everything that would modify storage: epochcache never writes to the under store.
     def _read_only(self, *args: Any, **kwargs: Any) -> Any:
@@ -799,9 +802,28 @@ class EpochCacheFileSystem(ChainedFileSystem, metaclass=_SecretsHidden):
 
 
 class EpochCacheFile(io.RawIOBase):
-    """A seekable read-only file; every read fetches exactly the bytes asked for."""
+    """A seekable read-only file.
 
-    def __init__(self, fs: EpochCacheFileSystem, path: str, uri: str, size: int) -> None:
+    How its reads reach the cluster follows fsspec's ``cache_type`` and ``block_size`` (both
+    arguments of ``fs.open``):
+
+    - ``"sequential"`` (the default): a read that starts where the previous one ended, and is
+      shorter than ``block_size``, fetches ``block_size`` bytes from there in one call (which
+      the native client splits into parallel piece requests) and serves the following reads
+      from them. Any other read fetches exactly the bytes asked for, straight into the
+      caller's buffer. So a file read front to back in small reads goes out in large ones,
+      while Parquet column chunks at scattered offsets are fetched exactly.
+    - ``"none"``: every read fetches exactly the bytes asked for.
+    - any other name fsspec knows (``"readahead"``, ``"bytes"``, ``"blockcache"``, ``"all"``,
+      ``"first"``, ...): fsspec's own cache of that name over exact native reads, with
+      ``block_size`` and ``cache_options`` as fsspec defines them.
+    """
+
+    DEFAULT_BLOCK_SIZE = 4 << 20  # the client's default placement block: one worker, in parallel pieces
+
+    def __init__(self, fs: EpochCacheFileSystem, path: str, uri: str, size: int,
+                 block_size: Optional[int] = None, cache_type: str = "sequential",
+                 cache_options: Optional[dict[str, Any]] = None) -> None:
         super().__init__()
         self.fs = fs
         self.path = path
@@ -810,6 +832,34 @@ class EpochCacheFile(io.RawIOBase):
         self.size = size
         self.mode = "rb"
         self._pos = 0
+        if block_size is None or block_size == "default":
+            block_size = self.DEFAULT_BLOCK_SIZE
+        if not isinstance(block_size, int) or block_size <= 0:
+            raise ValueError(f"epochcache: block_size must be a positive number of bytes, "
+                             f"got {block_size!r}")
+        self.blocksize = block_size
+        self.cache_type = str(cache_type)
+        self._cache: Any = None
+        if cache_type not in ("sequential", "none"):
+            import fsspec.caching
+
+            cache_class = fsspec.caching.caches.get(cache_type)
+            if cache_class is None:
+                known = ", ".join(sorted(["sequential", *(k for k in fsspec.caching.caches
+                                                           if k is not None)]))
+                raise ValueError(f"epochcache: unknown cache_type {cache_type!r}; one of {known}")
+            self._cache = cache_class(block_size, self._fetch_exact, size,
+                                      **(cache_options or {}))
+        # The read-ahead of "sequential": bytes [_ahead_start, _ahead_start + len(_ahead)).
+        self._ahead = memoryview(b"")
+        self._ahead_start = 0
+        self._last_end = -1  # where the previous read ended; -1: no read yet
+
+    def _fetch_exact(self, start: int, end: int) -> bytes:
+        """fsspec's cache fetcher: bytes [start, end) of the file, exactly."""
+        if end <= start:
+            return b""
+        return self.fs._client.read(self.uri, start, end - start)
 
     def readable(self) -> bool:
         return True
@@ -853,23 +903,70 @@ class EpochCacheFile(io.RawIOBase):
             size = remaining
         if size <= 0:
             return b""
-        data = self.fs._client.read(self.uri, self._pos, size)
-        self._pos += len(data)
-        return data
+        if self._cache is None and not self._reads_ahead(size):
+            data = self.fs._client.read(self.uri, self._pos, size)
+            self._advance(len(data))
+            return data
+        buffer = bytearray(size)
+        n = self._readinto(memoryview(buffer))
+        del buffer[n:]
+        return bytes(buffer)
 
     def readall(self) -> bytes:
         return self.read(-1)
 
     def readinto(self, b: Any) -> int:
-        """Reads straight into a writable buffer; returns the number of bytes read."""
+        """Reads into a writable buffer; returns the number of bytes read."""
         self._checkClosed()
-        view = memoryview(b)
+        view = memoryview(b).cast("B")
         if view.nbytes == 0 or self._pos >= self.size:
             return 0
-        if view.nbytes > self.size - self._pos:
-            view = view.cast("B")[: self.size - self._pos]
-        n = int(self.fs._client.readinto(self.uri, self._pos, view))
+        return self._readinto(view[: self.size - self._pos])
+
+    def _readinto(self, view: memoryview) -> int:
+        if self._cache is not None:
+            data = self._cache._fetch(self._pos, self._pos + view.nbytes)
+            view[: len(data)] = data
+            return self._advance(len(data))
+        done = 0
+        if self.cache_type == "sequential":
+            taken = self._from_ahead(view)
+            done, view = done + taken, view[taken:]
+            if view.nbytes and self._reads_ahead(view.nbytes):
+                self._fill_ahead()
+                taken = self._from_ahead(view)
+                done, view = done + taken, view[taken:]
+        if view.nbytes:
+            done += self._advance(int(self.fs._client.readinto(self.uri, self._pos, view)))
+        return done
+
+    def _reads_ahead(self, n: int) -> bool:
+        """Whether a read of n bytes at the current position goes through the read-ahead."""
+        if self.cache_type != "sequential":
+            return False
+        offset = self._pos - self._ahead_start
+        in_ahead = 0 <= offset < len(self._ahead)
+        return in_ahead or (self._pos == self._last_end and n < self.blocksize)
+
+    def _from_ahead(self, view: memoryview) -> int:
+        """Copies what the read-ahead holds at the current position into view."""
+        offset = self._pos - self._ahead_start
+        if not 0 <= offset < len(self._ahead):
+            return 0
+        take = min(view.nbytes, len(self._ahead) - offset)
+        view[:take] = self._ahead[offset:offset + take]
+        return self._advance(take)
+
+    def _fill_ahead(self) -> None:
+        length = min(self.blocksize, self.size - self._pos)
+        buffer = bytearray(length)
+        n = int(self.fs._client.readinto(self.uri, self._pos, memoryview(buffer)))
+        self._ahead = memoryview(buffer)[:n]
+        self._ahead_start = self._pos
+
+    def _advance(self, n: int) -> int:
         self._pos += n
+        self._last_end = self._pos
         return n
 
     def info(self) -> dict[str, Any]:
