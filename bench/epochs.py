@@ -42,6 +42,7 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -400,13 +401,25 @@ class System:
 
 # ---------------------------------------------------------------- runs
 
-def _init_ray(store_mb: int, workdir: Path) -> None:
+def _ray_temp_dir(workdir: Path) -> Path:
+    """Ray's session dir: under the workdir when the path is short enough, else under /tmp.
+
+    Ray puts AF_UNIX sockets ~70 characters below it (session_<date>_<pid>/sockets/plasma_store)
+    and such a path may not exceed 107 bytes, which a worktree's bench/results can.
+    """
+    candidate = workdir / "ray"
+    if len(str(candidate)) <= 36:
+        return candidate
+    return Path(tempfile.mkdtemp(prefix="ec-ray-"))
+
+
+def _init_ray(store_mb: int, ray_dir: Path) -> None:
     import ray
 
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     ray.init(num_cpus=2, object_store_memory=store_mb * MiB, include_dashboard=False,
              log_to_driver=False, configure_logging=False,
-             _temp_dir=str(workdir / "ray"))
+             _temp_dir=str(ray_dir))
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
@@ -708,7 +721,8 @@ def main(argv=None) -> int:
 
         for setting in args.settings:
             store_mb = args.large_store_mb if setting == "large" else args.pressure_store_mb
-            _init_ray(store_mb, workdir)
+            ray_dir = _ray_temp_dir(workdir)
+            _init_ray(store_mb, ray_dir)
             try:
                 for reader in args.readers:
                     dataset = DATASET[reader]
@@ -727,6 +741,8 @@ def main(argv=None) -> int:
                         results += run_one(args, system, setting, reader, expected, ds_bytes)
             finally:
                 ray.shutdown()
+                if workdir not in ray_dir.parents:
+                    shutil.rmtree(ray_dir, ignore_errors=True)
 
     config = {"latency_ms": args.latency_ms, "bandwidth_mbps_per_connection": args.bandwidth_mbps,
               "epochs": args.epochs, "large_store_mb": args.large_store_mb,
