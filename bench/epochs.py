@@ -311,6 +311,10 @@ class System:
 
                 return ("the installed epochcache has no EpochCacheFileSystem.to_arrow "
                         f"(native Arrow filesystem), from {Path(epochcache.__file__).parent}")
+            try:  # to_arrow() imports it: built without pyarrow, or for another pyarrow
+                import epochcache.arrow  # noqa: F401
+            except ImportError as e:
+                return f"the native Arrow filesystem cannot be loaded: {e}"
         return None
 
     def start(self) -> None:
