@@ -7,6 +7,7 @@ Emulated S3 is three processes in a chain, all on loopback:
 toxiproxy only publishes byte counts when a connection closes, and every client here keeps its
 connections alive, so the bytes fetched from S3 are counted by ``CountingRelay``: a TCP relay that
 moves data with ``splice(2)`` (no copy through Python) and counts what MinIO sends back.
+Requests are counted by MinIO itself, per S3 API (its Prometheus counters, read directly).
 """
 
 from __future__ import annotations
@@ -137,6 +138,50 @@ class EmulatedS3:
     def worker_args(self) -> list[str]:
         return ["--s3-endpoint", self.endpoint]
 
+    def request_counts(self) -> dict[str, int] | None:
+        """Requests MinIO has served so far, by S3 API name (``GetObject``, ``HeadObject``,
+        ``ListObjectsV2``, ...), from its Prometheus metrics (read straight from MinIO, not
+        through toxiproxy, so counting costs no emulated latency). None if unavailable."""
+        return minio_request_counts(self.minio)
+
+
+# S3 API names by the kind of request the issue targets speak of.
+REQUEST_KINDS = {"HeadObject": "stat", "ListObjectsV2": "list", "ListObjects": "list",
+                 "ListObjectVersions": "list", "GetObject": "read"}
+
+
+def request_kinds(by_api: dict[str, int]) -> dict[str, int]:
+    """Sums per-API request counts into stat / list / read / other."""
+    kinds = {"stat": 0, "list": 0, "read": 0, "other": 0}
+    for api, n in by_api.items():
+        kinds[REQUEST_KINDS.get(api, "other")] += n
+    return kinds
+
+
+def minio_request_counts(minio: MinioServer) -> dict[str, int] | None:
+    """MinIO's ``minio_api_requests_total`` (metrics v3, immediate, not cached), by API name.
+
+    The server must have been started with ``MINIO_PROMETHEUS_AUTH_TYPE=public`` (as
+    :func:`emulated_s3` does); None when the metrics or ``prometheus_client`` are unavailable.
+    """
+    import urllib.request
+
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        with urllib.request.urlopen(f"{minio.endpoint}/minio/metrics/v3/api/requests",
+                                    timeout=5) as resp:
+            text = resp.read().decode()
+    except (ImportError, OSError):
+        return None
+    counts: dict[str, int] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "minio_api_requests_total" and sample.labels.get("type") == "s3":
+                name = sample.labels.get("name", "?")
+                counts[name] = counts.get(name, 0) + int(sample.value)
+    return counts
+
 
 @contextlib.contextmanager
 def emulated_s3(workdir, latency_ms: float, bandwidth_mbps: float):
@@ -145,7 +190,16 @@ def emulated_s3(workdir, latency_ms: float, bandwidth_mbps: float):
     ``latency_ms`` delays every response (time to first byte); ``bandwidth_mbps`` caps each
     connection's download rate in MB/s (10^6 bytes per second). 0 disables either.
     """
-    minio = MinioServer(os.path.join(workdir, "minio")).start()
+    # Public metrics (only on 127.0.0.1) let request_counts() read MinIO's per-API counters.
+    saved = os.environ.get("MINIO_PROMETHEUS_AUTH_TYPE")
+    os.environ["MINIO_PROMETHEUS_AUTH_TYPE"] = "public"
+    try:
+        minio = MinioServer(os.path.join(workdir, "minio")).start()
+    finally:
+        if saved is None:
+            del os.environ["MINIO_PROMETHEUS_AUTH_TYPE"]
+        else:
+            os.environ["MINIO_PROMETHEUS_AUTH_TYPE"] = saved
     toxi = relay = None
     try:
         relay = CountingRelay(minio.port)
