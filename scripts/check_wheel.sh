@@ -104,13 +104,15 @@ if [ ! -x "$TOOLS/bin/auditwheel" ]; then
 fi
 show=$("$TOOLS/bin/auditwheel" show "$wheel")
 echo "$show" | sed 's/^/  /'
-grep -Eq 'consistent with the following platform tag: "manylinux_[0-9]+_[0-9]+_x86_64"' <<<"$show" \
+# auditwheel wraps its text: join the lines before matching.
+tr '\n' ' ' <<<"$show" | grep -Eq 'consistent +with +the +following +platform +tag: +"manylinux_[0-9]+_[0-9]+_x86_64"' \
   || fail "auditwheel show names no manylinux policy"
 
 log "ldd of the installed command and extension modules"
 site=$("$VPY" -c 'import sysconfig; print(sysconfig.get_path("platlib"))')
-# The libraries every manylinux system provides (auditwheel's whitelist at the libc/libstdc++ level).
-system_libs='^(linux-vdso\.so\.1|libc\.so\.6|libm\.so\.6|libpthread\.so\.0|libdl\.so\.2|librt\.so\.1|ld-linux-x86-64\.so\.2|libstdc\+\+\.so\.6|libgcc_s\.so\.1|libutil\.so\.1|libresolv\.so\.2)$'
+# The libraries every manylinux system provides: glibc's, libstdc++/libgcc_s, and zlib (all in
+# auditwheel's manylinux whitelist, so never bundled).
+system_libs='^(linux-vdso\.so\.1|libc\.so\.6|libm\.so\.6|libpthread\.so\.0|libdl\.so\.2|librt\.so\.1|ld-linux-x86-64\.so\.2|libstdc\+\+\.so\.6|libgcc_s\.so\.1|libutil\.so\.1|libresolv\.so\.2|libz\.so\.1)$'
 # The real executable: auditwheel moves it into platlib (epochcache.scripts/) and leaves a
 # launcher in bin/; without it, bin/epochcache is the ELF file itself.
 elves=()
@@ -133,7 +135,7 @@ for elf in "${elves[@]}"; do
     esac
     [[ $name == /* ]] && name=$(basename "$name")   # the dynamic loader itself
     if [[ -n $where && $where == "$WORK/venv/"* ]]; then
-      echo "    $name: bundled (${where#"$WORK/venv/"})"
+      echo "    $name: bundled"
     elif grep -Eq "$system_libs" <<<"$name"; then
       echo "    $name: system"
     else
