@@ -38,7 +38,8 @@ VPY="$WORK/venv/bin/python"
 log "pip download: the wheel's declared dependencies into $WORK/wheelhouse"
 "$VPY" -m pip download -q --only-binary=:all: -d "$WORK/wheelhouse" "$wheel"
 log "pip install --no-index"
-"$VPY" -m pip install -q --no-index --find-links "$WORK/wheelhouse" "$wheel"
+# Only the wheelhouse: no other find-links location from the caller's pip configuration.
+env -u PIP_FIND_LINKS "$VPY" -m pip install -q --no-index --find-links "$WORK/wheelhouse" "$wheel"
 
 # Nothing from the source tree: run elsewhere, with a clean environment for what we launch.
 cd "$WORK/run"
