@@ -135,7 +135,8 @@ while IFS= read -r f; do
   if file -b "$f" | grep -q '^ELF'; then elves+=("$f"); fi
 done < <(find "$site/epochcache" "$site"/epochcache.scripts "$WORK/venv/bin/epochcache" \
               -maxdepth 1 -type f \( -name '*.so' -o -name 'epochcache' \) 2>/dev/null)
-[ ${#elves[@]} -ge 2 ] || fail "expected the command and the native module, found: ${elves[*]:-nothing}"
+printf '%s\n' "${elves[@]}" | grep -q '/_native\.' || fail "no native module among: ${elves[*]:-nothing}"
+printf '%s\n' "${elves[@]}" | grep -q '/epochcache$' || fail "the epochcache command is not an ELF file in the wheel"
 bad=0
 for elf in "${elves[@]}"; do
   echo "  ${elf#"$WORK/venv/"}"
@@ -151,7 +152,7 @@ for elf in "${elves[@]}"; do
     [[ $name == /* ]] && name=$(basename "$name")   # the dynamic loader itself
     if [[ $name == libarrow* || $name == libparquet* ]] && [[ $where == "$WORK/venv/"*/pyarrow/* ]]; then
       echo "    $name: from pyarrow"
-    elif [[ -n $where && $where == "$WORK/venv/"* ]]; then
+    elif [[ $where == "$site/epochcache.libs/"* || $where == "$site"/*/../epochcache.libs/* ]]; then
       echo "    $name: bundled"
     elif grep -Eq "$system_libs" <<<"$name"; then
       echo "    $name: system"
