@@ -8,7 +8,7 @@ export EPOCHCACHE_TOOLS := $(CURDIR)/tools/bin
 JOBS ?= 2
 CMAKE_FLAGS := -G Ninja -DEPOCHCACHE_BUILD_TESTS=ON -DEPOCHCACHE_WERROR=ON
 
-.PHONY: bench-quick setup demo test test-cpp test-cpp-asan test-cpp-tsan test-python lint tidy fuzz format clean
+.PHONY: wheel wheel-check bench-quick setup demo test test-cpp test-cpp-asan test-cpp-tsan test-python lint tidy fuzz format clean
 
 setup:
 	@scripts/setup.sh
@@ -61,6 +61,15 @@ fuzz:
 
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+# A self-contained manylinux wheel in dist/ (auditwheel-repaired; docs/install.md). Not part of
+# `make test`: a full Release build.
+wheel:
+	@scripts/build_wheel.sh
+
+# Installs dist/'s wheel offline into a fresh venv and checks it (builds nothing).
+wheel-check:
+	@scripts/check_wheel.sh
 
 clean:
 	rm -rf build .cache
