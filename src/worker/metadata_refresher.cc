@@ -28,6 +28,7 @@ MetadataRefresher::~MetadataRefresher() {
     order_.clear();
   }
   work_cv_.notify_all();
+  idle_cv_.notify_all();
   for (auto& t : threads_) t.join();
 }
 
@@ -36,22 +37,34 @@ bool MetadataRefresher::Submit(std::string_view path, std::string_view listed_in
   {
     std::lock_guard lock(mu_);
     if (stopping_) return false;
+    if (auto it = running_paths_.find(key); it != running_paths_.end()) {
+      it->second.emplace_back(path);
+      return true;
+    }
     if (auto it = pending_.find(key); it != pending_.end()) {
       it->second.paths.emplace_back(path);
       return true;
     }
     if (pending_.size() >= max_pending_) return false;
-    Job job{std::string(listed_in), recursive, {std::string(path)}};
-    pending_.emplace(key, std::move(job));
+    Entry entry{Job{key, std::string(listed_in), recursive, std::string(path)},
+                {std::string(path)}};
+    pending_.emplace(key, std::move(entry));
     order_.push_back(std::move(key));
   }
   work_cv_.notify_one();
   return true;
 }
 
+std::vector<std::string> MetadataRefresher::Finish(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto node = running_paths_.extract(key);
+  if (node.empty()) return {};
+  return std::move(node.mapped());
+}
+
 void MetadataRefresher::Drain() {
   std::unique_lock lock(mu_);
-  idle_cv_.wait(lock, [this] { return pending_.empty() && running_ == 0; });
+  idle_cv_.wait(lock, [this] { return stopping_ || (pending_.empty() && running_ == 0); });
 }
 
 void MetadataRefresher::Loop() {
@@ -61,9 +74,14 @@ void MetadataRefresher::Loop() {
     if (stopping_) return;
     auto node = pending_.extract(order_.front());
     order_.pop_front();
+    Entry& entry = node.mapped();
+    // A job of the same key may still be running (its paths were settled by Finish): the
+    // newer one's paths join whatever is collected for the key from here on.
+    auto& paths = running_paths_[entry.job.key];
+    paths.insert(paths.end(), entry.paths.begin(), entry.paths.end());
     ++running_;
     lock.unlock();
-    run_(node.mapped());
+    run_(entry.job);
     lock.lock();
     --running_;
     if (pending_.empty() && running_ == 0) idle_cv_.notify_all();

@@ -4,9 +4,11 @@
 //
 // Jobs are merged by what they will ask the under store: every stale status learned from the
 // listing of one directory is refreshed by one listing of it, and a status learned from a stat
-// by one stat. A job waiting in the queue takes in the paths of later requests for the same
-// listing; at most `max_pending` jobs wait, past that Submit refuses (the caller serves the
-// stale status and a later lookup asks again, or the stale limit makes it fetch itself).
+// by one stat. A job waiting or running takes in the paths of later requests for the same
+// listing (a running one settles them with the answer it is waiting for, which is newer than
+// any stale status), so an epoch that walks a directory past the TTL costs one listing of it.
+// At most `max_pending` jobs wait; past that Submit refuses (the caller serves the stale status
+// and a later lookup asks again, or the stale limit makes it fetch itself).
 //
 // Thread-safety: safe to use from many threads at once. The destructor drops waiting jobs and
 // waits for running ones.
@@ -28,10 +30,12 @@ namespace epochcache::worker {
 class MetadataRefresher {
  public:
   struct Job {
-    std::string listed_in;  // the directory to list again; empty: stat the one path
+    std::string key;
+    std::string listed_in;  // the directory to list again; empty: stat the path
     bool recursive = false;
-    std::vector<std::string> paths;  // the stale statuses this job must settle
+    std::string path;  // the first stale status that asked
   };
+  // Runs a job: asks the under store, then calls Finish(job.key) for every path it must settle.
   using Run = std::function<void(const Job&)>;
 
   MetadataRefresher(std::size_t threads, std::size_t max_pending, Run run);
@@ -42,6 +46,10 @@ class MetadataRefresher {
   // Queues a refresh of `path` (by listing `listed_in` when not empty). False, and nothing
   // queued, when `max_pending` jobs already wait.
   bool Submit(std::string_view path, std::string_view listed_in, bool recursive);
+
+  // The paths that asked for the running job `key` (the first included), after which later
+  // requests for it queue a new job. Called once by Run, when the under store has answered.
+  std::vector<std::string> Finish(const std::string& key);
 
   // Waits until no job waits or runs (for tests and orderly shutdown).
   void Drain();
@@ -54,10 +62,16 @@ class MetadataRefresher {
   std::mutex mu_;
   std::condition_variable work_cv_;
   std::condition_variable idle_cv_;
-  std::deque<std::string> order_;                 // GUARDED_BY(mu_) keys of pending_, oldest first
-  std::unordered_map<std::string, Job> pending_;  // GUARDED_BY(mu_)
-  std::size_t running_ = 0;                       // GUARDED_BY(mu_)
-  bool stopping_ = false;                         // GUARDED_BY(mu_)
+  struct Entry {
+    Job job;
+    std::vector<std::string> paths;
+  };
+  std::deque<std::string> order_;  // GUARDED_BY(mu_) keys of pending_, oldest first
+  std::unordered_map<std::string, Entry> pending_;  // GUARDED_BY(mu_)
+  // Paths that asked for running jobs, by key, until Finish.
+  std::unordered_map<std::string, std::vector<std::string>> running_paths_;  // GUARDED_BY(mu_)
+  std::size_t running_ = 0;                                                  // GUARDED_BY(mu_)
+  bool stopping_ = false;                                                    // GUARDED_BY(mu_)
   std::vector<std::thread> threads_;
 };
 

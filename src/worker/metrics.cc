@@ -95,8 +95,8 @@ struct WorkerMetrics::State {
     under_bytes = &counter("epochcache_under_store_bytes_total",
                            "Bytes read from the under store on misses and loads");
     under_reads = &counter("epochcache_under_store_reads_total", "Reads made on the under store");
-    under_errors =
-        &counter("epochcache_under_store_errors_total", "Failed reads on the under store");
+    under_errors = &counter("epochcache_under_store_errors_total",
+                            "Failed calls (reads, stats, listings) on the under store");
     evictions =
         &counter("epochcache_evictions_total", "Pages evicted by the cache policy to make room");
     evicted_by_request =

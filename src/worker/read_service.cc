@@ -148,45 +148,45 @@ void ReadService::StartRefresh(std::string_view path, const MetadataCache::Origi
 void ReadService::RunRefresh(const MetadataRefresher::Job& job) {
   Bump(counters_.metadata_refreshes);
   if (job.listed_in.empty()) {
-    for (const auto& path : job.paths) {
-      auto status = FetchStatus(path);
-      if (status.ok()) continue;
+    auto status = FetchStatus(job.path);
+    for (const auto& path : refresher_->Finish(job.key)) {
+      if (status.ok()) continue;  // Put restarted its TTL
       if (status.status().code() == StatusCode::kNotFound) {
         metadata_.Invalidate(path);
       } else {
-        Bump(counters_.metadata_refresh_failures);
         metadata_.EndRefresh(path);
       }
+    }
+    if (!status.ok() && status.status().code() != StatusCode::kNotFound) {
+      Bump(counters_.metadata_refresh_failures);
     }
     return;
   }
   auto entries = under_.List(job.listed_in, job.recursive);
   Bump(counters_.under_store_lists);
-  if (!entries.ok()) {
-    const bool gone = entries.status().code() == StatusCode::kNotFound;
-    if (!gone) {
-      Bump(counters_.under_store_errors);
-      Bump(counters_.metadata_refresh_failures);
-      spdlog::warn("refreshing the statuses listed in {} failed: {}", job.listed_in,
-                   entries.status().ToString());
-    }
-    for (const auto& path : job.paths) {
+  if (entries.ok()) PutListed(job.listed_in, job.recursive, *entries);
+  const bool gone = !entries.ok() && entries.status().code() == StatusCode::kNotFound;
+  if (!entries.ok() && !gone) {
+    Bump(counters_.under_store_errors);
+    Bump(counters_.metadata_refresh_failures);
+    spdlog::warn("refreshing the statuses listed in {} failed: {}", job.listed_in,
+                 entries.status().ToString());
+  }
+  for (const auto& path : refresher_->Finish(job.key)) {
+    if (!entries.ok()) {
       if (gone) {
         metadata_.Invalidate(path);
       } else {
         metadata_.EndRefresh(path);
       }
+      continue;
     }
-    return;
-  }
-  PutListed(job.listed_in, job.recursive, *entries);
-  // A stale status whose file the listing no longer shows is deleted (or now a directory):
-  // it must not be served any longer.
-  for (const auto& path : job.paths) {
-    const bool listed = std::any_of(entries->begin(), entries->end(), [&](const FileStatus& e) {
-      return !e.is_directory && e.path == path;
-    });
-    if (!listed) metadata_.Invalidate(path);
+    // A stale status whose file the listing no longer shows was deleted (or is now a
+    // directory): it must not be served any longer.
+    const auto it = std::lower_bound(
+        entries->begin(), entries->end(), path,
+        [](const FileStatus& entry, const std::string& p) { return entry.path < p; });
+    if (it == entries->end() || it->path != path || it->is_directory) metadata_.Invalidate(path);
   }
 }
 
