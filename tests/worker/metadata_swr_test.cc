@@ -25,14 +25,14 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using testing::ManualClock;
+using epochcache::testing::ManualClock;
 using testing::TempDir;
 
 constexpr std::uint64_t kPageSize = 4096;
 constexpr auto kTtl = seconds(10);
 constexpr auto kMaxStale = seconds(60);
 
-// Counts the metadata calls that reach the store, can hold listings until released, and can
+// Counts the metadata calls that reach the store, can hold them until released, and can
 // answer stats of extra (Hugging Face style) paths the twin cannot hold.
 class CountingStore final : public UnderStore {
  public:
@@ -41,6 +41,7 @@ class CountingStore final : public UnderStore {
   std::string_view Scheme() const override { return inner_.Scheme(); }
   Result<FileStatus> Stat(std::string_view path) override {
     ++stats;
+    if (hold_stats_) WaitIfHeld();
     {
       std::lock_guard lock(mu_);
       for (const auto& extra : extras_) {
@@ -70,11 +71,13 @@ class CountingStore final : public UnderStore {
     std::erase_if(extras_, [&](const FileStatus& s) { return s.path == status.path; });
     extras_.push_back(std::move(status));
   }
-  void HoldListings() {
+  // Holds listings, and stats too when `stats`.
+  void HoldCalls(bool stats = false) {
     std::lock_guard lock(mu_);
     held_ = true;
+    hold_stats_ = stats;
   }
-  void ReleaseListings() {
+  void ReleaseCalls() {
     {
       std::lock_guard lock(mu_);
       held_ = false;
@@ -82,7 +85,7 @@ class CountingStore final : public UnderStore {
     cv_.notify_all();
   }
   // Waits (bounded) until a listing is being held.
-  bool AwaitHeldListing() {
+  bool AwaitHeldCall() {
     std::unique_lock lock(mu_);
     return cv_.wait_for(lock, seconds(10), [&] { return waiting_ > 0; });
   }
@@ -104,6 +107,7 @@ class CountingStore final : public UnderStore {
   std::condition_variable cv_;
   std::vector<FileStatus> extras_;
   bool held_ = false;
+  std::atomic<bool> hold_stats_{false};
   int waiting_ = 0;
 };
 
@@ -170,9 +174,12 @@ TEST_F(MetadataSwrTest, PastTheTtlTheStaleStatusIsServedAndRefreshedOnceInTheBac
   EXPECT_EQ(store_.stats.load(), 1);
   memory_.Put("/f", "two!");
   clock_.Advance(kTtl + seconds(1));
-  // Served at once, stale, however many ask; one refresh is queued.
+  // Served at once, stale, however many ask while the refresh is held; one refresh is queued.
+  store_.HoldCalls(/*stats=*/true);
   for (int i = 0; i < 5; ++i) EXPECT_EQ(VersionOf("/f"), v1);
+  ASSERT_TRUE(store_.AwaitHeldCall());
   EXPECT_EQ(service_->CachedStatus("/f")->version, v1);
+  store_.ReleaseCalls();
   service_->WaitForRefreshes();
   EXPECT_EQ(store_.stats.load(), 2);
   EXPECT_EQ(service_->counters().metadata_refreshes.load(), 1U);
@@ -216,13 +223,13 @@ TEST_F(MetadataSwrTest, AStaleListedDirectoryIsRefreshedByOneListingForAllItsFil
   memory_.Remove("/d/b");
   clock_.Advance(kTtl + seconds(1));
 
-  store_.HoldListings();
+  store_.HoldCalls();
   EXPECT_EQ(VersionOf("/d/a"), a1);  // stale, served while its listing is held
-  ASSERT_TRUE(store_.AwaitHeldListing());
+  ASSERT_TRUE(store_.AwaitHeldCall());
   // The other files' stale statuses join the running listing; none waits for it.
   EXPECT_TRUE(service_->CachedStatus("/d/b"));
   EXPECT_TRUE(service_->Stat("/d/c").ok());
-  store_.ReleaseListings();
+  store_.ReleaseCalls();
   service_->WaitForRefreshes();
 
   EXPECT_EQ(store_.lists.load(), 2);  // the first listing and one refresh
@@ -240,9 +247,9 @@ TEST_F(MetadataSwrTest, AStaleListedStatusOfAChangedObjectNeverReadsOldBytesOnAM
   ASSERT_TRUE(service_->List("/d", false, "", 1000).ok());
   memory_.Put("/d/a", "new bytes, longer");
   clock_.Advance(kTtl + seconds(1));
-  store_.HoldListings();  // the refresh cannot land: the read plans with the stale status
+  store_.HoldCalls();  // the refresh cannot land: the read plans with the stale status
   const std::string bytes = ReadAll("/d/a");
-  store_.ReleaseListings();
+  store_.ReleaseCalls();
   service_->WaitForRefreshes();
   EXPECT_EQ(bytes, "new bytes, longer");
   EXPECT_GE(service_->counters().version_changes.load(), 1U);
