@@ -396,7 +396,8 @@ Result<LoadResult> ReadService::Load(std::string_view path, std::uint64_t offset
 Result<std::uint64_t> ReadService::Evict(std::string_view path) {
   EC_RETURN_IF_ERROR(CheckUnderPath(path));
   std::vector<FileStatus> versions;
-  if (auto cached = metadata_.Get(path)) versions.push_back(*std::move(cached));
+  // Stale or fresh: the pages of whatever version the cache still serves must go.
+  if (auto cached = metadata_.Lookup(path)) versions.push_back(std::move(cached->status));
   metadata_.Invalidate(path);
   auto current = under_.Stat(path);
   Bump(counters_.under_store_stats);
