@@ -163,6 +163,13 @@ WorkerCommand::WorkerCommand(CLI::App& app)
       ->check(DurationValue())
       ->envname("EPOCHCACHE_METADATA_TTL");
   command_
+      ->add_option("--metadata-max-stale", metadata_max_stale_,
+                   "How long past --metadata-ttl a status is still served while it is refreshed "
+                   "in the background; past that a request waits for the under store. 0 disables")
+      ->capture_default_str()
+      ->check(DurationValue())
+      ->envname("EPOCHCACHE_METADATA_MAX_STALE");
+  command_
       ->add_option("--metadata-cache-size", metadata_cache_size_,
                    "Memory for cached file statuses (least recently used dropped first)")
       ->capture_default_str()
@@ -343,6 +350,7 @@ std::vector<Setting> WorkerCommand::Settings() {
       {opt("--eviction-policy"), &eviction_policy_},
       {opt("--threads"), &threads_},
       {opt("--metadata-ttl"), &metadata_ttl_},
+      {opt("--metadata-max-stale"), &metadata_max_stale_},
       {opt("--metadata-cache-size"), &metadata_cache_size_},
       {opt("--idle-timeout"), &idle_timeout_},
       {opt("--log-level"), &log_level_},
@@ -451,6 +459,8 @@ int WorkerCommand::Run() {
   if (*page_size == 0) return Fail(Status::InvalidArgument("--page-size: must be positive"));
   auto ttl = ParseDurationFlag("--metadata-ttl", metadata_ttl_);
   if (!ttl.ok()) return Fail(ttl.status());
+  auto max_stale = ParseDurationFlag("--metadata-max-stale", metadata_max_stale_);
+  if (!max_stale.ok()) return Fail(max_stale.status());
   auto idle = ParseDurationFlag("--idle-timeout", idle_timeout_);
   if (!idle.ok()) return Fail(idle.status());
   auto policy = ParseEvictionPolicy(eviction_policy_);
@@ -500,6 +510,7 @@ int WorkerCommand::Run() {
 
   worker::ReadServiceOptions read_options;
   read_options.metadata_ttl = *ttl;
+  read_options.metadata_max_stale = *max_stale;
   read_options.max_inflight_miss_bytes = *miss_budget;
   read_options.metadata_max_bytes = *metadata_bytes;
   read_options.roots = (*under)->roots();  // user info redacted, for /v1/stats

@@ -46,6 +46,7 @@ class WorkerCommand {
   std::string eviction_policy_ = "scan-resistant";
   unsigned threads_;
   std::string metadata_ttl_ = "10s";
+  std::string metadata_max_stale_ = "60s";
   std::string metadata_cache_size_ = "64MiB";
   std::string idle_timeout_ = "60s";
   std::string log_level_ = "info";

@@ -95,8 +95,8 @@ struct WorkerMetrics::State {
     under_bytes = &counter("epochcache_under_store_bytes_total",
                            "Bytes read from the under store on misses and loads");
     under_reads = &counter("epochcache_under_store_reads_total", "Reads made on the under store");
-    under_errors =
-        &counter("epochcache_under_store_errors_total", "Failed reads on the under store");
+    under_errors = &counter("epochcache_under_store_errors_total",
+                            "Failed calls (reads, stats, listings) on the under store");
     evictions =
         &counter("epochcache_evictions_total", "Pages evicted by the cache policy to make room");
     evicted_by_request =
@@ -118,6 +118,29 @@ struct WorkerMetrics::State {
     metadata_entries =
         &gauge("epochcache_metadata_cache_entries", "File statuses in the metadata cache");
     uptime = &gauge("epochcache_uptime_seconds", "Seconds since the worker started");
+    auto& requests_by_kind =
+        BuildCounter()
+            .Name("epochcache_under_store_requests_total")
+            .Help(
+                "Calls made on the under store, by kind: stat, list (one per listing or "
+                "listing page asked for) and read")
+            .Register(*registry);
+    under_stats = &requests_by_kind.Add({{"kind", "stat"}});
+    under_lists = &requests_by_kind.Add({{"kind", "list"}});
+    under_reads_by_kind = &requests_by_kind.Add({{"kind", "read"}});
+    metadata_hits =
+        &counter("epochcache_metadata_hits_total", "File statuses served from the metadata cache");
+    metadata_misses = &counter("epochcache_metadata_misses_total",
+                               "File statuses the metadata cache did not have (or had too old)");
+    metadata_stale_hits = &counter("epochcache_metadata_stale_hits_total",
+                                   "File statuses served past --metadata-ttl while refreshed");
+    metadata_refreshes = &counter("epochcache_metadata_refreshes_total",
+                                  "Background refreshes of stale statuses run");
+    metadata_refresh_failures = &counter("epochcache_metadata_refresh_failures_total",
+                                         "Background refreshes the under store failed");
+    metadata_refreshes_dropped =
+        &counter("epochcache_metadata_refreshes_dropped_total",
+                 "Background refreshes not queued because the queue was full");
   }
 
   // Brings `counter` up to `value` (counters only move up; a value below the last one seen is
@@ -148,6 +171,15 @@ struct WorkerMetrics::State {
   prometheus::Counter* miss_refusals = nullptr;
   prometheus::Counter* joins = nullptr;
   prometheus::Counter* version_changes = nullptr;
+  prometheus::Counter* under_stats = nullptr;
+  prometheus::Counter* under_lists = nullptr;
+  prometheus::Counter* under_reads_by_kind = nullptr;
+  prometheus::Counter* metadata_hits = nullptr;
+  prometheus::Counter* metadata_misses = nullptr;
+  prometheus::Counter* metadata_stale_hits = nullptr;
+  prometheus::Counter* metadata_refreshes = nullptr;
+  prometheus::Counter* metadata_refresh_failures = nullptr;
+  prometheus::Counter* metadata_refreshes_dropped = nullptr;
   prometheus::Gauge* inflight = nullptr;
   prometheus::Gauge* inflight_limit = nullptr;
   prometheus::Gauge* metadata_entries = nullptr;
@@ -191,6 +223,15 @@ std::string WorkerMetrics::Render(const WorkerCounters& counters, const WorkerGa
     State::Sync(s.miss_refusals, Load(counters.miss_budget_refusals));
     State::Sync(s.joins, Load(counters.single_flight_joins));
     State::Sync(s.version_changes, Load(counters.version_changes));
+    State::Sync(s.under_stats, Load(counters.under_store_stats));
+    State::Sync(s.under_lists, Load(counters.under_store_lists));
+    State::Sync(s.under_reads_by_kind, Load(counters.under_store_reads));
+    State::Sync(s.metadata_hits, Load(counters.metadata_hits));
+    State::Sync(s.metadata_misses, Load(counters.metadata_misses));
+    State::Sync(s.metadata_stale_hits, Load(counters.metadata_stale_hits));
+    State::Sync(s.metadata_refreshes, Load(counters.metadata_refreshes));
+    State::Sync(s.metadata_refresh_failures, Load(counters.metadata_refresh_failures));
+    State::Sync(s.metadata_refreshes_dropped, Load(counters.metadata_refreshes_dropped));
     s.inflight->Set(static_cast<double>(gauges.inflight_miss_bytes));
     s.inflight_limit->Set(static_cast<double>(gauges.inflight_miss_limit));
     s.metadata_entries->Set(static_cast<double>(gauges.metadata_cache_entries));

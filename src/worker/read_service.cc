@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "common/path_rules.h"
+#include "understore/immutable_status.h"
 #include "worker/http_util.h"
 
 namespace epochcache::worker {
@@ -90,37 +91,121 @@ ReadService::ReadService(UnderStore& under, PageStore& pages, ReadServiceOptions
       pages_(pages),
       options_(std::move(options)),
       page_size_(pages.page_size()),
-      metadata_(options_.metadata_ttl, Clock::Real(), options_.metadata_max_bytes),
+      metadata_(options_.metadata_ttl, options_.clock != nullptr ? *options_.clock : Clock::Real(),
+                options_.metadata_max_bytes, options_.metadata_max_stale),
       miss_budget_(std::make_shared<ByteBudget>(
-          std::max(options_.max_inflight_miss_bytes, pages.page_size()))) {}
+          std::max(options_.max_inflight_miss_bytes, pages.page_size()))),
+      refresher_(std::make_unique<MetadataRefresher>(
+          options_.metadata_refresh_threads, options_.metadata_max_pending_refreshes,
+          [this](const MetadataRefresher::Job& job) { RunRefresh(job); })) {}
 
 Result<FileStatus> ReadService::Stat(std::string_view path) {
   EC_RETURN_IF_ERROR(CheckUnderPath(path));
-  if (auto cached = metadata_.Get(path)) {
+  return CurrentStatus(path, {});
+}
+
+Result<FileStatus> ReadService::CurrentStatus(std::string_view path,
+                                              std::string_view pinned_version) {
+  if (auto found = metadata_.Lookup(path, pinned_version)) {
     Bump(counters_.metadata_hits);
-    return *std::move(cached);
+    if (found->stale) Bump(counters_.metadata_stale_hits);
+    if (found->refresh) StartRefresh(path, found->origin);
+    return std::move(found->status);
   }
   Bump(counters_.metadata_misses);
+  return FetchStatus(path);
+}
+
+Result<FileStatus> ReadService::FetchStatus(std::string_view path) {
   auto status = under_.Stat(path);
-  if (status.ok()) metadata_.Put(path, *status);
+  Bump(counters_.under_store_stats);
+  if (status.ok()) {
+    metadata_.Put(path, *status,
+                  {.listed_in = {}, .recursive = false, .immutable = IsImmutableStatus(*status)});
+  } else if (status.status().code() != StatusCode::kNotFound) {
+    Bump(counters_.under_store_errors);
+  }
   return status;
 }
 
 std::optional<FileStatus> ReadService::CachedStatus(std::string_view path) {
   if (!CheckUnderPath(path).ok()) return std::nullopt;
-  auto cached = metadata_.Get(path);
-  if (cached) Bump(counters_.metadata_hits);
-  return cached;
+  auto found = metadata_.Lookup(path);
+  if (!found) return std::nullopt;
+  Bump(counters_.metadata_hits);
+  if (found->stale) Bump(counters_.metadata_stale_hits);
+  // Only queued here: the refresh runs on the refresher's threads, never on a hit's.
+  if (found->refresh) StartRefresh(path, found->origin);
+  return std::move(found->status);
+}
+
+void ReadService::StartRefresh(std::string_view path, const MetadataCache::Origin& origin) {
+  if (refresher_->Submit(path, origin.listed_in, origin.recursive)) return;
+  Bump(counters_.metadata_refreshes_dropped);
+  metadata_.EndRefresh(path);
+}
+
+void ReadService::RunRefresh(const MetadataRefresher::Job& job) {
+  Bump(counters_.metadata_refreshes);
+  if (job.listed_in.empty()) {
+    auto status = FetchStatus(job.path);
+    for (const auto& path : refresher_->Finish(job.key)) {
+      if (status.ok()) continue;  // Put restarted its TTL
+      if (status.status().code() == StatusCode::kNotFound) {
+        metadata_.Invalidate(path);
+      } else {
+        metadata_.EndRefresh(path);
+      }
+    }
+    if (!status.ok() && status.status().code() != StatusCode::kNotFound) {
+      Bump(counters_.metadata_refresh_failures);
+    }
+    return;
+  }
+  auto entries = under_.List(job.listed_in, job.recursive);
+  Bump(counters_.under_store_lists);
+  if (entries.ok()) PutListed(job.listed_in, job.recursive, *entries);
+  const bool gone = !entries.ok() && entries.status().code() == StatusCode::kNotFound;
+  if (!entries.ok() && !gone) {
+    Bump(counters_.under_store_errors);
+    Bump(counters_.metadata_refresh_failures);
+    spdlog::warn("refreshing the statuses listed in {} failed: {}", job.listed_in,
+                 entries.status().ToString());
+  }
+  for (const auto& path : refresher_->Finish(job.key)) {
+    if (!entries.ok()) {
+      if (gone) {
+        metadata_.Invalidate(path);
+      } else {
+        metadata_.EndRefresh(path);
+      }
+      continue;
+    }
+    // A stale status whose file the listing no longer shows was deleted (or is now a
+    // directory): it must not be served any longer.
+    const auto it = std::lower_bound(
+        entries->begin(), entries->end(), path,
+        [](const FileStatus& entry, const std::string& p) { return entry.path < p; });
+    if (it == entries->end() || it->path != path || it->is_directory) metadata_.Invalidate(path);
+  }
+}
+
+void ReadService::PutListed(std::string_view dir, bool recursive,
+                            const std::vector<FileStatus>& entries) {
+  for (const auto& entry : entries) {
+    if (entry.is_directory || entry.path.empty()) continue;
+    metadata_.Put(entry.path, entry,
+                  {.listed_in = std::string(dir),
+                   .recursive = recursive,
+                   .immutable = IsImmutableStatus(entry)});
+  }
 }
 
 Result<std::vector<FileStatus>> ReadService::List(std::string_view path, bool recursive) {
   EC_RETURN_IF_ERROR(CheckUnderPath(path));
   auto entries = under_.List(path, recursive);
-  if (entries.ok()) {
-    for (const auto& entry : *entries) {
-      if (!entry.is_directory) metadata_.Put(entry.path, entry);
-    }
-  }
+  Bump(counters_.under_store_lists);
+  if (entries.ok()) PutListed(path, recursive, *entries);
   return entries;
 }
 
@@ -128,19 +213,18 @@ Result<ListPage> ReadService::List(std::string_view path, bool recursive,
                                    std::string_view start_after, std::size_t limit) {
   EC_RETURN_IF_ERROR(CheckUnderPath(path));
   auto page = under_.ListAfter(path, recursive, start_after, limit);
-  if (page.ok()) {
-    for (const auto& entry : page->entries) {
-      if (!entry.is_directory) metadata_.Put(entry.path, entry);
-    }
-  }
+  Bump(counters_.under_store_lists);
+  if (page.ok()) PutListed(path, recursive, page->entries);
   return page;
 }
 
 Result<FileStatus> ReadService::StatForRead(std::string_view path, std::string_view version) {
-  EC_ASSIGN_OR_RETURN(FileStatus status, Stat(path));
+  EC_RETURN_IF_ERROR(CheckUnderPath(path));
+  EC_ASSIGN_OR_RETURN(FileStatus status, CurrentStatus(path, version));
   if (!version.empty() && status.version != version) {
     metadata_.Invalidate(path);
-    EC_ASSIGN_OR_RETURN(status, Stat(path));
+    Bump(counters_.metadata_misses);
+    EC_ASSIGN_OR_RETURN(status, FetchStatus(path));
     if (status.version != version) {
       Bump(counters_.version_changes);
       return Status::Changed(std::string(path) + " now has version " + status.version +
@@ -312,9 +396,11 @@ Result<LoadResult> ReadService::Load(std::string_view path, std::uint64_t offset
 Result<std::uint64_t> ReadService::Evict(std::string_view path) {
   EC_RETURN_IF_ERROR(CheckUnderPath(path));
   std::vector<FileStatus> versions;
-  if (auto cached = metadata_.Get(path)) versions.push_back(*std::move(cached));
+  // Stale or fresh: the pages of whatever version the cache still serves must go.
+  if (auto cached = metadata_.Lookup(path)) versions.push_back(std::move(cached->status));
   metadata_.Invalidate(path);
   auto current = under_.Stat(path);
+  Bump(counters_.under_store_stats);
   if (current.ok()) {
     versions.push_back(*std::move(current));
   } else if (current.status().code() != StatusCode::kNotFound) {

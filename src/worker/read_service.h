@@ -1,4 +1,5 @@
-// The worker's read path, independent of any transport: metadata with a TTL cache, and reads
+// The worker's read path, independent of any transport: metadata with a TTL cache
+// (stale-while-revalidate, statuses learned from listings), and reads
 // planned page by page from the page store, reading through to the under store on a miss.
 //
 // A read is answered as a plan: an ordered list of segments that together are exactly the
@@ -36,6 +37,7 @@
 #include "epochcache/page_store.h"
 #include "epochcache/status.h"
 #include "epochcache/under_store.h"
+#include "worker/metadata_refresher.h"
 #include "worker/single_flight.h"
 #include "worker/worker_counters.h"
 
@@ -44,6 +46,16 @@ namespace epochcache::worker {
 struct ReadServiceOptions {
   // How long a file status is reused before the under store is asked again. Zero disables.
   std::chrono::milliseconds metadata_ttl{10000};
+  // How long past metadata_ttl a status is still served while a background refresh asks the
+  // under store (stale-while-revalidate); past ttl + max_stale a request asks it itself.
+  // Zero disables serving stale statuses.
+  std::chrono::milliseconds metadata_max_stale{60000};
+  // Threads that run those refreshes, and how many refreshes may wait for them (more are not
+  // queued: the stale status is served and a later request asks again).
+  std::size_t metadata_refresh_threads = 2;
+  std::size_t metadata_max_pending_refreshes = 4096;
+  // The clock of the metadata cache; null: the real one. Must outlive the service.
+  Clock* clock = nullptr;
   // How long a miss waits for a concurrent fetch of the same page before giving up (Timeout).
   std::chrono::milliseconds fetch_wait_bound{120000};
   // Memory the metadata cache may hold (paths, versions and per-entry overhead), least
@@ -111,22 +123,26 @@ class ReadService {
   // Every method taking a path refuses one that fails CheckUnderPath (PermissionDenied) before
   // looking at the cache or the under store, so the cache is keyed by checked paths only.
 
-  // Status of a file or directory, from the metadata cache when fresh.
+  // Status of a file or directory, from the metadata cache when fresh, or stale within
+  // metadata_max_stale (a refresh is then queued); else from the under store.
   Result<FileStatus> Stat(std::string_view path);
 
   // Status of `path` for a read. When `version` is not empty and the status differs, the
   // under store is asked again (the cached status may be the stale one) and a still different
-  // version is kChanged. A directory is InvalidArgument.
+  // version is kChanged. A directory is InvalidArgument. A cached status of exactly the
+  // requested version is used however old it is: the caller pinned those bytes.
   Result<FileStatus> StatForRead(std::string_view path, std::string_view version);
 
-  // The cached, fresh status of `path`, or nullopt: never calls the under store.
+  // The cached status of `path` (fresh, or stale with a refresh queued), or nullopt: never
+  // calls the under store and never waits for it.
   std::optional<FileStatus> CachedStatus(std::string_view path);
 
   // Drops the cached status of `path` (after a read of it failed with kChanged).
   void ForgetStatus(std::string_view path);
 
   // Directory listing, straight from the under store; file entries refresh the metadata cache
-  // (a reader typically lists, then reads every file listed).
+  // (a reader typically lists, then reads every file listed), remembering the listing, which
+  // is what refreshes them once they are stale: one listing for the whole directory.
   Result<std::vector<FileStatus>> List(std::string_view path, bool recursive);
 
   // One page of that listing: at most `limit` entries whose path sorts after `start_after`
@@ -163,6 +179,9 @@ class ReadService {
   // has its cached version dropped.
   Result<std::uint64_t> Evict(std::string_view path);
 
+  // Waits until no background status refresh waits or runs (tests).
+  void WaitForRefreshes() { refresher_->Drain(); }
+
   [[nodiscard]] const std::vector<std::string>& roots() const { return options_.roots; }
 
   [[nodiscard]] std::uint64_t page_size() const { return page_size_; }
@@ -183,6 +202,16 @@ class ReadService {
                                                       std::uint64_t index);
   // Forgets the cached status of a file found to have changed.
   void OnChanged(std::string_view path);
+  // The status of `path` from the cache (queuing a refresh of a stale one) or the under store.
+  Result<FileStatus> CurrentStatus(std::string_view path, std::string_view pinned_version);
+  // Asks the under store for the status of `path` and caches it.
+  Result<FileStatus> FetchStatus(std::string_view path);
+  // Queues the refresh Lookup asked for; a refused one is ended at once.
+  void StartRefresh(std::string_view path, const MetadataCache::Origin& origin);
+  // Runs one refresh job (on the refresher's threads).
+  void RunRefresh(const MetadataRefresher::Job& job);
+  // Caches the file entries of a listing of `dir`.
+  void PutListed(std::string_view dir, bool recursive, const std::vector<FileStatus>& entries);
 
   UnderStore& under_;
   PageStore& pages_;
@@ -195,6 +224,8 @@ class ReadService {
   // A null buffer means "the page is now in the page store: Get it again".
   SingleFlight<std::shared_ptr<const PageBuffer>> flights_;
   WorkerCounters counters_;
+  // Last: its threads use everything above, so it stops first.
+  std::unique_ptr<MetadataRefresher> refresher_;
 };
 
 }  // namespace epochcache::worker

@@ -13,6 +13,8 @@ struct WorkerCounters {
   std::atomic<std::uint64_t> requests{0};           // HTTP requests parsed, any endpoint
   std::atomic<std::uint64_t> bytes_served{0};       // file bytes written to clients
   std::atomic<std::uint64_t> under_store_reads{0};  // ReadRange calls made on misses
+  std::atomic<std::uint64_t> under_store_stats{0};  // Stat calls (misses and refreshes)
+  std::atomic<std::uint64_t> under_store_lists{0};  // List/ListAfter calls (one per page asked)
   std::atomic<std::uint64_t> under_store_bytes{0};  // bytes those calls returned
   std::atomic<std::uint64_t> under_store_errors{0};
   std::atomic<std::uint64_t> page_hits{0};            // page slices served from the page store
@@ -20,6 +22,11 @@ struct WorkerCounters {
   std::atomic<std::uint64_t> single_flight_joins{0};  // misses that waited on another fetch
   std::atomic<std::uint64_t> metadata_hits{0};
   std::atomic<std::uint64_t> metadata_misses{0};
+  // Statuses served past the TTL while a refresh was (or was being) queued.
+  std::atomic<std::uint64_t> metadata_stale_hits{0};
+  std::atomic<std::uint64_t> metadata_refreshes{0};          // background refresh jobs run
+  std::atomic<std::uint64_t> metadata_refresh_failures{0};   // of those, failed (not NotFound)
+  std::atomic<std::uint64_t> metadata_refreshes_dropped{0};  // not queued: queue full
   std::atomic<std::uint64_t> version_changes{0};  // reads refused because the object changed
   std::atomic<std::uint64_t> errors{0};           // requests answered with a 4xx/5xx
   // Misses refused at once because the in-flight miss bytes were at their limit.
