@@ -125,6 +125,12 @@ class DeadlineSocket {
 
  private:
   std::size_t Recv(void* data, std::size_t size, beast::error_code& ec) {
+    // Right after a request the answer cannot be there yet: wait first rather than pay for a
+    // receive that would only say so.
+    if (answer_pending_) {
+      answer_pending_ = false;
+      if (!Wait(POLLIN, ec)) return 0;
+    }
     for (;;) {
       const ssize_t got = ::recv(fd_, data, size, 0);
       if (got > 0) return static_cast<std::size_t>(got);
@@ -147,7 +153,10 @@ class DeadlineSocket {
     msg.msg_iovlen = n;
     for (;;) {
       const ssize_t sent = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
-      if (sent >= 0) return static_cast<std::size_t>(sent);
+      if (sent >= 0) {
+        answer_pending_ = true;
+        return static_cast<std::size_t>(sent);
+      }
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) {
         ec = LastError();
@@ -159,6 +168,7 @@ class DeadlineSocket {
 
   const int fd_;
   Clock::time_point deadline_;
+  bool answer_pending_ = false;
 };
 
 class InlineConnection {
