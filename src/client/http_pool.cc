@@ -564,7 +564,7 @@ Result<HttpResponse> HttpPool::Fetch(const std::string& host, const HttpRequest&
   return future.get();
 }
 
-Result<HttpResponse> HttpPool::Get(std::string host, HttpRequest request) {
+Result<HttpResponse> HttpPool::Get(const std::string& host, const HttpRequest& request) {
   return Fetch(host, request, std::span<std::byte>());
 }
 

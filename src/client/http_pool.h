@@ -99,7 +99,7 @@ class HttpPool {
                              std::span<std::byte> sink);
 
   // Fetch without a sink.
-  Result<HttpResponse> Get(std::string host, HttpRequest request);
+  Result<HttpResponse> Get(const std::string& host, const HttpRequest& request);
 
   class Impl;
 

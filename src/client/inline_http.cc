@@ -20,6 +20,7 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <cstdint>
 #include <limits>
 #include <optional>
 #include <utility>
@@ -103,7 +104,7 @@ class DeadlineSocket {
   }
 
   // Waits until the socket is ready for `events` or the deadline passes.
-  bool Wait(short events, beast::error_code& ec) {
+  bool Wait(std::int16_t events, beast::error_code& ec) {
     for (;;) {
       const auto left = deadline_ - Clock::now();
       if (left <= Clock::duration::zero()) {
