@@ -415,8 +415,9 @@ def main(argv=None) -> int:
         print(f"{row['measure']}: {row['value']} {row['unit']}")
     sf = results.get("single_flight")
     if sf:
-        print(f"single-flight: {sf['readers']} cold readers of a {sf['file_bytes'] / MiB:.0f} MiB "
-          f"file: the worker fetched {sf['worker_under_store_bytes']} bytes from S3 "
+        print(f"single-flight: {sf['readers']} cold readers of a "
+              f"{sf['file_bytes'] / MiB:.0f} MiB file: the worker fetched "
+              f"{sf['worker_under_store_bytes']} bytes from S3 "
               f"({sf['fetch_ratio']}x the file), the relay saw "
               f"{sf['s3_response_bytes_at_relay']} response bytes; {sf['seconds']} s")
     if args.json:
