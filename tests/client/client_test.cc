@@ -317,7 +317,8 @@ TEST(ClientTest, OnePieceReadsFromManyThreadsReuseTheirConnections) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 25; ++i) {
-        const std::uint64_t offset = (static_cast<std::uint64_t>(t) * 997 + i * 131) % 7000;
+        const std::uint64_t offset =
+            (static_cast<std::uint64_t>(t) * 997 + static_cast<std::uint64_t>(i) * 131) % 7000;
         auto got = ReadString(*client, "/f", offset, 1000);
         if (!got.ok() || *got != data.substr(offset, 1000)) ++failures;
       }
