@@ -1,10 +1,12 @@
 """Micro-benchmarks of the read path, each next to its physical ceiling on this machine.
 
     .venv/bin/python bench/read_micro.py [--file-mib 128] [--seconds 3] [--json FILE]
+                                         [--no-single-flight]
 
 1. Cache hits (one worker over a local directory, the file read once to warm the cache):
    - 64 KiB random reads and 16 MiB sequential reads through the native client
-     (``epochcache._native.Client.readinto``, the filesystem's own client), 1 and 4 threads;
+     (``epochcache._native.Client.readinto``, the filesystem's own client), 1, 4 and 16
+     threads;
    - the same reads through the Python fsspec front end (``EpochCacheFileSystem``:
      ``open().seek/readinto``), 1 thread;
    - ceilings: ``os.pread`` of the same page files in the worker's cache dir (page cache hot),
@@ -16,6 +18,11 @@
    equal the file size once (plus HTTP headers at the relay).
 
 Every loop is bounded by --seconds and a count; nothing asserts speed.
+
+``--json FILE`` writes every result, and under "rows" the headline ratios as
+``{"measure", "value", "unit"}`` objects (also printed), so a script can read them back:
+native 64 KiB hit latency ÷ ``pread`` of the page, 16 MiB hit throughput ÷ a raw loopback
+stream (run interleaved with it), native 64 KiB hits/s with 1 and 16 threads.
 """
 
 from __future__ import annotations
@@ -112,6 +119,44 @@ def pread_loops(fds: list[int], header: int):
             os.preadv(fds[(first + k) % len(fds)], [mv[k * data_len:(k + 1) * data_len]], header)
 
     return small, large
+
+
+class LoopbackStream:
+    """A raw loopback TCP stream (16 MiB ``sendall`` -> ``recv_into``) kept open, so that its
+    loop can run interleaved with the loops it is compared with."""
+
+    def __init__(self):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.client = socket.create_connection(self.listener.getsockname())
+        self.client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.conn, _ = self.listener.accept()
+        self.payload = memoryview(os.urandom(LARGE))
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        try:
+            while True:
+                self.conn.sendall(self.payload)
+        except OSError:
+            pass
+
+    def loop(self, rng, buf):
+        mv = memoryview(buf)
+        got = 0
+        while got < LARGE:
+            n = self.client.recv_into(mv[got:], LARGE - got, socket.MSG_WAITALL)
+            if n == 0:
+                raise ConnectionError("server closed")
+            got += n
+
+    def close(self):
+        self.client.close()
+        self.conn.close()
+        self.listener.close()
+        self.thread.join(5)
 
 
 def loopback_ceiling(seconds: float) -> dict[str, dict]:
@@ -219,6 +264,7 @@ def cache_hits(workdir: Path, file_mib: int, seconds: float) -> dict[str, dict]:
         pages = sorted(p for p in (cache / "pages").rglob("*") if p.is_file()
                        and not p.name.endswith(".tmp"))
         fds = [os.open(p, os.O_RDONLY) for p in pages]
+        stream = LoopbackStream()
         try:
             # 1 MiB pages: the header is what precedes the last MiB of a full page file.
             pread_small, pread_large = pread_loops(fds, os.fstat(fds[0]).st_size - MiB)
@@ -228,11 +274,15 @@ def cache_hits(workdir: Path, file_mib: int, seconds: float) -> dict[str, dict]:
                                         "pread_64k_random": pread_small}, 3 * seconds, SMALL))
             results.update(interleaved({"native_16m_sequential": native_large,
                                         "fsspec_16m_sequential": fsspec_large,
-                                        "pread_16m_sequential": pread_large}, 3 * seconds, LARGE))
+                                        "pread_16m_sequential": pread_large,
+                                        "tcp_16m_stream_interleaved": stream.loop},
+                                       4 * seconds, LARGE))
         finally:
+            stream.close()
             for fd in fds:
                 os.close(fd)
         results["native_64k_random_4threads"] = timed_loop(native_small, seconds, SMALL, 4)
+        results["native_64k_random_16threads"] = timed_loop(native_small, seconds, SMALL, 16)
         results["native_16m_sequential_4threads"] = timed_loop(native_large, seconds, LARGE, 4)
         f.close()
         results["_hits_only"] = {"under_store_bytes_during_hits":
@@ -280,6 +330,37 @@ def single_flight(workdir: Path, readers: int, file_mib: int, latency_ms: float,
                     "bandwidth_mbps": bandwidth_mbps}
 
 
+def headline_rows(h: dict[str, dict]) -> list[dict]:
+    """The issue's measures, each a {"measure", "value", "unit"} row (missing loops skipped)."""
+    rows = []
+
+    def add(measure, value, unit):
+        if value is not None:
+            rows.append({"measure": measure, "value": value, "unit": unit})
+
+    def get(name, key):
+        r = h.get(name)
+        return r.get(key) if r and r.get("ops") else None
+
+    native_us, pread_us = get("native_64k_random", "us_per_op"), get("pread_64k_random",
+                                                                     "us_per_op")
+    add("native_64k_hit_latency_1thread", native_us, "us")
+    add("pread_64k_latency", pread_us, "us")
+    if native_us and pread_us:
+        add("native_64k_hit_latency_1thread_over_pread", round(native_us / pread_us, 2), "ratio")
+    native_mb = get("native_16m_sequential", "mb_per_s")
+    stream_mb = get("tcp_16m_stream_interleaved", "mb_per_s")
+    add("native_16m_hit_throughput", native_mb, "MB/s")
+    add("tcp_16m_loopback_stream_throughput", stream_mb, "MB/s")
+    if native_mb and stream_mb:
+        add("native_16m_hit_throughput_over_loopback_stream", round(native_mb / stream_mb, 3),
+            "ratio")
+    add("native_64k_hits_per_s_1thread", get("native_64k_random", "ops_per_s"), "1/s")
+    add("native_64k_hits_per_s_16threads", get("native_64k_random_16threads", "ops_per_s"),
+        "1/s")
+    return rows
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="bench/read_micro.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -291,6 +372,8 @@ def main(argv=None) -> int:
     p.add_argument("--bandwidth-mbps", type=float, default=88.0)
     p.add_argument("--workdir", help="scratch dir (default: a temp dir, removed at exit)")
     p.add_argument("--json", metavar="FILE")
+    p.add_argument("--no-single-flight", action="store_true",
+                   help="skip the single-flight part (needs MinIO and toxiproxy)")
     args = p.parse_args(argv)
     repo = Path(__file__).resolve().parents[1]
     os.environ.setdefault("EPOCHCACHE_TOOLS", str(repo / "tools" / "bin"))
@@ -301,8 +384,10 @@ def main(argv=None) -> int:
         results = {"cpus": os.cpu_count()}
         results["loopback"] = loopback_ceiling(args.seconds)
         results["hits"] = cache_hits(workdir, args.file_mib, args.seconds)
-        results["single_flight"] = single_flight(workdir, args.readers, args.cold_file_mib,
-                                                 args.latency_ms, args.bandwidth_mbps)
+        if not args.no_single_flight:
+            results["single_flight"] = single_flight(workdir, args.readers,
+                                                     args.cold_file_mib, args.latency_ms,
+                                                     args.bandwidth_mbps)
     finally:
         if own:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -325,11 +410,16 @@ def main(argv=None) -> int:
         y = h.get(b) or results["loopback"].get(b)
         if x and y:
             print(f"{a} / {b}: {x['mb_per_s'] / y['mb_per_s']:.2f}x")
-    sf = results["single_flight"]
-    print(f"single-flight: {sf['readers']} cold readers of a {sf['file_bytes'] / MiB:.0f} MiB "
-          f"file: the worker fetched {sf['worker_under_store_bytes']} bytes from S3 "
-          f"({sf['fetch_ratio']}x the file), the relay saw {sf['s3_response_bytes_at_relay']} "
-          f"response bytes; {sf['seconds']} s")
+    results["rows"] = headline_rows(h)
+    for row in results["rows"]:
+        print(f"{row['measure']}: {row['value']} {row['unit']}")
+    sf = results.get("single_flight")
+    if sf:
+        print(f"single-flight: {sf['readers']} cold readers of a "
+              f"{sf['file_bytes'] / MiB:.0f} MiB file: the worker fetched "
+              f"{sf['worker_under_store_bytes']} bytes from S3 "
+              f"({sf['fetch_ratio']}x the file), the relay saw "
+              f"{sf['s3_response_bytes_at_relay']} response bytes; {sf['seconds']} s")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0

@@ -313,7 +313,9 @@ class ClientImpl final : public Client {
 
   // Reads [offset, offset + out.size()) of version st.version into `out`, one request per
   // piece, all in flight together (the pool bounds how many). Each piece goes to the owner of
-  // its block, then to the block's next workers, then (collected) to the under store.
+  // its block, then to the block's next workers, then (collected) to the under store. The
+  // first piece is read on the calling thread while the others run on the I/O threads: a
+  // read of one piece (a typical cache hit) never waits for a thread hand-off.
   Status ReadPieces(std::string_view path, const FileStatus& st, std::uint64_t offset,
                     std::span<std::byte> out) {
     const std::uint64_t piece_size = options_.piece_size;
@@ -332,6 +334,7 @@ class ClientImpl final : public Client {
     auto batch = std::make_shared<Batch>(static_cast<std::size_t>(last_piece - first_piece + 1));
     std::uint64_t block = std::numeric_limits<std::uint64_t>::max();
     std::vector<std::string> candidates;
+    std::optional<std::pair<Piece, std::vector<std::string>>> inline_piece;
     for (std::uint64_t piece = first_piece; piece <= last_piece; ++piece) {
       const std::uint64_t a = std::max(offset, piece * piece_size);
       const std::uint64_t b = std::min(end, (piece + 1) * piece_size);
@@ -341,9 +344,15 @@ class ClientImpl final : public Client {
       }
       auto sink =
           out.subspan(static_cast<std::size_t>(a - offset), static_cast<std::size_t>(b - a));
+      if (piece == first_piece) {
+        inline_piece.emplace(Piece{a, b, sink}, candidates);
+        continue;
+      }
       StartPieceRead(piece_context_, batch, AttemptsAmong(path, candidates), Piece{a, b, sink},
                      target);
     }
+    ReadPieceInline(piece_context_, *batch, AttemptsAmong(path, std::move(inline_piece->second)),
+                    inline_piece->first, *target);
     EC_RETURN_IF_ERROR(batch->Wait());
     auto pieces = batch->TakeDirect();
     if (pieces.empty()) return Status::Ok();

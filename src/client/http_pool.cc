@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "client/inline_http.h"
 #include "protocol/wire.h"
 
 namespace epochcache::client {
@@ -161,6 +162,7 @@ class HttpPool::Impl {
   const HttpPoolOptions& options() const { return options_; }
   // Null without TLS.
   ssl::context* tls_context() { return tls_context_.get(); }
+  InlineConnections& inline_connections() { return inline_; }
 
   // Starts `start` now if fewer than max_parallel_requests are in flight, else queues it.
   void Submit(std::function<void()> start) {
@@ -175,7 +177,16 @@ class HttpPool::Impl {
     asio::post(ioc_, std::move(start));
   }
 
-  // Called once by every request that Submit started, when it is finished.
+  // Takes a slot for a request run by its caller, if one is free without queueing; the
+  // request then calls Release when finished.
+  bool TryAcquire() {
+    std::lock_guard lock(mu_);
+    if (in_flight_ >= std::max<std::size_t>(1, options_.max_parallel_requests)) return false;
+    ++in_flight_;
+    return true;
+  }
+
+  // Called once by every request that Submit or TryAcquire started, when it is finished.
   void Release() {
     std::function<void()> next;
     {
@@ -215,6 +226,7 @@ class HttpPool::Impl {
   std::size_t in_flight_ = 0;
   std::deque<std::function<void()>> queue_;
   std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
+  InlineConnections inline_;
   std::vector<std::thread> threads_;
 };
 
@@ -535,13 +547,25 @@ void HttpPool::AsyncGet(std::string host, HttpRequest request, std::span<std::by
   impl_->Submit([op] { op->Start(); });
 }
 
-Result<HttpResponse> HttpPool::Get(std::string host, HttpRequest request) {
+Result<HttpResponse> HttpPool::Fetch(const std::string& host, const HttpRequest& request,
+                                     std::span<std::byte> sink) {
+  // Run here when a slot is free; otherwise queued like any asynchronous request, so that
+  // max_parallel_requests stays a bound for both.
+  if (impl_->tls_context() == nullptr && impl_->TryAcquire()) {
+    auto r = InlineExchange(impl_->inline_connections(), impl_->options(), host, request, sink);
+    impl_->Release();
+    return r;
+  }
   // Shared, so that the promise outlives set_value even after the waiter has returned.
   auto promise = std::make_shared<std::promise<Result<HttpResponse>>>();
   auto future = promise->get_future();
-  AsyncGet(std::move(host), std::move(request), std::span<std::byte>(),
+  AsyncGet(host, request, sink,
            [promise](Result<HttpResponse> r) { promise->set_value(std::move(r)); });
   return future.get();
+}
+
+Result<HttpResponse> HttpPool::Get(const std::string& host, const HttpRequest& request) {
+  return Fetch(host, request, std::span<std::byte>());
 }
 
 }  // namespace epochcache::client

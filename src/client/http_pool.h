@@ -1,4 +1,6 @@
-// HTTP/1.1 GETs to workers over keep-alive connections, run on a small background io_context.
+// HTTP/1.1 GETs to workers over keep-alive connections: asynchronous ones run on a small
+// background io_context; blocking ones (Fetch, Get) run on the calling thread over plain TCP
+// (inline_http.h), so that a cache hit costs no thread hand-off.
 //
 // This header is free of Boost so that only http_pool.cc pays for compiling Beast.
 //
@@ -89,8 +91,15 @@ class HttpPool {
   void AsyncGet(std::string host, HttpRequest request, std::span<std::byte> sink,
                 HttpCallback done);
 
-  // Blocking form without a sink. Must not be called from an I/O thread.
-  Result<HttpResponse> Get(std::string host, HttpRequest request);
+  // Blocking form of AsyncGet. Over plain TCP, when fewer than max_parallel_requests are in
+  // flight, the request runs on the calling thread (on keep-alive connections of its own);
+  // otherwise (and with TLS) it goes through AsyncGet and waits. Must not be called from an
+  // I/O thread.
+  Result<HttpResponse> Fetch(const std::string& host, const HttpRequest& request,
+                             std::span<std::byte> sink);
+
+  // Fetch without a sink.
+  Result<HttpResponse> Get(const std::string& host, const HttpRequest& request);
 
   class Impl;
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <optional>
 #include <utility>
 
 #include "client/content_range.h"
@@ -9,6 +10,45 @@
 
 namespace epochcache::client {
 namespace {
+
+HttpRequest RequestFor(const Batch& batch, const Piece& piece, const ReadTarget& target) {
+  return HttpRequest{.target = target.request_target,
+                     .range = std::make_pair(piece.a, piece.b - 1),
+                     .cancelled = batch.cancelled()};
+}
+
+// Settles one attempt at `piece` on `host`: reports to the breaker and, unless another worker
+// should be tried (the answer is returned then), to `batch`.
+std::optional<Status> Settle(const PieceReadContext& context, Batch& batch,
+                             WorkerAttempts& attempts, const std::string& host,
+                             const Result<HttpResponse>& r, const Piece& piece,
+                             const ReadTarget& target) {
+  const Outcome outcome = OutcomeOf(r);
+  attempts.Report(host, outcome);
+  if (outcome == Outcome::kNotSent) {
+    batch.Done(r.status());
+    return std::nullopt;
+  }
+  Status s = CheckPiece(r, host, target, piece.a, piece.b, context.sent_token);
+  if (s.ok()) {
+    batch.Done(Status::Ok());
+    return std::nullopt;
+  }
+  const bool worker_failure =
+      IsWorkerFailure(r) || (r.ok() && r->status / 100 == 2 && s.code() == StatusCode::kIoError);
+  if (!worker_failure || batch.is_cancelled()) {
+    batch.Done(std::move(s));
+    return std::nullopt;
+  }
+  context.worker_errors.fetch_add(1, std::memory_order_relaxed);
+  return s;
+}
+
+// The workers are done with: the piece goes to the under store, or fails.
+void GiveUp(Batch& batch, const WorkerAttempts& attempts, const Piece& piece) {
+  if (attempts.FallBack()) return batch.NeedsDirect(piece, attempts.error());
+  batch.Done(attempts.error());
+}
 
 class PieceRead : public std::enable_shared_from_this<PieceRead> {
  public:
@@ -22,35 +62,18 @@ class PieceRead : public std::enable_shared_from_this<PieceRead> {
 
   void Next() {
     auto host = attempts_.Next();
-    if (!host) return GiveUp();
-    context_.pool.AsyncGet(
-        *host,
-        HttpRequest{.target = target_->request_target,
-                    .range = std::make_pair(piece_.a, piece_.b - 1),
-                    .cancelled = batch_->cancelled()},
-        piece_.sink, [self = shared_from_this(), host = *host](const Result<HttpResponse>& r) {
-          self->OnResponse(host, r);
-        });
+    if (!host) return GiveUp(*batch_, attempts_, piece_);
+    context_.pool.AsyncGet(*host, RequestFor(*batch_, piece_, *target_), piece_.sink,
+                           [self = shared_from_this(), host = *host](
+                               const Result<HttpResponse>& r) { self->OnResponse(host, r); });
   }
 
  private:
   void OnResponse(const std::string& host, const Result<HttpResponse>& r) {
-    const Outcome outcome = OutcomeOf(r);
-    attempts_.Report(host, outcome);
-    if (outcome == Outcome::kNotSent) return batch_->Done(r.status());
-    Status s = CheckPiece(r, host, *target_, piece_.a, piece_.b, context_.sent_token);
-    if (s.ok()) return batch_->Done(Status::Ok());
-    const bool worker_failure =
-        IsWorkerFailure(r) || (r.ok() && r->status / 100 == 2 && s.code() == StatusCode::kIoError);
-    if (!worker_failure || batch_->is_cancelled()) return batch_->Done(std::move(s));
-    context_.worker_errors.fetch_add(1, std::memory_order_relaxed);
-    attempts_.Failed(std::move(s));
+    auto failed = Settle(context_, *batch_, attempts_, host, r, piece_, *target_);
+    if (!failed) return;
+    attempts_.Failed(*std::move(failed));
     Next();
-  }
-
-  void GiveUp() {
-    if (attempts_.FallBack()) return batch_->NeedsDirect(piece_, attempts_.error());
-    batch_->Done(attempts_.error());
   }
 
   const PieceReadContext& context_;
@@ -105,6 +128,17 @@ void StartPieceRead(const PieceReadContext& context, std::shared_ptr<Batch> batc
   std::make_shared<PieceRead>(context, std::move(batch), std::move(attempts), piece,
                               std::move(target))
       ->Next();
+}
+
+void ReadPieceInline(const PieceReadContext& context, Batch& batch, WorkerAttempts attempts,
+                     const Piece& piece, const ReadTarget& target) {
+  while (auto host = attempts.Next()) {
+    const auto r = context.pool.Fetch(*host, RequestFor(batch, piece, target), piece.sink);
+    auto failed = Settle(context, batch, attempts, *host, r, piece, target);
+    if (!failed) return;
+    attempts.Failed(*std::move(failed));
+  }
+  GiveUp(batch, attempts, piece);
 }
 
 bool IsWorkerFailure(const Result<HttpResponse>& r) {

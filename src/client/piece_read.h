@@ -1,6 +1,7 @@
 // The piece-read state machine: a read is split into pieces, each sent to the workers for its
-// block in turn (asynchronously, the next attempt starting from the previous one's callback),
-// and collected in a Batch; pieces no worker could serve are handed back for a direct read.
+// block in turn (asynchronously, the next attempt starting from the previous one's callback,
+// or on the calling thread), and collected in a Batch; pieces no worker could serve are handed
+// back for a direct read.
 //
 // Thread-safety: a Batch is safe to use from many threads; a PieceRead runs one attempt at a
 // time, on whichever I/O thread completed the previous one.
@@ -77,6 +78,11 @@ struct ReadTarget {
 // Starts reading `piece` through `attempts`; reports to `batch` when done.
 void StartPieceRead(const PieceReadContext& context, std::shared_ptr<Batch> batch,
                     WorkerAttempts attempts, Piece piece, std::shared_ptr<const ReadTarget> target);
+
+// Reads `piece` through `attempts` on the calling thread (HttpPool::Fetch), with the same
+// walk, checks and report to `batch` as StartPieceRead.
+void ReadPieceInline(const PieceReadContext& context, Batch& batch, WorkerAttempts attempts,
+                     const Piece& piece, const ReadTarget& target);
 
 // Checks a worker's answer to a range request for bytes [a, b) of `target`.
 Status CheckPiece(const Result<HttpResponse>& r, const std::string& host, const ReadTarget& target,
