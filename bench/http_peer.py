@@ -53,7 +53,7 @@ SIZES = {"4k": 4 * KiB, "64k": 64 * KiB, "1m": MiB}
 # ------------------------------------------------------------------ servers
 
 NGINX_CONF = """\
-daemon off;
+{user}daemon off;
 master_process on;
 worker_processes 2;
 pid {tmp}/nginx.pid;
@@ -86,7 +86,10 @@ class Nginx:
         self.tmp = Path(tempfile.mkdtemp(prefix="nginx-", dir=workdir))
         self.port = free_port()
         conf = self.tmp / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(tmp=self.tmp, port=self.port, root=root))
+        # Started as root, nginx's workers would run as nobody, who cannot read a private temp
+        # dir: keep them as the user who runs the bench.
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        conf.write_text(NGINX_CONF.format(user=user, tmp=self.tmp, port=self.port, root=root))
         self.proc = subprocess.Popen(["nginx", "-p", str(self.tmp), "-c", str(conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
