@@ -111,6 +111,25 @@ class Nginx:
         stop_process(self.proc)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads) and of its child processes
+    that are still running (nginx's workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    try:
+        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
 def get_range(port: int, target: str, first: int, length: int) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
@@ -123,17 +142,21 @@ def get_range(port: int, target: str, first: int, length: int) -> tuple[int, byt
 
 # ------------------------------------------------------------------ load generators
 
-def run_wrk(port: int, target: str, size: int, length: int, conns: int, seconds: int) -> dict:
+def run_wrk(port: int, target: str, size: int, length: int, conns: int, seconds: int,
+            pid: int | None = None) -> dict:
     threads = min(2, conns)
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", "10s",
            "-s", str(LUA), f"http://127.0.0.1:{port}{target}", "--", target, str(size),
            str(length)]
+    cpu0 = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True)
+    cpu1 = cpu_seconds(pid) if pid else 0.0
     match = re.search(r"^WRK_JSON (\{.*\})$", out.stdout, re.M)
     if match is None:
         raise RuntimeError("wrk printed no summary:\n" + out.stdout + out.stderr)
     row = json.loads(match.group(1))
     row["req_per_s"] = row["requests"] / (row["duration_us"] / 1e6)
+    row["cpu_s"] = cpu1 - cpu0
     return row
 
 
@@ -159,8 +182,8 @@ def native_loop(client, uri: str, size: int, length: int, threads: int, seconds:
 
 def rotate(runs: dict, rounds: int) -> dict[str, dict]:
     """Runs each named callable ``rounds`` times, alternating the order; sums the slices."""
-    totals = {name: {"requests": 0, "seconds": 0.0, "errors": 0, "p50_us": [], "p99_us": []}
-              for name in runs}
+    totals = {name: {"requests": 0, "seconds": 0.0, "errors": 0, "cpu": 0.0, "p50_us": [],
+                     "p99_us": []} for name in runs}
     names = list(runs)
     for r in range(rounds):
         for name in (names if r % 2 == 0 else names[::-1]):
@@ -169,13 +192,15 @@ def rotate(runs: dict, rounds: int) -> dict[str, dict]:
             t["requests"] += row["requests"]
             t["seconds"] += row["requests"] / row["req_per_s"] if row["req_per_s"] else 0
             t["errors"] += row["errors"]
+            t["cpu"] += row.get("cpu_s", 0.0)
             for key in ("p50_us", "p99_us"):
                 if key in row:
                     t[key].append(row[key])
     out = {}
     for name, t in totals.items():
         out[name] = {"req_per_s": t["requests"] / t["seconds"] if t["seconds"] else 0.0,
-                     "requests": t["requests"], "errors": t["errors"]}
+                     "requests": t["requests"], "errors": t["errors"],
+                     "req_per_cpu_s": t["requests"] / t["cpu"] if t["cpu"] else 0.0}
         if t["p50_us"]:
             out[name]["p50_us"] = statistics.median(t["p50_us"])
             out[name]["p99_us"] = max(t["p99_us"])
@@ -350,6 +375,8 @@ def main() -> int:
         target = "/v1/read?path=" + urllib.parse.quote(str(src), safe="")
         targets = {name: (w.port, target) for name, w in workers.items()}
         targets["nginx"] = (nginx.port, "/big.bin")
+        pids = {name: w.pid for name, w in workers.items()}
+        pids["nginx"] = nginx.proc.pid
         clients = {name: Client([w.address]) for name, w in workers.items()}
 
         buf = bytearray(16 * MiB)
@@ -366,7 +393,8 @@ def main() -> int:
                  ("1c_4k", 1, "4k")]
         for case, conns, label in cases:
             length = SIZES[label]
-            runs = {name: (lambda p=port, t=tgt: run_wrk(p, t, size, length, conns, args.seconds))
+            runs = {name: (lambda p=port, t=tgt, n=name: run_wrk(p, t, size, length, conns,
+                                                                 args.seconds, pids[n]))
                     for name, (port, tgt) in targets.items()}
             results[case] = rotate(runs, args.rounds)
             print(case, json.dumps(results[case]), flush=True)
@@ -396,6 +424,9 @@ def main() -> int:
             rows.append({"measure": f"{name}_over_nginx_req_per_s_{case}",
                          "value": ratio(r[name]["req_per_s"], r["nginx"]["req_per_s"]),
                          "unit": "x"})
+            rows.append({"measure": f"{name}_over_nginx_req_per_cpu_s_{case}",
+                         "value": ratio(r[name]["req_per_cpu_s"], r["nginx"]["req_per_cpu_s"]),
+                         "unit": "x"})
     c = results["client_64k_16"]
     rows.append({"measure": "native_16_threads_over_wrk_16_64k",
                  "value": ratio(c["native_16_threads"]["req_per_s"], c["wrk_16"]["req_per_s"]),
@@ -404,13 +435,13 @@ def main() -> int:
     rows.append({"measure": "hit_latency_8_slow_misses_over_idle",
                  "value": ratio(s["busy_median_us"], s["idle_median_us"]), "unit": "x"})
 
-    print(f"\n{'case':10} " + " ".join(f"{n + ' req/s':>16}" for n in targets)
-          + " " + " ".join(f"{n + '/nginx':>16}" for n in workers))
-    for case, _, _ in cases:
-        r = results[case]
-        print(f"{case:10} " + " ".join(f"{r[n]['req_per_s']:16.0f}" for n in targets) + " "
-              + " ".join(f"{ratio(r[n]['req_per_s'], r['nginx']['req_per_s']):16.2f}"
-                         for n in workers))
+    for key, label in (("req_per_s", "req/s"), ("req_per_cpu_s", "req/cpu-s")):
+        print(f"\n{'case':10} " + " ".join(f"{n + ' ' + label:>18}" for n in targets)
+              + " " + " ".join(f"{n + '/nginx':>16}" for n in workers))
+        for case, _, _ in cases:
+            r = results[case]
+            print(f"{case:10} " + " ".join(f"{r[n][key]:18.0f}" for n in targets) + " "
+                  + " ".join(f"{ratio(r[n][key], r['nginx'][key]):16.2f}" for n in workers))
     print(f"native 16 threads {c['native_16_threads']['req_per_s']:.0f} req/s, wrk 16 conns "
           f"{c['wrk_16']['req_per_s']:.0f} req/s (64 KiB): "
           f"{ratio(c['native_16_threads']['req_per_s'], c['wrk_16']['req_per_s']):.2f}x")
