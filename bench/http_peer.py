@@ -11,7 +11,10 @@ with bench/wrk_ranges.lua sends random ``Range: bytes=`` requests of 4 KiB / 64 
 inside the file over 16 connections, and 4 KiB over 1 connection. The servers take turns
 (``--rounds`` slices each, alternating which goes first) so that each ratio comes from one
 run on a shared machine. ``--baseline-bin`` adds a second worker (e.g. main's build) to the
-same rotation, so before/after are measured side by side too.
+same rotation, so before/after are measured side by side too. Each server's CPU time (utime +
+stime, nginx's workers included) over its slices gives requests per CPU-second next to
+requests per second: on a machine shared with other work, req/s is partly the scheduler's
+share, which grows with a server's runnable threads.
 
 Then the native client (``epochcache._native.Client.readinto``, 16 Python threads, 64 KiB
 random hits; it releases the GIL) takes turns with ``wrk`` 16 connections 64 KiB on the same
