@@ -201,7 +201,7 @@ class Rejection : public std::enable_shared_from_this<Rejection> {
 
 // One client connection: reads a request, answers it, repeats while keep-alive holds.
 // `Stream` is beast::tcp_stream (plain HTTP) or a TLS stream over one.
-// Every member is touched only on the connection's strand, except `closed_`.
+// Every member is touched only on the connection's I/O thread (its io_context), except `closed_`.
 template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
   static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
@@ -889,7 +889,8 @@ struct HttpServer::Impl {
   ServerContext context;
   const std::string busy_response;
   std::unique_ptr<ssl::context> tls;  // set when serving HTTPS
-  // Accept back-off and its rate-limited log; touched only on the acceptor's strand.
+  // Accept back-off and its rate-limited log; touched only on the acceptor's I/O thread (that
+  // of the first io_context).
   std::chrono::milliseconds accept_backoff{0};
   bool accept_logged = false;
   std::chrono::steady_clock::time_point last_accept_log;
