@@ -40,6 +40,10 @@ namespace {
 constexpr std::uint32_t kHeaderLimit = 8 * 1024;
 // The read buffer holds one request head (plus whatever a pipelining client sent after it).
 constexpr std::size_t kReadBufferLimit = std::size_t{64} * 1024;
+// A hit whose first window is at most this long is answered on the I/O thread that read it
+// (see Session::Dispatch); a longer one is planned on the hit pool, so that opening and
+// verifying many pages never holds up the other connections of an I/O thread for long.
+constexpr std::uint64_t kInlineHitBytes = std::uint64_t{1} << 20;
 // sendfile(2) moves at most this much per call; the loop continues until the slice is sent.
 constexpr std::size_t kSendfileChunk = 1 << 30;
 // accept(2) out of descriptors: retry after this, doubling up to the maximum.
@@ -197,10 +201,11 @@ class Rejection : public std::enable_shared_from_this<Rejection> {
 
 // One client connection: reads a request, answers it, repeats while keep-alive holds.
 // `Stream` is beast::tcp_stream (plain HTTP) or a TLS stream over one.
-// Every member is touched only on the connection's strand, except `closed_`.
+// Every member is touched only on the connection's I/O thread (its io_context), except `closed_`.
 template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
   static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  enum class Phase : std::uint8_t { kWaitingForRequest, kResponding };
 
  public:
   // The caller has counted this session in ctx.connections; the destructor uncounts it.
@@ -229,7 +234,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void Handshake() {
     if constexpr (kTls) {
-      Tcp().expires_after(ctx_.options.idle_timeout);
+      SetDue(Phase::kWaitingForRequest, ctx_.options.idle_timeout);
       io_pending_ = true;
       stream_.async_handshake(ssl::stream_base::server,
                               [self = this->shared_from_this()](beast::error_code ec) {
@@ -246,7 +251,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     parser_.emplace();
     parser_->header_limit(kHeaderLimit);
     parser_->body_limit(0);  // requests have no body
-    Tcp().expires_after(ctx_.options.idle_timeout);
+    SetDue(Phase::kWaitingForRequest, ctx_.options.idle_timeout);
     io_pending_ = true;
     http::async_read(stream_, buffer_, *parser_,
                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
@@ -273,7 +278,6 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return WriteReply(std::move(reply));
     }
     StartDeadline();
-    Tcp().expires_never();  // the response deadline governs from here on
     const auto& head = parser_->get();
     HttpRequest request;
     request.method = std::string(head.method_string());
@@ -302,8 +306,25 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     Dispatch(std::move(request));
   }
 
-  // The hit pool answers what needs no under-store access; the rest goes to the miss pool.
+  // A hit whose first window is small is answered right here, on the I/O thread; a larger
+  // hit goes to the hit pool, anything that needs the under store to the miss pool.
+  //
+  // Why a hit may run on an I/O thread: it takes the metadata cache's and the page store's
+  // locks (held for a map lookup, never across I/O or a fetch: see ReadService::TryReadCached
+  // and PageStoreImpl::Get) and opens, reads and checksums the local page files of at most
+  // kInlineHitBytes. That is local-disk work of the kind the I/O thread already does when it
+  // sendfile(2)s the same pages, and it never waits on the under store or a concurrent fetch.
+  // Handing every hit to a pool and back instead cost two thread wake-ups per request, which
+  // was most of a small hit's time (docs/benchmarks.md, bench/http_peer.py).
   void Dispatch(HttpRequest request) {
+    std::optional<HttpReply> hit;
+    try {
+      hit = ctx_.router.TryHandleWithoutUnderStore(request, kInlineHitBytes);
+    } catch (const std::exception& e) {
+      spdlog::warn("request {} failed on the hit path: {}", EndpointLabel(request_endpoint_),
+                   e.what());
+    }
+    if (hit) return WriteReply(std::move(*hit));
     asio::post(
         ctx_.hits, [self = this->shared_from_this(), request = std::move(request)]() mutable {
           if (self->closed_) return;
@@ -342,23 +363,48 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
   }
 
-  // The total response deadline: armed when a request has been read, disarmed when its
-  // response is complete; never pushed back by progress.
-  void StartDeadline() {
-    const std::uint64_t response = ++response_id_;
-    deadline_.expires_after(ctx_.options.response_timeout);
-    deadline_.async_wait([self = this->shared_from_this(), response](beast::error_code ec) {
-      // A stale expiry (the response finished just as the timer fired) must not close the
-      // next response on this connection.
-      if (ec || response != self->response_id_ || self->closed_) return;
-      spdlog::debug("response not complete within {} ms; closing the connection",
-                    self->ctx_.options.response_timeout.count());
-      // A reset, not a graceful close: the kernel would otherwise keep trickling the queued
-      // bytes out to the slow reader, holding the socket's buffers as long as it likes.
-      beast::error_code linger_ec;
-      self->Socket().set_option(asio::socket_base::linger(true, 0), linger_ec);
-      self->Close(/*reset=*/true);
+  // The total response deadline: set when a request has been read, cleared when its response
+  // is complete; never pushed back by progress.
+  void StartDeadline() { SetDue(Phase::kResponding, ctx_.options.response_timeout); }
+
+  // Both timeouts share one timer that is not re-armed per request (arming and cancelling a
+  // timer per request cost two timerfd updates and a cancelled handler each): a request only
+  // records its deadline, and the timer, armed at most `min(idle, response timeout)` ahead,
+  // re-arms itself for the recorded deadline when it fires early. Every deadline set is at
+  // least that far ahead, so a pending timer never fires late.
+  void SetDue(Phase phase, std::chrono::milliseconds timeout) {
+    phase_ = phase;
+    due_ = std::chrono::steady_clock::now() + timeout;
+    if (!timer_pending_) ArmTimer();
+  }
+
+  void ArmTimer() {
+    // At least a millisecond, so that a zero timeout cannot make the timer spin.
+    const auto check = std::max(std::chrono::milliseconds(1),
+                                std::min(ctx_.options.idle_timeout, ctx_.options.response_timeout));
+    timer_pending_ = true;
+    deadline_.expires_at(std::min(due_, std::chrono::steady_clock::now() + check));
+    deadline_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec) return;  // cancelled by Close
+      self->timer_pending_ = false;
+      self->OnTimer();
     });
+  }
+
+  void OnTimer() {
+    if (closed_) return;
+    if (std::chrono::steady_clock::now() < due_) return ArmTimer();
+    if (phase_ == Phase::kWaitingForRequest) {
+      // Idle (or a request, or a TLS handshake, that never completed): close without a word.
+      return Close();
+    }
+    spdlog::debug("response not complete within {} ms; closing the connection",
+                  ctx_.options.response_timeout.count());
+    // A reset, not a graceful close: the kernel would otherwise keep trickling the queued
+    // bytes out to the slow reader, holding the socket's buffers as long as it likes.
+    beast::error_code linger_ec;
+    Socket().set_option(asio::socket_base::linger(true, 0), linger_ec);
+    Close(/*reset=*/true);
   }
 
   void WriteReply(HttpReply reply) {
@@ -559,8 +605,6 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void FinishResponse() {
-    ++response_id_;
-    deadline_.cancel();
     RecordRequest();
     if (keep_alive_) return ReadRequest();
     Close();
@@ -608,9 +652,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   Stream stream_;
   ServerContext& ctx_;
+  // The one timer of the idle and the response timeouts (see SetDue).
   asio::steady_timer deadline_;
-  std::vector<char> tls_chunk_;  // TLS only: the page bytes being written
-  std::uint64_t response_id_ = 0;
+  Phase phase_ = Phase::kWaitingForRequest;
+  std::chrono::steady_clock::time_point due_;
+  bool timer_pending_ = false;
+  std::vector<char> tls_chunk_;      // TLS only: the page bytes being written
   std::atomic<bool> closed_{false};  // read by pool threads to skip a dead connection's work
   bool io_pending_ = false;          // an async operation may still use the response's buffers
   beast::flat_buffer buffer_{kReadBufferLimit};
@@ -704,8 +751,8 @@ struct HttpServer::Impl {
   Impl(ReadService& service, const HttpServerOptions& opts)
       : options(opts),
         router(service, opts.read_window_bytes),
-        io(std::make_unique<asio::io_context>(static_cast<int>(opts.io_threads))),
-        acceptor(std::make_unique<tcp::acceptor>(asio::make_strand(*io))),
+        ios(MakeContexts(opts.io_threads)),
+        acceptor(std::make_unique<tcp::acceptor>(ios.front()->get_executor())),
         accept_timer(std::make_unique<asio::steady_timer>(acceptor->get_executor())),
         hits(std::make_unique<asio::thread_pool>(opts.hit_threads)),
         misses(std::make_unique<asio::thread_pool>(opts.handler_threads)),
@@ -716,25 +763,39 @@ struct HttpServer::Impl {
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
 
+  // One io_context per I/O thread, each run by its own thread: a connection lives on one of
+  // them (its handlers need no strand), and a handler posted from its own thread stays in that
+  // thread's queue instead of waking another (with one context shared by every thread, each
+  // completion could hand the connection to the other thread and back).
+  static std::vector<std::unique_ptr<asio::io_context>> MakeContexts(unsigned count) {
+    std::vector<std::unique_ptr<asio::io_context>> out;
+    for (unsigned i = 0; i < std::max(1U, count); ++i) {
+      out.push_back(std::make_unique<asio::io_context>(1));
+    }
+    return out;
+  }
+
+  // The context of the next accepted connection: round robin.
+  asio::io_context& NextContext() { return *ios[next_io++ % ios.size()]; }
+
   void Accept() {
-    acceptor->async_accept(
-        asio::make_strand(*io), [this](beast::error_code ec, tcp::socket socket) {
-          if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
-          if (ec) return AcceptFailed(ec);
-          accept_backoff = std::chrono::milliseconds(0);
-          if (context.connections.fetch_add(1) >= options.max_connections) {
-            context.connections.fetch_sub(1);
-            // Over TLS a plain-text 503 would only be a handshake failure: just close.
-            if (tls == nullptr && context.lingering.load() < kMaxLingering) {
-              std::make_shared<Rejection>(std::move(socket), context, busy_response)->Start();
-            }  // else the socket closes here: a flood gets resets, not descriptors
-          } else {
-            // Small JSON answers and response heads must not wait for Nagle's algorithm.
-            socket.set_option(tcp::no_delay(true), ec);
-            StartSession(std::move(socket));
-          }
-          Accept();
-        });
+    acceptor->async_accept(NextContext(), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
+      if (ec) return AcceptFailed(ec);
+      accept_backoff = std::chrono::milliseconds(0);
+      if (context.connections.fetch_add(1) >= options.max_connections) {
+        context.connections.fetch_sub(1);
+        // Over TLS a plain-text 503 would only be a handshake failure: just close.
+        if (tls == nullptr && context.lingering.load() < kMaxLingering) {
+          std::make_shared<Rejection>(std::move(socket), context, busy_response)->Start();
+        }  // else the socket closes here: a flood gets resets, not descriptors
+      } else {
+        // Small JSON answers and response heads must not wait for Nagle's algorithm.
+        socket.set_option(tcp::no_delay(true), ec);
+        StartSession(std::move(socket));
+      }
+      Accept();
+    });
   }
 
   void StartSession(tcp::socket&& socket) {
@@ -778,9 +839,9 @@ struct HttpServer::Impl {
   // this thread end would silently shrink the server until no thread answers while the port
   // still accepts connections. So the server stops serving as a whole, says why once, and
   // tells its owner (the worker command exits non-zero, for a supervisor to restart it).
-  void Run() {
+  void Run(asio::io_context& io) {
     try {
-      io->run();
+      io.run();
     } catch (const std::exception& e) {
       Fatal(std::string("an I/O thread failed: ") + e.what());
     } catch (...) {
@@ -791,7 +852,7 @@ struct HttpServer::Impl {
   void Fatal(const std::string& why) {
     if (failed.exchange(true)) return;
     spdlog::critical("worker HTTP server stopped serving: {}", why);
-    io->stop();
+    for (auto& io : ios) io->stop();
     if (options.on_fatal) options.on_fatal(why);
   }
 
@@ -799,8 +860,8 @@ struct HttpServer::Impl {
   // pools) and own sockets of the io_context, so the pools go first, then the acceptor, then
   // the io_context, whose destruction destroys every session and so closes every connection.
   void Stop() {
-    if (io == nullptr) return;
-    io->stop();
+    if (ios.empty()) return;
+    for (auto& io : ios) io->stop();
     for (auto& thread : threads) thread.join();
     threads.clear();
     for (auto* pool : {hits.get(), misses.get()}) {
@@ -811,12 +872,16 @@ struct HttpServer::Impl {
     misses.reset();
     accept_timer.reset();
     acceptor.reset();
-    io.reset();
+    work.clear();
+    ios.clear();
   }
 
   HttpServerOptions options;
   RequestRouter router;
-  std::unique_ptr<asio::io_context> io;
+  std::vector<std::unique_ptr<asio::io_context>> ios;  // the first also runs the acceptor
+  // Keeps a context with no connection yet running.
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::size_t next_io = 0;  // touched only by the acceptor's handlers
   std::unique_ptr<tcp::acceptor> acceptor;
   std::unique_ptr<asio::steady_timer> accept_timer;
   std::unique_ptr<asio::thread_pool> hits;
@@ -824,7 +889,8 @@ struct HttpServer::Impl {
   ServerContext context;
   const std::string busy_response;
   std::unique_ptr<ssl::context> tls;  // set when serving HTTPS
-  // Accept back-off and its rate-limited log; touched only on the acceptor's strand.
+  // Accept back-off and its rate-limited log; touched only on the acceptor's I/O thread (that
+  // of the first io_context).
   std::chrono::milliseconds accept_backoff{0};
   bool accept_logged = false;
   std::chrono::steady_clock::time_point last_accept_log;
@@ -860,7 +926,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(ReadService& service,
       EC_ASSIGN_OR_RETURN(impl->tls, MakeTlsContext(opts.tls_cert_file, opts.tls_key_file));
     }
     EC_ASSIGN_OR_RETURN(const tcp::endpoint endpoint,
-                        ResolveListen(*impl->io, opts.host, opts.port));
+                        ResolveListen(*impl->ios.front(), opts.host, opts.port));
     if (opts.auth_token.empty() && !endpoint.address().is_loopback()) {
       spdlog::warn(
           "--insecure: listening on {} WITHOUT AUTHENTICATION: anyone who can reach this port can "
@@ -879,8 +945,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(ReadService& service,
     impl->host = opts.host;
     impl->port = impl->acceptor->local_endpoint().port();
     impl->Accept();
-    for (unsigned i = 0; i < opts.io_threads; ++i) {
-      impl->threads.emplace_back([raw = impl.get()] { raw->Run(); });
+    for (auto& io : impl->ios) {
+      impl->work.push_back(asio::make_work_guard(*io));
+      impl->threads.emplace_back([raw = impl.get(), context = io.get()] { raw->Run(*context); });
     }
     return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
   } catch (const std::exception& e) {

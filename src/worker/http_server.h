@@ -1,9 +1,9 @@
 // The worker's HTTP/1.1 service (docs/api.md) on Boost.Beast: keep-alive connections served
-// by a few I/O threads. Blocking work never runs on them: a request is first offered to a small
-// hit pool, which answers it when no under-store access is needed (cached status, cached
-// pages); everything else goes to a bounded miss pool, so that slow remote reads never delay a
-// hit. Page hits are sent with sendfile(2) straight from the page file (over plain HTTP; with
-// TLS they are read and encrypted in user space).
+// by a few I/O threads, each with its own io_context. A hit (cached status, cached pages, a
+// first window of at most 1 MiB) is answered on the I/O thread that read the request; a larger
+// hit goes to a small hit pool; whatever needs the under store goes to a bounded miss pool, so
+// that slow remote reads never delay a hit. Page hits are sent with sendfile(2) straight from
+// the page file (over plain HTTP; with TLS they are read and encrypted in user space).
 //
 // Limits that hold against a hostile client: a bearer token on every endpoint but
 // /v1/health, a connection cap, a bounded miss queue (both answered 503 + Retry-After), a total
@@ -28,7 +28,7 @@ struct HttpServerOptions {
   std::string host = "127.0.0.1";  // an IP address or a host name (first address it resolves to)
   std::uint16_t port = 0;          // 0 picks a free port; see HttpServer::port()
   unsigned io_threads = 0;         // 0: the hardware concurrency
-  unsigned hit_threads = 0;        // 0: io_threads clamped to [2, 4]
+  unsigned hit_threads = 0;        // hits over 1 MiB; 0: io_threads clamped to [2, 4]
   unsigned handler_threads = 0;    // miss pool; 0: max(8, 4 * io_threads)
   // When not empty, every request but GET /v1/health must carry `Authorization: Bearer <token>`.
   std::string auth_token;

@@ -155,13 +155,15 @@ RequestRouter::RequestRouter(ReadService& service, std::uint64_t window_bytes) :
 
 HttpReply RequestRouter::Handle(const HttpRequest& request) {
   Bump(service_.counters().requests);
-  std::optional<HttpReply> reply = Route(request, Mode::kFull);
+  std::optional<HttpReply> reply =
+      Route(request, Mode::kFull, std::numeric_limits<std::uint64_t>::max());
   if (!reply) reply = Error(Status::Internal("request " + request.target + " was not answered"));
   if (reply->status >= 400) Bump(service_.counters().errors);
   return *std::move(reply);
 }
 
-std::optional<HttpReply> RequestRouter::Route(const HttpRequest& request, Mode mode) {
+std::optional<HttpReply> RequestRouter::Route(const HttpRequest& request, Mode mode,
+                                              std::uint64_t max_first_window_bytes) {
   auto target = protocol::ParseTarget(request.target);
   if (!target.ok()) return Error(target.status());
   if (!IsKnownEndpoint(target->path)) {
@@ -183,7 +185,9 @@ std::optional<HttpReply> RequestRouter::Route(const HttpRequest& request, Mode m
       takes_path && it != target->params.end()) {
     if (Status allowed = CheckUnderPath(it->second); !allowed.ok()) return Error(allowed);
   }
-  if (target->path == protocol::kReadPath) return Read(*target, request, mode);
+  if (target->path == protocol::kReadPath) {
+    return Read(*target, request, mode, max_first_window_bytes);
+  }
   if (target->path == protocol::kStatPath) return Stat(*target, mode);
   if (target->path == protocol::kListPath) return List(*target, mode);
   if (target->path == protocol::kLoadPath) return Load(*target, mode);
@@ -249,7 +253,8 @@ std::optional<HttpReply> RequestRouter::Evict(const protocol::RequestTarget& tar
 }
 
 std::optional<HttpReply> RequestRouter::Read(const protocol::RequestTarget& target,
-                                             const HttpRequest& request, Mode mode) {
+                                             const HttpRequest& request, Mode mode,
+                                             std::uint64_t max_first_window_bytes) {
   auto read = ParseReadRequest(target, request);
   if (!read.ok()) return Error(read.status());
 
@@ -264,6 +269,9 @@ std::optional<HttpReply> RequestRouter::Read(const protocol::RequestTarget& targ
       auto resolved = ResolveRange(*read->range, status->size);
       if (!resolved) return RangeNotSatisfiable(*read, *request.range, status->size);
       span = *resolved;
+    }
+    if (WindowEnd(span.offset, span.offset + span.length) - span.offset > max_first_window_bytes) {
+      return std::nullopt;
     }
     auto plan = TryNextWindowWithoutUnderStore(*status, span.offset, span.offset + span.length);
     if (!plan) return std::nullopt;
@@ -354,8 +362,9 @@ HttpReply RequestRouter::Error(const Status& status) {
   return reply;
 }
 
-std::optional<HttpReply> RequestRouter::TryHandleWithoutUnderStore(const HttpRequest& request) {
-  std::optional<HttpReply> reply = Route(request, Mode::kHitOnly);
+std::optional<HttpReply> RequestRouter::TryHandleWithoutUnderStore(
+    const HttpRequest& request, std::uint64_t max_first_window_bytes) {
+  std::optional<HttpReply> reply = Route(request, Mode::kHitOnly, max_first_window_bytes);
   if (!reply) return std::nullopt;
   Bump(service_.counters().requests);
   if (reply->status >= 400) Bump(service_.counters().errors);

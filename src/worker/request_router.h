@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <utility>
@@ -71,7 +72,12 @@ class RequestRouter {
   // fresh metadata cache, a read whose status is cached and fresh and whose first window's
   // pages are all in the page store. Otherwise nullopt (the caller then runs Handle, on the
   // miss pool). Counts the request only when it answers.
-  std::optional<HttpReply> TryHandleWithoutUnderStore(const HttpRequest& request);
+  // `max_first_window_bytes` also declines a read whose first window is longer: a server
+  // answering small hits on its I/O threads sends larger ones elsewhere before any page is
+  // opened or verified.
+  std::optional<HttpReply> TryHandleWithoutUnderStore(
+      const HttpRequest& request,
+      std::uint64_t max_first_window_bytes = std::numeric_limits<std::uint64_t>::max());
   // Likewise for NextWindow: the plan when every page of the window is in the page store,
   // else nullopt.
   std::optional<Result<ReadPlan>> TryNextWindowWithoutUnderStore(const FileStatus& status,
@@ -82,9 +88,10 @@ class RequestRouter {
   // kHitOnly: decline (nullopt) whatever would need the under store.
   enum class Mode : std::uint8_t { kFull, kHitOnly };
 
-  std::optional<HttpReply> Route(const HttpRequest& request, Mode mode);
+  std::optional<HttpReply> Route(const HttpRequest& request, Mode mode,
+                                 std::uint64_t max_first_window_bytes);
   std::optional<HttpReply> Read(const protocol::RequestTarget& target, const HttpRequest& request,
-                                Mode mode);
+                                Mode mode, std::uint64_t max_first_window_bytes);
   std::optional<HttpReply> Stat(const protocol::RequestTarget& target, Mode mode);
   std::optional<HttpReply> List(const protocol::RequestTarget& target, Mode mode);
   std::optional<HttpReply> Load(const protocol::RequestTarget& target, Mode mode);

@@ -376,6 +376,23 @@ TEST_F(HttpServerTest, IdleConnectionsAreClosed) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
 }
 
+// The idle and response timeouts share one timer that is not re-armed per request: a
+// connection in use for longer than the idle timeout stays open, and is closed once it idles.
+TEST_F(HttpServerTest, ABusyConnectionOutlivesTheIdleTimeoutAndIsClosedWhenIdle) {
+  Connection conn(server_->port());
+  const auto start = std::chrono::steady_clock::now();
+  int requests = 0;
+  // Three idle timeouts (500 ms) of requests 100 ms apart: pacing, the server's timer is real.
+  while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500)) {
+    ASSERT_EQ(conn.Get(ReadTarget("/hello.txt")).body, files_["/hello.txt"]);
+    ++requests;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GE(requests, 3);
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // six idle timeouts
+  EXPECT_ANY_THROW(conn.Get("/v1/health"));              // the server has hung up
+}
+
 TEST_F(HttpServerTest, ConcurrentClientsGetTheRightBytes) {
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <latch>
+#include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -308,6 +309,39 @@ TEST_F(RequestRouterTest, HitPathAnswersOnlyWhatNeedsNoUnderStore) {
   auto empty = router_->TryNextWindowWithoutUnderStore(status, data.size(), data.size());
   ASSERT_TRUE(empty && empty->ok());
   EXPECT_EQ(empty->value().length, 0U);
+}
+
+TEST_F(RequestRouterTest, HitPathDeclinesAFirstWindowLongerThanAsked) {
+  const std::string data = PatternBytes(6 * kPageSize, 5);
+  under_.files.Put("/f", data);
+  ASSERT_EQ(Get("/v1/read?path=/f").status, 200U);  // status and both windows cached
+  const int calls = under_.calls();
+  const auto hits = service_->counters().page_hits.load();
+  auto try_get = [&](std::string range, std::uint64_t limit) {
+    return router_->TryHandleWithoutUnderStore(HttpRequest{"GET", "/v1/read?path=/f", range},
+                                               limit);
+  };
+  // Within the limit: answered.
+  auto small = try_get("bytes=10-109", kPageSize);
+  ASSERT_TRUE(small);
+  EXPECT_EQ(FirstWindowBytes(*small), data.substr(10, 100));
+  // Past it: declined before any page is looked up, and not counted.
+  const auto requests = service_->counters().requests.load();
+  EXPECT_FALSE(try_get("bytes=0-8191", kPageSize));
+  // The first window of a longer range ends at the window boundary (4 pages), not at its end.
+  EXPECT_FALSE(try_get("bytes=100-", 4 * kPageSize - 101));
+  EXPECT_EQ(service_->counters().requests.load(), requests);
+  EXPECT_EQ(service_->counters().page_hits.load(), hits + 1);
+  EXPECT_TRUE(try_get("bytes=100-", 4 * kPageSize - 100));
+  // Without a limit the same requests are hits.
+  auto large = try_get("bytes=0-8191", std::numeric_limits<std::uint64_t>::max());
+  ASSERT_TRUE(large);
+  EXPECT_EQ(FirstWindowBytes(*large), data.substr(0, 8192));
+  // Errors need no window at all: answered whatever the limit.
+  auto unsatisfiable = try_get("bytes=999999-", 1);
+  ASSERT_TRUE(unsatisfiable);
+  EXPECT_EQ(unsatisfiable->status, 416U);
+  EXPECT_EQ(under_.calls(), calls);
 }
 
 TEST_F(RequestRouterTest, HitsAreAnsweredWhileAMissIsStuckInTheUnderStore) {
