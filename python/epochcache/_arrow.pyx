@@ -1,0 +1,59 @@
+# cython: language_level=3
+# distutils: language=c++
+"""epochcache._arrow: the C++ epochcache::arrowfs::ArrowFileSystem (src/arrow/) as a subclass of
+pyarrow.fs.FileSystem. Use epochcache.arrow.EpochCacheArrowFileSystem, which checks the pyarrow
+version and builds the options; this module only hands the C++ object to pyarrow."""
+
+from libc.stdint cimport uint64_t
+from libcpp.memory cimport shared_ptr
+from libcpp.string cimport string
+from libcpp.utility cimport pair
+from libcpp.vector cimport vector
+
+from pyarrow.includes.common cimport CStatus
+from pyarrow.includes.libarrow_fs cimport CFileSystem
+from pyarrow.lib cimport check_status
+from pyarrow._fs cimport FileSystem
+
+cdef extern from * nogil:
+    """
+    #ifndef EPOCHCACHE_PYARROW_VERSION
+    #error "EPOCHCACHE_PYARROW_VERSION must be defined by the build"
+    #endif
+    static const char* const kPyarrowBuildVersion = EPOCHCACHE_PYARROW_VERSION;
+    """
+    const char* kPyarrowBuildVersion
+
+cdef extern from "arrow/python_entry.h" namespace "epochcache::arrowfs" nogil:
+    CStatus MakeFileSystem(const string& protocol, const vector[pair[string, string]]& options,
+                           shared_ptr[CFileSystem]* out)
+    vector[pair[string, uint64_t]] ClientCounters(const shared_ptr[CFileSystem]& fs)
+    vector[pair[string, string]] KnownWorkers(const shared_ptr[CFileSystem]& fs)
+
+PYARROW_BUILD_VERSION = kPyarrowBuildVersion.decode()
+
+
+cdef class ArrowFileSystemBase(FileSystem):
+    """Makes the C++ filesystem (and its native client) from (name, text value) option pairs."""
+
+    def __init__(self, str target_protocol, list options):
+        cdef string protocol = target_protocol.encode()
+        cdef vector[pair[string, string]] c_options
+        cdef shared_ptr[CFileSystem] made
+        cdef CStatus status
+        for name, value in options:
+            c_options.push_back(pair[string, string](name.encode(), value.encode()))
+        with nogil:  # the client may read etcd: never hold the GIL across I/O
+            status = MakeFileSystem(protocol, c_options, &made)
+        check_status(status)
+        self.init(made)
+
+    def _client_counters(self):
+        cdef vector[pair[string, uint64_t]] counters = ClientCounters(self.wrapped)
+        return {name.decode(): value for name, value in counters}
+
+    def _known_workers(self):
+        cdef vector[pair[string, string]] workers
+        with nogil:
+            workers = KnownWorkers(self.wrapped)
+        return [(i.decode(), a.decode()) for i, a in workers]
