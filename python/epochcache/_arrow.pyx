@@ -30,7 +30,12 @@ cdef extern from "arrow/python_entry.h" namespace "epochcache::arrowfs" nogil:
     vector[pair[string, uint64_t]] ClientCounters(const shared_ptr[CFileSystem]& fs)
     vector[pair[string, string]] KnownWorkers(const shared_ptr[CFileSystem]& fs)
 
+cdef extern from "arrow/file_system.h" namespace "epochcache::arrowfs" nogil:
+    CStatus RegisterScheme()
+
 PYARROW_BUILD_VERSION = kPyarrowBuildVersion.decode()
+# arrow::fs::FileSystemFromUri("epochcache://...") for C++ callers (docs/arrow.md).
+check_status(RegisterScheme())
 
 
 cdef class ArrowFileSystemBase(FileSystem):

@@ -33,8 +33,8 @@ arrow::Result<std::shared_ptr<ArrowFileSystem>> ArrowFileSystem::Make(
                          Join(options.etcd_endpoints) + "|" + options.cluster;
   auto client = Client::Create(std::move(options));
   if (!client.ok()) return ToArrow(client.status());
-  return std::make_shared<ArrowFileSystem>(TargetPaths(*std::move(protocol)),
-                                           std::shared_ptr<Client>(*std::move(client)),
+  return std::make_shared<ArrowFileSystem>(TargetPaths(std::move(protocol).value()),
+                                           std::shared_ptr<Client>(std::move(client).value()),
                                            std::move(identity), io_context);
 }
 
@@ -57,7 +57,7 @@ bool ArrowFileSystem::Equals(const arrow::fs::FileSystem& other) const {
 arrow::Result<std::string> ArrowFileSystem::Name(const std::string& path) const {
   auto name = paths_.Name(path);
   if (!name.ok()) return ToArrow(name.status());
-  return *std::move(name);
+  return std::move(name).value();
 }
 
 arrow::Result<std::string> ArrowFileSystem::NormalizePath(std::string path) { return Name(path); }
@@ -70,7 +70,8 @@ arrow::Result<std::string> ArrowFileSystem::PathFromUri(const std::string& uri_s
 FileInfo ArrowFileSystem::Info(const FileStatus& status, std::string fallback_name) const {
   std::string name = std::move(fallback_name);
   if (!status.path.empty()) {
-    if (auto canonical = paths_.Name(status.path); canonical.ok()) name = *std::move(canonical);
+    if (auto canonical = paths_.Name(status.path); canonical.ok())
+      name = std::move(canonical).value();
   }
   FileInfo info(std::move(name), status.is_directory ? FileType::Directory : FileType::File);
   if (!status.is_directory) info.set_size(static_cast<std::int64_t>(status.size));

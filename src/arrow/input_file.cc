@@ -56,9 +56,9 @@ arrow::Result<std::int64_t> InputFile::ReadInto(std::int64_t position, std::int6
   ARROW_ASSIGN_OR_RAISE(const std::int64_t length, Clip(position, nbytes));
   std::int64_t got = 0;
   if (length > 0) {
-    auto read = client_->Read(uri_, static_cast<std::uint64_t>(position),
-                              std::span(static_cast<std::byte*>(out),
-                                        static_cast<std::size_t>(length)));
+    auto read =
+        client_->Read(uri_, static_cast<std::uint64_t>(position),
+                      std::span(static_cast<std::byte*>(out), static_cast<std::size_t>(length)));
     if (!read.ok()) return ToArrow(read.status());
     got = static_cast<std::int64_t>(*read);
   }

@@ -36,8 +36,7 @@ class InputFile final : public arrow::io::RandomAccessFile {
                                      bool allow_short_read, void* out) override;
   arrow::Result<std::int64_t> ReadAt(std::int64_t position, std::int64_t nbytes,
                                      void* out) override;
-  arrow::Result<std::shared_ptr<arrow::Buffer>> ReadAt(std::int64_t position,
-                                                       std::int64_t nbytes,
+  arrow::Result<std::shared_ptr<arrow::Buffer>> ReadAt(std::int64_t position, std::int64_t nbytes,
                                                        bool allow_short_read) override;
   arrow::Result<std::shared_ptr<arrow::Buffer>> ReadAt(std::int64_t position,
                                                        std::int64_t nbytes) override;

@@ -19,9 +19,10 @@ arrow::Status ToArrow(const Status& status) {
       return arrow::internal::IOErrorFromErrno(
           EACCES, msg.find("TLS verification") != std::string::npos
                       ? msg
-                      : msg + "; pass auth_token= or set the environment variable "
-                              "EPOCHCACHE_AUTH_TOKEN to the token the workers were started with "
-                              "(--auth-token-file)");
+                      : msg +
+                            "; pass auth_token= or set the environment variable "
+                            "EPOCHCACHE_AUTH_TOKEN to the token the workers were started with "
+                            "(--auth-token-file)");
     case StatusCode::kInvalidArgument:
       return arrow::Status::Invalid(msg);
     case StatusCode::kTimeout:
