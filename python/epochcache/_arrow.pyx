@@ -10,8 +10,8 @@ from libcpp.string cimport string
 from libcpp.utility cimport pair
 from libcpp.vector cimport vector
 
-from pyarrow.includes.common cimport CStatus
-from pyarrow.includes.libarrow_fs cimport CFileSystem
+from pyarrow.includes.common cimport CResult, CStatus, GetResultValue
+from pyarrow.includes.libarrow_fs cimport CFileSystem, CFileSystemFromUri
 from pyarrow.lib cimport check_status
 from pyarrow._fs cimport FileSystem
 
@@ -62,3 +62,19 @@ cdef class ArrowFileSystemBase(FileSystem):
         with nogil:
             workers = KnownWorkers(self.wrapped)
         return [(i.decode(), a.decode()) for i, a in workers]
+
+    @classmethod
+    def _new_from_uri(cls, str uri):
+        """(filesystem, path) from an "epochcache://" URI, through Arrow's registry (the C++
+        factory of src/arrow/uri_factory.cc); `cls.__init__` does not run."""
+        cdef string c_uri = uri.encode()
+        cdef string path
+        cdef CResult[shared_ptr[CFileSystem]] result
+        with nogil:
+            result = CFileSystemFromUri(c_uri, &path)
+        cdef shared_ptr[CFileSystem] made = GetResultValue(result)
+        if made.get().type_name() != b"epochcache":
+            raise ValueError(f"epochcache: {uri!r} is not an epochcache:// URI")
+        cdef ArrowFileSystemBase self = cls.__new__(cls)
+        self.init(made)
+        return self, path.decode()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 from typing import Any, Optional, Sequence, Union
+from urllib.parse import parse_qs, urlsplit
 
 import pyarrow  # loads libarrow before epochcache._arrow links against it
 
@@ -73,6 +74,10 @@ def _text(value: Any) -> str:
 
 def _rebuild(kwargs: dict[str, Any]) -> "EpochCacheArrowFileSystem":
     return EpochCacheArrowFileSystem(**kwargs)
+
+
+def _rebuild_from_uri(uri: str) -> "EpochCacheArrowFileSystem":
+    return EpochCacheArrowFileSystem.from_uri(uri)[0]
 
 
 class EpochCacheArrowFileSystem(_arrow.ArrowFileSystemBase):
@@ -176,6 +181,23 @@ class EpochCacheArrowFileSystem(_arrow.ArrowFileSystemBase):
             options["auth_token"] = os.environ[_TOKEN_ENV]
         super().__init__(protocol, [(k, _text(_reveal(v))) for k, v in options.items()])
 
+    @classmethod
+    def from_uri(cls, uri: str) -> tuple["EpochCacheArrowFileSystem", str]:
+        """(filesystem, path) from ``epochcache:///data/x?worker_hosts=h:p`` or
+        ``epochcache://bucket/k?target_protocol=s3&etcd_hosts=h:p``: what
+        ``arrow::fs::FileSystemFromUri`` makes for C++ callers (docs/arrow.md). Other query
+        items are client options; the token comes from $EPOCHCACHE_AUTH_TOKEN, never a URI.
+        ``pyarrow.fs.FileSystem.from_uri`` cannot return this class (pyarrow wraps only its
+        own filesystems), hence this method."""
+        fs, path = cls._new_from_uri(uri)
+        query = parse_qs(urlsplit(uri).query)
+        fs._kwargs = None
+        fs._uri = uri
+        fs.target_protocol = _canonical_protocol(query.get("target_protocol", ["file"])[0])
+        fs.worker_hosts_given = _parse_hosts(query.get("worker_hosts", [""])[0])
+        fs.etcd_hosts = _parse_hosts(query.get("etcd_hosts", query.get("etcd_endpoints", [""]))[0])
+        return fs, path
+
     def client_stats(self) -> dict[str, int]:
         """The native client's counters: failovers, direct_reads, direct_read_bytes,
         direct_metadata, breaker_opens, breaker_skips, worker_errors, placement_rebuilds."""
@@ -186,6 +208,8 @@ class EpochCacheArrowFileSystem(_arrow.ArrowFileSystemBase):
         return self._known_workers()
 
     def __reduce__(self) -> tuple[Any, ...]:
+        if self._kwargs is None:  # made by from_uri
+            return _rebuild_from_uri, (self._uri,)
         kwargs = dict(self._kwargs)
         if self.etcd_hosts:
             seed = self._known_workers()

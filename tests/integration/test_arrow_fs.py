@@ -370,3 +370,17 @@ def test_s3_matches_s3filesystem(s3_pair, s3_tree):
         ours.open_input_file(f"{s3_tree}/missing.bin")
     one = f"{s3_tree}/hive/year=2023/month=2/part-0.parquet"
     assert pq.read_table(f"s3://{one}", filesystem=ours).equals(pq.read_table(one, filesystem=theirs))
+
+
+def test_epochcache_uri_through_arrows_registry(local_worker, tree, tmp_path):
+    uri = f"epochcache://{tree}/pages.bin?worker_hosts={local_worker.address}&piece_size={PAGE}"
+    fs, path = EpochCacheArrowFileSystem.from_uri(uri)
+    assert path == str(tree / "pages.bin")
+    with fs.open_input_file(path) as f:
+        assert f.read() == (tree / "pages.bin").read_bytes()
+    again = pickle.loads(pickle.dumps(fs))
+    assert again.get_file_info(path).size == 5 * PAGE + 123
+    with pytest.raises(ValueError, match="cannot be given in a URI"):
+        EpochCacheArrowFileSystem.from_uri(f"{uri}&auth_token=abc")
+    with pytest.raises(ValueError, match="unknown client option bogus"):
+        EpochCacheArrowFileSystem.from_uri(f"{uri}&bogus=1")

@@ -1,0 +1,1 @@
+/work/wt/arrowfs/build/dev/src/arrow/_arrow_version.py
