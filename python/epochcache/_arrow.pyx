@@ -33,15 +33,23 @@ cdef extern from "arrow/python_entry.h" namespace "epochcache::arrowfs" nogil:
 cdef extern from "arrow/file_system.h" namespace "epochcache::arrowfs" nogil:
     CStatus RegisterScheme()
 
+cdef extern from "arrow/py_facade.h" namespace "epochcache::arrowfs":
+    shared_ptr[CFileSystem] MakePyFacade(object handler, shared_ptr[CFileSystem] inner)
+
 PYARROW_BUILD_VERSION = kPyarrowBuildVersion.decode()
 # arrow::fs::FileSystemFromUri("epochcache://...") for C++ callers (docs/arrow.md).
 check_status(RegisterScheme())
 
 
 cdef class ArrowFileSystemBase(FileSystem):
-    """Makes the C++ filesystem (and its native client) from (name, text value) option pairs."""
+    """Makes the C++ filesystem (and its native client) from (name, text value) option pairs.
 
-    def __init__(self, str target_protocol, list options):
+    pyarrow gets it inside a PyFacade (src/arrow/py_facade.h) with `handler` as the facade's
+    Python handler, so that pyarrow can wrap it back into Python wherever it needs to."""
+
+    cdef shared_ptr[CFileSystem] native
+
+    def __init__(self, str target_protocol, list options, handler):
         cdef string protocol = target_protocol.encode()
         cdef vector[pair[string, string]] c_options
         cdef shared_ptr[CFileSystem] made
@@ -51,20 +59,21 @@ cdef class ArrowFileSystemBase(FileSystem):
         with nogil:  # the client may read etcd: never hold the GIL across I/O
             status = MakeFileSystem(protocol, c_options, &made)
         check_status(status)
-        self.init(made)
+        self.native = made
+        self.init(MakePyFacade(handler, made))
 
     def _client_counters(self):
-        cdef vector[pair[string, uint64_t]] counters = ClientCounters(self.wrapped)
+        cdef vector[pair[string, uint64_t]] counters = ClientCounters(self.native)
         return {name.decode(): value for name, value in counters}
 
     def _known_workers(self):
         cdef vector[pair[string, string]] workers
         with nogil:
-            workers = KnownWorkers(self.wrapped)
+            workers = KnownWorkers(self.native)
         return [(i.decode(), a.decode()) for i, a in workers]
 
     @classmethod
-    def _new_from_uri(cls, str uri):
+    def _new_from_uri(cls, str uri, handler):
         """(filesystem, path) from an "epochcache://" URI, through Arrow's registry (the C++
         factory of src/arrow/uri_factory.cc); `cls.__init__` does not run."""
         cdef string c_uri = uri.encode()
@@ -76,5 +85,6 @@ cdef class ArrowFileSystemBase(FileSystem):
         if made.get().type_name() != b"epochcache":
             raise ValueError(f"epochcache: {uri!r} is not an epochcache:// URI")
         cdef ArrowFileSystemBase self = cls.__new__(cls)
-        self.init(made)
+        self.native = made
+        self.init(MakePyFacade(handler, made))
         return self, path.decode()

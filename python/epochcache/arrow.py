@@ -80,6 +80,57 @@ def _rebuild_from_uri(uri: str) -> "EpochCacheArrowFileSystem":
     return EpochCacheArrowFileSystem.from_uri(uri)[0]
 
 
+class _Handler(pyarrow.fs.FileSystemHandler):
+    """The Python handler of the PyFileSystem facade pyarrow sees (src/arrow/py_facade.h).
+
+    Unused by the filesystem itself: pyarrow calls the facade's C++ methods directly. It serves
+    only the plain ``pyarrow.fs.PyFileSystem`` pyarrow makes when it wraps the facade back into
+    Python (a dataset fragment's ``.filesystem``): that object's pickle carries this handler,
+    which rebuilds the native filesystem from its options in the receiving process and
+    forwards to it. It holds the options, never the filesystem it belongs to (no cycle).
+    """
+
+    def __init__(self, rebuild: Any, args: tuple[Any, ...]) -> None:
+        self._rebuild = (rebuild, args)
+        self._fs: Optional[EpochCacheArrowFileSystem] = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _Handler, self._rebuild
+
+    def _target(self) -> "EpochCacheArrowFileSystem":
+        if self._fs is None:
+            rebuild, args = self._rebuild
+            self._fs = rebuild(*args)
+        return self._fs
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Handler) and other._rebuild == self._rebuild
+
+    def get_type_name(self) -> str:
+        return "epochcache"
+
+    def normalize_path(self, path: str) -> str:
+        return self._target().normalize_path(path)
+
+    def get_file_info(self, paths: list[str]) -> list[Any]:
+        return self._target().get_file_info(paths)
+
+    def get_file_info_selector(self, selector: Any) -> list[Any]:
+        return self._target().get_file_info(selector)
+
+    def open_input_stream(self, path: str) -> Any:
+        return self._target().open_input_stream(path)
+
+    def open_input_file(self, path: str) -> Any:
+        return self._target().open_input_file(path)
+
+    def _read_only(self, *args: Any) -> Any:
+        raise NotImplementedError("epochcache is a read-only filesystem")
+
+    create_dir = delete_dir = delete_dir_contents = delete_root_dir_contents = delete_file = (
+        move) = copy_file = open_output_stream = open_append_stream = _read_only
+
+
 class EpochCacheArrowFileSystem(_arrow.ArrowFileSystemBase):
     """A read-only ``pyarrow.fs.FileSystem`` over epochcache (type_name ``"epochcache"``).
 
@@ -179,7 +230,13 @@ class EpochCacheArrowFileSystem(_arrow.ArrowFileSystemBase):
             options["auth_token"] = auth_token.reveal()
         elif os.environ.get(_TOKEN_ENV):
             options["auth_token"] = os.environ[_TOKEN_ENV]
-        super().__init__(protocol, [(k, _text(_reveal(v))) for k, v in options.items()])
+        super().__init__(protocol, [(k, _text(_reveal(v))) for k, v in options.items()],
+                         _Handler(_rebuild, (dict(self._kwargs),)))
+
+    @property
+    def type_name(self) -> str:
+        """"epochcache" (pyarrow's C++ layer sees "py::epochcache", see src/arrow/py_facade.h)."""
+        return "epochcache"
 
     @classmethod
     def from_uri(cls, uri: str) -> tuple["EpochCacheArrowFileSystem", str]:
@@ -189,7 +246,7 @@ class EpochCacheArrowFileSystem(_arrow.ArrowFileSystemBase):
         items are client options; the token comes from $EPOCHCACHE_AUTH_TOKEN, never a URI.
         ``pyarrow.fs.FileSystem.from_uri`` cannot return this class (pyarrow wraps only its
         own filesystems), hence this method."""
-        fs, path = cls._new_from_uri(uri)
+        fs, path = cls._new_from_uri(uri, _Handler(_rebuild_from_uri, (uri,)))
         query = parse_qs(urlsplit(uri).query)
         fs._kwargs = None
         fs._uri = uri
