@@ -219,6 +219,14 @@ def test_parquet_dataset_and_copy_files_match_local(afs, tree, tmp_path):
     assert ours.num_rows > 0 and ours.equals(theirs)
     assert set(ours.column("year").to_pylist()) == {2024}
 
+    # pyarrow hands a fragment's filesystem back to Python as a PyFileSystem around ours
+    # (src/arrow/py_facade.h); it reads, and pickles into a filesystem that reads too.
+    fragment = next(ds.dataset(str(tree / "hive"), filesystem=afs, format="parquet").get_fragments())
+    assert fragment.filesystem.equals(afs)
+    for fs in (fragment.filesystem, pickle.loads(pickle.dumps(fragment.filesystem))):
+        assert pq.read_table(fragment.path, filesystem=fs).equals(
+            pq.read_table(fragment.path, filesystem=local))
+
     pafs.copy_files(str(tree), str(tmp_path / "copy"), source_filesystem=afs,
                     destination_filesystem=local)
     for f in tree.rglob("*"):
@@ -293,7 +301,7 @@ def test_reads_release_the_gil(local_worker, tmp_path):
 # Ray
 
 
-def test_ray_read_parquet_with_hive_partitions_and_a_filter(ray_session, afs, tree):
+def test_ray_read_parquet_with_hive_partitions_and_a_filter(ray_session, afs, tree, local_worker):
     ray = ray_session
     path = str(tree / "hive")
 
@@ -301,7 +309,10 @@ def test_ray_read_parquet_with_hive_partitions_and_a_filter(ray_session, afs, tr
         frame = ray.data.read_parquet(path, filesystem=fs).filter(expr="month == '2'").to_pandas()
         return frame.sort_values("id").reset_index(drop=True)
 
+    served = local_worker.stats()["bytes_served"]
     ours, theirs = read(afs), read(pafs.LocalFileSystem())
+    assert local_worker.stats()["bytes_served"] > served  # Ray's tasks read through the worker
+    assert afs.client_stats()["direct_reads"] == 0
     # Ray's hive partition values are strings.
     assert len(theirs) == 2 * 3000 and set(map(str, theirs["month"])) == {"2"}
     pd.testing.assert_frame_equal(ours, theirs)
@@ -367,6 +378,19 @@ def test_s3_matches_s3filesystem(s3_pair, s3_tree):
         ours.open_input_file(f"{s3_tree}/missing.bin")
     one = f"{s3_tree}/hive/year=2023/month=2/part-0.parquet"
     assert pq.read_table(f"s3://{one}", filesystem=ours).equals(pq.read_table(one, filesystem=theirs))
+
+
+def test_a_different_pyarrow_version_is_refused_at_import():
+    code = ("import pyarrow\n"
+            "pyarrow.__version__ = '1.2.3'\n"
+            "try:\n"
+            "    import epochcache.arrow\n"
+            "except ImportError as e:\n"
+            "    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env=os.environ.copy())
+    assert out.returncode == 0, out.stderr
+    assert f"built against pyarrow {pa.__version__}, but pyarrow 1.2.3 is installed" in out.stdout
 
 
 def test_epochcache_uri_through_arrows_registry(local_worker, tree, tmp_path):
