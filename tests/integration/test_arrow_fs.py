@@ -405,3 +405,23 @@ def test_epochcache_uri_through_arrows_registry(local_worker, tree, tmp_path):
         EpochCacheArrowFileSystem.from_uri(f"{uri}&auth_token=abc")
     with pytest.raises(ValueError, match="unknown client option bogus"):
         EpochCacheArrowFileSystem.from_uri(f"{uri}&bogus=1")
+
+
+@pytest.mark.parametrize("protocol,spellings", [
+    ("file", ["/data/x", "file:///data/x", "epochcache:///data/x", "epochcache::file:///data/x",
+              "data/x", "/data/dir/", "local:///data/x", "/", "file:///"]),
+    ("s3", ["s3://bucket/k", "bucket/k", "epochcache://bucket/k", "epochcache::s3://bucket/k",
+            "s3a://bucket/k", "s3://bucket/dir/", "bucket"]),
+])
+def test_paths_follow_the_fsspec_filesystems_rule(protocol, spellings):
+    # No request is made: both clients are only built (the address is never dialled).
+    fsspec_fs = EpochCacheFileSystem(target_protocol=protocol, worker_hosts=["127.0.0.1:9"],
+                                     skip_instance_cache=True)
+    afs = EpochCacheArrowFileSystem(target_protocol=protocol, worker_hosts=["127.0.0.1:9"])
+    for path in spellings:
+        assert afs.normalize_path(path) == fsspec_fs._name(path), path
+    other = "http://host/x" if protocol == "file" else "file:///x"
+    with pytest.raises(ValueError):
+        fsspec_fs._name(other)
+    with pytest.raises(ValueError):
+        afs.normalize_path(other)
