@@ -59,13 +59,6 @@ from epochcache.filesystem import (  # noqa: E402
 
 __all__ = ["EpochCacheArrowFileSystem"]
 
-# Options passed to the C++ client as they are (seconds, counts, names).
-_PLAIN_OPTIONS = ("cluster", "connect_timeout", "request_timeout", "piece_size", "block_size",
-                  "max_parallel_requests", "metadata_ttl", "max_workers_per_key",
-                  "breaker_backoff", "breaker_max_backoff", "membership_refresh",
-                  "etcd_timeout")
-
-
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"

@@ -1,1 +1,0 @@
-/work/wt/arrowfs/build/dev/src/arrow/_arrow_version.py
