@@ -24,6 +24,7 @@ from typing import Any, Optional, Sequence, Union
 from urllib.parse import parse_qs, urlsplit
 
 import pyarrow  # loads libarrow before epochcache._arrow links against it
+import pyarrow.fs
 
 
 def _pinned_version() -> str:

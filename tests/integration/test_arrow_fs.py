@@ -391,6 +391,10 @@ def test_a_different_pyarrow_version_is_refused_at_import():
                          timeout=120, env=os.environ.copy())
     assert out.returncode == 0, out.stderr
     assert f"built against pyarrow {pa.__version__}, but pyarrow 1.2.3 is installed" in out.stdout
+    # With the right version, the module imports on its own in a fresh process.
+    out = subprocess.run([sys.executable, "-c", "import epochcache.arrow"], capture_output=True,
+                         text=True, timeout=120, env=os.environ.copy())
+    assert out.returncode == 0, out.stderr
 
 
 def test_epochcache_uri_through_arrows_registry(local_worker, tree, tmp_path):
