@@ -26,6 +26,7 @@ ALLOWED = {
     "client": {"common", "protocol", "membership", "placement", "understore"},
     "cli": {"common", "protocol", "worker", "client", "membership", "pagestore", "understore"},
     "python": {"common", "client"},
+    "arrow": {"common", "client", "protocol"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/[^"]+"', re.MULTILINE)
 

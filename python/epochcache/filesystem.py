@@ -800,6 +800,28 @@ class EpochCacheFileSystem(ChainedFileSystem, metaclass=_SecretsHidden):
         _read_only
     )
 
+    def to_arrow(self) -> Any:
+        """This filesystem as a native ``pyarrow.fs.FileSystem`` with the same options
+        (``epochcache.arrow.EpochCacheArrowFileSystem``, see docs/arrow.md): Arrow's readers
+        then read through the C++ client directly instead of through Python."""
+        import inspect
+
+        from epochcache.arrow import EpochCacheArrowFileSystem
+
+        accepted = inspect.signature(EpochCacheArrowFileSystem.__init__).parameters
+        kwargs = {k: v for k, v in self.storage_options.items() if k in accepted}
+        kwargs["target_protocol"] = self.target_protocol
+        kwargs["target_options"] = self.target_options
+        if self._auth_token is not None:
+            kwargs["auth_token"] = self._auth_token
+        if self.etcd_hosts:
+            native = self._native
+            seed = ([(w["id"], w["address"]) for w in native.workers()] if native is not None
+                    else self._seed_workers)
+            if seed:
+                kwargs["seed_workers"] = seed
+        return EpochCacheArrowFileSystem(**kwargs)
+
 
 class EpochCacheFile(io.RawIOBase):
     """A seekable read-only file.
