@@ -121,7 +121,7 @@ class PageStore {
 
   // Pages are checksummed, and may be cached partially, in chunks of this many bytes (the
   // last chunk of a page may be shorter).
-  static constexpr std::uint64_t kChunkSize = 64 * 1024;
+  static constexpr std::uint64_t kChunkSize = std::uint64_t{64} * 1024;
 
   [[nodiscard]] virtual std::uint64_t page_size() const = 0;
 

@@ -39,6 +39,11 @@ std::size_t BitmapBytes(std::uint32_t chunk_count) {
   return 8 * ((std::size_t{chunk_count} + 63) / 64);
 }
 
+// The byte of the present bitmap (little-endian 64-bit words at `bitmap_at`) holding chunk c.
+std::size_t BitmapByte(std::size_t bitmap_at, std::uint32_t c) {
+  return bitmap_at + 8 * std::size_t{c / 64} + (c % 64) / 8;
+}
+
 // Header bytes covered by the header checksum, plus the checksum itself.
 std::size_t UnpaddedSize(std::uint32_t version, std::uint32_t chunk_count) {
   const std::size_t bitmap = version == kFormatVersionAllPresent ? 0 : BitmapBytes(chunk_count);
@@ -130,7 +135,7 @@ std::vector<std::byte> EncodeHeader(const PageId& id, std::uint64_t page_size,
   const std::size_t bitmap_at = kFixedHeaderSize + 8 * std::size_t{chunks};
   for (std::uint32_t c = 0; c < chunks && c < present.size(); ++c) {
     if (!present[c]) continue;
-    const std::size_t byte = bitmap_at + 8 * (c / 64) + (c % 64) / 8;
+    const std::size_t byte = BitmapByte(bitmap_at, c);
     out[byte] |= static_cast<std::byte>(1U << (c % 8));
   }
   SealHeader(out, kFormatVersion, chunks);
@@ -202,14 +207,14 @@ Result<PageHeader> DecodeHeader(std::span<const std::byte> bytes) {
   for (std::uint32_t c = 0; c < chunks; ++c) {
     h.chunk_checksums[c] = GetLe<std::uint64_t>(bytes, kFixedHeaderSize + 8 * std::size_t{c});
     if (version == kFormatVersion) {
-      const auto bits = std::to_integer<unsigned>(bytes[bitmap_at + 8 * (c / 64) + (c % 64) / 8]);
+      const auto bits = std::to_integer<unsigned>(bytes[BitmapByte(bitmap_at, c)]);
       h.present[c] = ((bits >> (c % 8)) & 1U) != 0;
     }
   }
   if (version == kFormatVersion) {
     // Bits past the last chunk are zero in every header this code writes.
     for (std::uint32_t c = chunks; c < 64 * ((chunks + 63) / 64); ++c) {
-      const auto bits = std::to_integer<unsigned>(bytes[bitmap_at + 8 * (c / 64) + (c % 64) / 8]);
+      const auto bits = std::to_integer<unsigned>(bytes[BitmapByte(bitmap_at, c)]);
       if (((bits >> (c % 8)) & 1U) != 0) {
         return Status::ChecksumError("page header marks chunks past the data as present");
       }

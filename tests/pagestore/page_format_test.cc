@@ -51,7 +51,7 @@ TEST(PageFormatTest, PartialHeaderRecordsThePresentChunksPacked) {
 }
 
 TEST(PageFormatTest, VersionOneHeadersStillDecodeAsWholePages) {
-  const auto data = Bytes(3 * kChunkSize, 5);
+  const auto data = Bytes(std::size_t{3} * kChunkSize, 5);
   const auto header = EncodeHeaderV1(kId, 1 << 20, data);
   ASSERT_EQ(RequiredHeaderBytes(header), 80U + 3 * 8 + 8);
   auto decoded = DecodeHeader(header);
