@@ -105,6 +105,7 @@ struct PageStoreStats {
   std::uint64_t evictions = 0;
   std::uint64_t checksum_failures = 0;
   std::uint64_t dir_errors = 0;
+  std::uint64_t chunks_filled = 0;    // chunks written into pages (whole pages count all theirs)
   std::uint64_t recovered_pages = 0;  // found on disk at start
   std::uint64_t discarded_files = 0;  // temp or invalid files removed at start
   double recovery_seconds = 0;
@@ -118,13 +119,17 @@ class PageStore {
   // Opens (creating if needed) the cache dirs and rebuilds the index from what is on disk.
   static Result<std::unique_ptr<PageStore>> Open(const PageStoreOptions& options);
 
+  // Pages are checksummed, and may be cached partially, in chunks of this many bytes (the
+  // last chunk of a page may be shorter).
+  static constexpr std::uint64_t kChunkSize = std::uint64_t{64} * 1024;
+
   [[nodiscard]] virtual std::uint64_t page_size() const = 0;
 
   // The bytes [offset, offset + length) of a cached page, verified against their checksums.
-  // NotFound on a miss. A page that fails verification is removed, counted, and reported as
-  // NotFound, so the caller refetches it; wrong bytes are never returned.
-  // REQUIRES: offset + length <= the page's data length (InvalidArgument otherwise; the page
-  // stays cached).
+  // NotFound on a miss, including a page that lacks a chunk of the range. A page that fails
+  // verification is removed, counted, and reported as NotFound, so the caller refetches it; wrong
+  // bytes are never returned. REQUIRES: offset + length <= the page's data length (InvalidArgument
+  // otherwise; the page stays cached).
   virtual Result<PageHandle> Get(const PageId& id, std::uint64_t offset, std::uint64_t length) = 0;
 
   // Admits a page (data.size() <= page_size(); only a file's last page may be shorter).
@@ -132,6 +137,26 @@ class PageStore {
   // Rejected when the policy or capacity declines it (including a full disk); IoError when a
   // cache dir failed to write it. Either way the caller just serves the bytes uncached.
   virtual Status Put(const PageId& id, std::span<const std::byte> data) = 0;
+
+  // Which chunks of page `id` are cached (element c: chunk c present), as the index knows it;
+  // empty when none are. A later Get of present chunks can still miss (eviction, a failed
+  // checksum). The default, for stores without partial pages, reports none.
+  virtual std::vector<bool> PresentChunks(const PageId& id) {
+    (void)id;
+    return {};
+  }
+
+  // Adds the chunks [offset, offset + data.size()) to page `id`, whose data is `data_length`
+  // bytes in all (a file's last page may be shorter than page_size()), keeping the chunks it
+  // already has. `offset` is a multiple of kChunkSize, and the range ends on a chunk boundary
+  // or at data_length. The first chunks of a page go through admission as Put does; later
+  // chunks grow the resident page (evicting others if the dir is full). Result codes as Put.
+  // The default, for stores without partial pages, takes only whole pages.
+  virtual Status PutChunks(const PageId& id, std::uint64_t data_length, std::uint64_t offset,
+                           std::span<const std::byte> data) {
+    if (offset == 0 && data.size() == data_length) return Put(id, data);
+    return Status::Rejected("this page store caches whole pages only");
+  }
 
   // Drops every page of the file `file_key` (see MakeFileKey): readers holding a PageHandle
   // keep their bytes, later Gets miss, pages being written are deleted by their writer.

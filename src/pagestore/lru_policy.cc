@@ -18,6 +18,22 @@ bool LruPolicy::Admit(std::uint64_t key, std::uint64_t bytes, std::vector<std::u
   return true;
 }
 
+bool LruPolicy::Resize(std::uint64_t key, std::uint64_t bytes,
+                       std::vector<std::uint64_t>* victims) {
+  auto it = entries_.find(key);
+  if (it == entries_.end() || bytes > capacity_) return false;
+  used_ = used_ - it->second.bytes + bytes;
+  it->second.bytes = bytes;
+  order_.splice(order_.begin(), order_, it->second.pos);
+  // The page itself is at the front now, so the least recently used others go first.
+  while (used_ > capacity_ && order_.back() != key) {
+    const std::uint64_t victim = order_.back();
+    Remove(victim);
+    victims->push_back(victim);
+  }
+  return true;
+}
+
 void LruPolicy::Restore(std::uint64_t key, std::uint64_t bytes) {
   if (!entries_.contains(key)) Insert(key, bytes);
 }

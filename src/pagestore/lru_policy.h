@@ -18,6 +18,7 @@ class LruPolicy : public ReplacementPolicy {
   void OnHit(std::uint64_t key) override;
   // Admits every page that fits in the capacity at all, evicting the least recently used.
   bool Admit(std::uint64_t key, std::uint64_t bytes, std::vector<std::uint64_t>* victims) override;
+  bool Resize(std::uint64_t key, std::uint64_t bytes, std::vector<std::uint64_t>* victims) override;
   void Restore(std::uint64_t key, std::uint64_t bytes) override;
   void Remove(std::uint64_t key) override;
   void SetCapacity(std::uint64_t capacity_bytes, std::vector<std::uint64_t>* victims) override;

@@ -30,10 +30,10 @@ Result<PageHeader> ReadHeader(Env* env, int fd, const PageId& id, std::uint64_t 
     return Status::ChecksumError("page was written with page size " +
                                  std::to_string(header.page_size));
   }
-  if (header.data_length == 0 || file_size != header.header_size + header.data_length) {
+  const std::uint64_t expected = header.header_size + header.StoredBytes();
+  if (header.data_length == 0 || header.StoredBytes() == 0 || file_size != expected) {
     return Status::ChecksumError("page file is " + std::to_string(file_size) +
-                                 " bytes, header says " +
-                                 std::to_string(header.header_size + header.data_length));
+                                 " bytes, header says " + std::to_string(expected));
   }
   return header;
 }
@@ -52,9 +52,12 @@ Result<int> CreateTemp(Env* env, const std::string& temp_path) {
 // Writes and closes the temp file and renames it into place; leaves the temp file on failure.
 Status WriteAndRename(Env* env, int raw_fd, const std::string& temp_path,
                       const std::string& final_path, std::span<const std::byte> header,
-                      std::span<const std::byte> data) {
+                      std::span<const std::span<const std::byte>> data) {
   ScopedFd fd(raw_fd);
-  const std::array<std::span<const std::byte>, 2> parts = {header, data};
+  std::vector<std::span<const std::byte>> parts;
+  parts.reserve(data.size() + 1);
+  parts.push_back(header);
+  parts.insert(parts.end(), data.begin(), data.end());
   EC_RETURN_IF_ERROR(env->Write(fd.get(), parts).WithContext(temp_path));
   // Close's error counts: a file system may report a failed write only there.
   EC_RETURN_IF_ERROR(env->Close(fd.release()).WithContext(temp_path));
@@ -64,8 +67,8 @@ Status WriteAndRename(Env* env, int raw_fd, const std::string& temp_path,
 }  // namespace
 
 Status WritePageFile(Env* env, const std::string& temp_path, const std::string& final_path,
-                     const PageId& id, std::uint64_t page_size, std::span<const std::byte> data) {
-  const std::vector<std::byte> header = EncodeHeader(id, page_size, data);
+                     std::span<const std::byte> header,
+                     std::span<const std::span<const std::byte>> data) {
   // kCreateNew: the file is new, so it gets exactly this mode (less the umask), never an old one.
   EC_ASSIGN_OR_RETURN(const int fd, CreateTemp(env, temp_path));
   Status status = WriteAndRename(env, fd, temp_path, final_path, header, data);
@@ -88,14 +91,24 @@ Result<PageHandle> OpenVerifiedPage(Env* env, const std::string& path, const Pag
                                    std::to_string(length) + " is outside page of " +
                                    std::to_string(header.data_length) + " bytes");
   }
+  std::uint64_t file_offset = header.header_size + offset;
   if (length > 0) {
     const std::uint64_t first_chunk = offset / kChunkSize;
     const std::uint64_t end_chunk = (offset + length - 1) / kChunkSize + 1;
+    for (std::uint64_t c = first_chunk; c < end_chunk; ++c) {
+      if (!header.present[c]) {
+        return Status::ChecksumError(path + ": chunk " + std::to_string(c) + " is not in the file");
+      }
+    }
     const std::uint64_t begin = first_chunk * kChunkSize;
     const std::uint64_t end = std::min(end_chunk * kChunkSize, header.data_length);
+    // The chunks of the range are present, hence contiguous in the file.
+    const std::uint64_t begin_in_file =
+        header.ChunkFileOffset(static_cast<std::uint32_t>(first_chunk));
+    file_offset = begin_in_file + (offset - begin);
     thread_local std::vector<std::byte> buffer;
     buffer.resize(end - begin);
-    Result<std::size_t> got = env->ReadAt(fd.get(), buffer, header.header_size + begin);
+    Result<std::size_t> got = env->ReadAt(fd.get(), buffer, begin_in_file);
     if (!got.ok()) return got.status().WithContext(path);
     if (*got != end - begin) return Status::ChecksumError(path + " is truncated");
     for (std::uint64_t c = first_chunk; c < end_chunk; ++c) {
@@ -107,7 +120,31 @@ Result<PageHandle> OpenVerifiedPage(Env* env, const std::string& path, const Pag
       }
     }
   }
-  return PageHandle(fd.release(), header.header_size + offset, length);
+  return PageHandle(fd.release(), file_offset, length);
+}
+
+Result<StoredChunks> ReadStoredChunks(Env* env, const std::string& path, const PageId& id,
+                                      std::uint64_t page_size) {
+  EC_ASSIGN_OR_RETURN(const int raw_fd, env->Open(path, OpenMode::kRead));
+  ScopedFd fd(raw_fd);
+  EC_ASSIGN_OR_RETURN(const FileInfo info, env->Stat(fd.get()));
+  StoredChunks out;
+  EC_ASSIGN_OR_RETURN(out.header, ReadHeader(env, fd.get(), id, page_size, info.size));
+  const PageHeader& header = out.header;
+  out.data.resize(header.data_length);
+  out.present.assign(header.present.size(), false);
+  std::uint64_t at = header.header_size;
+  for (std::uint32_t c = 0; c < header.present.size(); ++c) {
+    if (!header.present[c]) continue;
+    const std::uint64_t len = header.ChunkLength(c);
+    const std::span<std::byte> chunk =
+        std::span(out.data).subspan(std::uint64_t{c} * kChunkSize, len);
+    Result<std::size_t> got = env->ReadAt(fd.get(), chunk, at);
+    if (!got.ok()) return got.status().WithContext(path);
+    at += len;
+    out.present[c] = *got == len && ChunkChecksum(chunk) == header.chunk_checksums[c];
+  }
+  return out;
 }
 
 ScanResult ScanPrefixDir(Env* env, const std::string& prefix_path, std::uint64_t page_size) {
@@ -140,12 +177,26 @@ ScanResult ScanPrefixDir(Env* env, const std::string& prefix_path, std::uint64_t
     ScopedFd fd;
     FileInfo info;
     bool valid = false;
+    PageHeader header;
     if (Result<int> opened = env->Open(path, OpenMode::kRead); opened.ok()) {
       fd = ScopedFd(*opened);
       Result<FileInfo> stat = env->Stat(fd.get());
-      valid = stat.ok() && stat->is_regular &&
-              ReadHeader(env, fd.get(), id, page_size, stat->size).ok();
-      if (valid) info = *stat;
+      Result<PageHeader> read = stat.ok() && stat->is_regular
+                                    ? ReadHeader(env, fd.get(), id, page_size, stat->size)
+                                    : Result<PageHeader>(Status::ChecksumError("not a file"));
+      valid = read.ok();
+      if (valid) {
+        info = *stat;
+        header = *std::move(read);
+      }
+    }
+    if (valid &&
+        std::find(header.present.begin(), header.present.end(), false) != header.present.end()) {
+      // A partial page: count only the chunks that verify.
+      Result<StoredChunks> chunks = ReadStoredChunks(env, path, id, page_size);
+      valid = chunks.ok() && std::find(chunks->present.begin(), chunks->present.end(), true) !=
+                                 chunks->present.end();
+      if (valid) header.present = std::move(chunks->present);
     }
     if (!valid) {
       // Unreadable counts as invalid: the page is refetched, which beats serving a doubtful one.
@@ -154,7 +205,8 @@ ScanResult ScanPrefixDir(Env* env, const std::string& prefix_path, std::uint64_t
       continue;
     }
     if ((info.mode & 077) != 0) (void)env->ChangeMode(fd.get(), info.mode & 0700);
-    out.pages.push_back(FoundPage{std::move(id), info.size, info.mtime_ns});
+    out.pages.push_back(FoundPage{std::move(id), info.size, header.data_length,
+                                  std::move(header.present), info.mtime_ns});
   }
   return out;
 }

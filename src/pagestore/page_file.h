@@ -12,22 +12,40 @@
 #include "common/env.h"
 #include "epochcache/page_store.h"
 #include "epochcache/status.h"
+#include "pagestore/page_format.h"
 
 namespace epochcache::pagestore {
 
-// Writes `data` with its header to `temp_path`, then renames it to `final_path` (both in the
-// same directory, so the rename is atomic: a reader or a restart sees the whole page or none
-// of it); the prefix directory is created if missing. No fsync: a page torn by a crash fails its
-// checksum and is refetched. On failure the temp file is removed and the Status (codes as
-// ErrnoStatus in common/env.h) names the file and what failed.
+// Writes `header` and then `data` (the present chunks, packed in chunk order) to `temp_path`,
+// then renames it to `final_path` (both in the same directory, so the rename is atomic: a
+// reader or a restart sees the old file or the whole new one, never a mix); the prefix
+// directory is created if missing. No fsync: a page torn by a crash fails its checksum and is
+// refetched. On failure the temp file is removed and the Status (codes as ErrnoStatus in
+// common/env.h) names the file and what failed.
 Status WritePageFile(Env* env, const std::string& temp_path, const std::string& final_path,
-                     const PageId& id, std::uint64_t page_size, std::span<const std::byte> data);
+                     std::span<const std::byte> header,
+                     std::span<const std::span<const std::byte>> data);
+
+// The chunks of a page file that verify against their checksums, at their places in the
+// page: `data` is data_length long, `present[c]` says whether chunk c was read and verified.
+struct StoredChunks {
+  PageHeader header;
+  std::vector<std::byte> data;
+  std::vector<bool> present;
+};
+// Reads every present chunk of the page file at `path` (header checked as OpenVerifiedPage
+// does); a chunk whose checksum fails is left out, not an error. Used to merge a page's old
+// chunks into a rewrite that adds new ones, and to check partial pages at start.
+Result<StoredChunks> ReadStoredChunks(Env* env, const std::string& path, const PageId& id,
+                                      std::uint64_t page_size);
 
 // Opens the page file at `path` and verifies its header (magic, version, checksum, identity
 // `id`, `page_size`, file length) and the checksums of the 64 KiB chunks covering
-// [offset, offset + length) of its data. Returns a handle on those bytes, or:
+// [offset, offset + length) of its data, which must all be present in the file. Returns a
+// handle on those bytes (contiguous in the file, since present chunks are packed), or:
 //   NotFound        — the file does not exist;
-//   ChecksumError   — anything about the file is wrong (corrupt, truncated, foreign);
+//   ChecksumError   — anything about the file is wrong (corrupt, truncated, foreign), or it
+//                     lacks a chunk of the range (the caller's index said it was there);
 //   InvalidArgument — the range is outside the page's data;
 //   IoError, PermissionDenied — the disk failed or refused (see ErrnoStatus).
 Result<PageHandle> OpenVerifiedPage(Env* env, const std::string& path, const PageId& id,
@@ -38,6 +56,8 @@ Result<PageHandle> OpenVerifiedPage(Env* env, const std::string& path, const Pag
 struct FoundPage {
   PageId id;
   std::uint64_t file_bytes = 0;
+  std::uint64_t data_length = 0;
+  std::vector<bool> present;  // chunks present (and, for a partial page, verified)
   std::int64_t mtime_ns = 0;
 };
 
@@ -51,7 +71,9 @@ struct ScanResult {
 // Scans one prefix directory ("<dir>/pages/ab") at start: deletes temp files and page files
 // whose header is invalid or whose length disagrees with it, and returns the valid pages.
 // Takes group and other bits off the dir and its page files (left by older versions).
-// Reads only headers; data checksums are verified on read.
+// Reads only headers of whole pages (data checksums are verified on read); a partial page's
+// chunks are all read and only those that verify count as present, so a partial page torn by
+// a crash yields its good chunks and is refilled for the rest.
 ScanResult ScanPrefixDir(Env* env, const std::string& prefix_path, std::uint64_t page_size);
 
 }  // namespace epochcache::pagestore

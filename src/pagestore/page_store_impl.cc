@@ -149,7 +149,8 @@ void PageStoreImpl::Recover() {
       continue;
     }
     dirs_[f.dir].policy->Restore(key, f.page.file_bytes);
-    index_.emplace(key, Entry{std::move(f.page.id), f.dir, ++next_generation_, State::kReady});
+    index_.emplace(key, Entry{std::move(f.page.id), f.dir, ++next_generation_, State::kReady,
+                              f.page.data_length, std::move(f.page.present)});
   }
   // A dir whose capacity was lowered since the pages were written.
   for (Dir& dir : dirs_) {
@@ -204,7 +205,29 @@ Result<PageHandle> PageStoreImpl::Get(const PageId& id, std::uint64_t offset,
   {
     std::lock_guard lock(mu_);
     auto it = index_.find(key);
-    if (it == index_.end() || it->second.state != State::kReady || it->second.id != id) {
+    const bool readable =
+        it != index_.end() && it->second.id == id &&
+        (it->second.state == State::kReady || it->second.state == State::kFilling);
+    if (readable) {
+      const Entry& entry = it->second;
+      if (offset > entry.data_length || length > entry.data_length - offset) {
+        return Status::InvalidArgument("range " + std::to_string(offset) + "+" +
+                                       std::to_string(length) + " is outside page of " +
+                                       std::to_string(entry.data_length) + " bytes");
+      }
+      if (length > 0) {
+        const auto first = static_cast<std::size_t>(offset / kChunkSize);
+        const auto end = static_cast<std::size_t>((offset + length - 1) / kChunkSize + 1);
+        for (std::size_t c = first; c < end && readable; ++c) {
+          if (!entry.present[c]) {
+            ++misses_;
+            return Status::NotFound("page " + id.file_key + "." + std::to_string(id.index) +
+                                    " lacks chunk " + std::to_string(c));
+          }
+        }
+      }
+    }
+    if (!readable) {
       ++misses_;
       return Status::NotFound("page " + id.file_key + "." + std::to_string(id.index) +
                               " is not cached");
@@ -248,115 +271,270 @@ Result<PageHandle> PageStoreImpl::Get(const PageId& id, std::uint64_t offset,
 }
 
 Status PageStoreImpl::Put(const PageId& id, std::span<const std::byte> data) {
+  return PutChunks(id, data.size(), 0, data);
+}
+
+std::vector<bool> PageStoreImpl::PresentChunks(const PageId& id) {
+  std::lock_guard lock(mu_);
+  auto it = index_.find(PageKey(id));
+  if (it == index_.end() || it->second.id != id ||
+      (it->second.state != State::kReady && it->second.state != State::kFilling)) {
+    return {};
+  }
+  return it->second.present;
+}
+
+Status PageStoreImpl::PutChunks(const PageId& id, std::uint64_t data_length, std::uint64_t offset,
+                                std::span<const std::byte> data) {
   if (!IsValidFileKey(id.file_key)) {
     return Status::InvalidArgument("page file key '" + id.file_key + "' is not 32 hex chars");
   }
-  if (data.empty() || data.size() > page_size_) {
-    return Status::InvalidArgument("page of " + std::to_string(data.size()) + " bytes (page size " +
+  if (data_length == 0 || data_length > page_size_) {
+    return Status::InvalidArgument("page of " + std::to_string(data_length) + " bytes (page size " +
                                    std::to_string(page_size_) + ")");
   }
+  const std::uint64_t end = offset + data.size();
+  if (data.empty() || offset % kChunkSize != 0 || end > data_length ||
+      (end % kChunkSize != 0 && end != data_length)) {
+    return Status::InvalidArgument(
+        "chunks " + std::to_string(offset) + "+" + std::to_string(data.size()) + " of a page of " +
+        std::to_string(data_length) + " bytes are not whole chunks inside it");
+  }
+  const ChunkWrite write{data_length, static_cast<std::uint32_t>(offset / kChunkSize),
+                         ChunkCount(end), data};
   const std::uint64_t key = PageKey(id);
   // A write error that takes a dir out of service is retried on the next dir.
   for (std::size_t attempt = 0; attempt <= dirs_.size(); ++attempt) {
-    auto [outcome, status] = PutOnce(id, key, data);
+    auto [outcome, status] = PutOnce(id, key, write);
     if (outcome == PutOutcome::kDone) return status;
   }
   ++rejected_puts_;
   return Status::Rejected("no cache dir could take the page");
 }
 
-std::pair<PageStoreImpl::PutOutcome, Status> PageStoreImpl::PutOnce(
-    const PageId& id, std::uint64_t key, std::span<const std::byte> data) {
-  const std::uint64_t file_bytes = HeaderSizeFor(data.size()) + data.size();
+namespace {
+
+std::uint64_t StoredBytes(std::uint64_t data_length, const std::vector<bool>& present) {
+  std::uint64_t bytes = 0;
+  for (std::size_t c = 0; c < present.size(); ++c) {
+    if (present[c]) {
+      bytes += std::min<std::uint64_t>(kChunkSize, data_length - std::uint64_t{c} * kChunkSize);
+    }
+  }
+  return bytes;
+}
+
+std::uint64_t FileBytes(std::uint64_t data_length, const std::vector<bool>& present) {
+  return HeaderSizeFor(data_length) + StoredBytes(data_length, present);
+}
+
+}  // namespace
+
+void PageStoreImpl::EvictLocked(const std::vector<std::uint64_t>& victims,
+                                std::vector<Doomed>* doomed) {
+  for (std::uint64_t v : victims) {
+    ++evictions_;
+    auto it = index_.find(v);
+    if (it == index_.end()) continue;
+    if (it->second.state == State::kPending || it->second.state == State::kFilling) {
+      it->second.state = State::kDoomed;  // its writer deletes it when done
+      continue;
+    }
+    if (it->second.state == State::kDoomed) continue;
+    doomed->emplace_back(v, PagePath(dirs_[it->second.dir], it->second.id));
+    unlinking_.insert(v);
+    index_.erase(it);
+  }
+}
+
+std::pair<PageStoreImpl::PutOutcome, Status> PageStoreImpl::PutOnce(const PageId& id,
+                                                                    std::uint64_t key,
+                                                                    const ChunkWrite& write) {
+  const std::uint32_t chunks = ChunkCount(write.data_length);
+  std::vector<bool> adding(chunks, false);
+  for (std::uint32_t c = write.first; c < write.end; ++c) adding[c] = true;
   std::vector<Doomed> doomed;
   std::size_t d = 0;
   std::uint64_t generation = 0;
+  bool merge = false;
+  std::uint64_t old_bytes = 0;
   {
-    std::lock_guard lock(mu_);
-    if (auto it = index_.find(key); it != index_.end()) {
-      if (it->second.id == id) return {PutOutcome::kDone, Status::Ok()};  // present or pending
-      ++rejected_puts_;
-      return {PutOutcome::kDone, Status::Rejected("another cached page has the same key")};
+    std::unique_lock lock(mu_);
+    auto it = index_.find(key);
+    // One fill of a page at a time: the second merges with what the first wrote.
+    while (it != index_.end() && it->second.state == State::kFilling) {
+      const std::uint64_t waited_for = it->second.generation;
+      fill_done_.wait(lock, [&] {
+        auto now = index_.find(key);
+        return now == index_.end() || now->second.generation != waited_for ||
+               now->second.state != State::kFilling;
+      });
+      it = index_.find(key);
     }
-    if (unlinking_.contains(key)) {
-      ++rejected_puts_;
-      return {PutOutcome::kDone, Status::Rejected("the page is being removed")};
-    }
-    const int chosen = ChooseDir(key);
-    if (chosen < 0) {
-      ++rejected_puts_;
-      return {PutOutcome::kDone, Status::Rejected("no healthy cache dir")};
-    }
-    d = static_cast<std::size_t>(chosen);
-    std::vector<std::uint64_t> victims;
-    if (!dirs_[d].policy->Admit(key, file_bytes, &victims)) {
-      ++rejected_puts_;
-      return {PutOutcome::kDone, Status::Rejected("not admitted by the cache policy")};
-    }
-    for (std::uint64_t v : victims) {
-      ++evictions_;
-      auto it = index_.find(v);
-      if (it == index_.end()) continue;
-      if (it->second.state == State::kPending) {
-        it->second.state = State::kDoomed;  // its writer deletes it when done
-        continue;
+    if (it != index_.end()) {
+      Entry& entry = it->second;
+      if (entry.id != id) {
+        ++rejected_puts_;
+        return {PutOutcome::kDone, Status::Rejected("another cached page has the same key")};
       }
-      doomed.emplace_back(v, PagePath(dirs_[it->second.dir], it->second.id));
-      unlinking_.insert(v);
-      index_.erase(it);
+      if (entry.state != State::kReady) return {PutOutcome::kDone, Status::Ok()};  // being written
+      if (entry.data_length != write.data_length) {
+        ++rejected_puts_;
+        return {PutOutcome::kDone, Status::Rejected("the cached page has another length")};
+      }
+      std::vector<bool> merged = entry.present;
+      bool grows = false;
+      for (std::uint32_t c = write.first; c < write.end; ++c) {
+        grows = grows || !merged[c];
+        merged[c] = true;
+      }
+      if (!grows) return {PutOutcome::kDone, Status::Ok()};  // has these chunks already
+      d = entry.dir;
+      old_bytes = FileBytes(entry.data_length, entry.present);
+      std::vector<std::uint64_t> victims;
+      if (!dirs_[d].policy->Resize(key, FileBytes(write.data_length, merged), &victims)) {
+        ++rejected_puts_;
+        return {PutOutcome::kDone, Status::Rejected("the page would not fit its cache dir")};
+      }
+      EvictLocked(victims, &doomed);
+      entry.state = State::kFilling;
+      generation = entry.generation;
+      merge = true;
+    } else {
+      if (unlinking_.contains(key)) {
+        ++rejected_puts_;
+        return {PutOutcome::kDone, Status::Rejected("the page is being removed")};
+      }
+      const int chosen = ChooseDir(key);
+      if (chosen < 0) {
+        ++rejected_puts_;
+        return {PutOutcome::kDone, Status::Rejected("no healthy cache dir")};
+      }
+      d = static_cast<std::size_t>(chosen);
+      std::vector<std::uint64_t> victims;
+      if (!dirs_[d].policy->Admit(key, FileBytes(write.data_length, adding), &victims)) {
+        ++rejected_puts_;
+        return {PutOutcome::kDone, Status::Rejected("not admitted by the cache policy")};
+      }
+      EvictLocked(victims, &doomed);
+      generation = ++next_generation_;
+      index_.emplace(key, Entry{id, d, generation, State::kPending, write.data_length, {}});
     }
-    generation = ++next_generation_;
-    index_.emplace(key, Entry{id, d, generation, State::kPending});
   }
   Unlink(doomed);
 
   const std::string final_path = PagePath(dirs_[d], id);
-  const std::string temp_path =
-      fmt::format("{}.{}-{}{}", final_path, ::getpid(), temp_counter_.fetch_add(1), kTempSuffix);
-  const Status written = WritePageFile(env_, temp_path, final_path, id, page_size_, data);
+  Result<std::vector<bool>> written = WriteChunks(dirs_[d], id, write, merge);
 
-  std::unique_lock lock(mu_);
-  auto it = index_.find(key);
-  const bool current = it != index_.end() && it->second.generation == generation;
-  if (written.ok()) {
-    if (!current) {  // the dir was taken out of service while we wrote
-      ++rejected_puts_;
-      return {PutOutcome::kDone, Status::Rejected("cache dir " + dirs_[d].root + " failed")};
-    }
-    ++puts_;
-    RecordDirSuccessLocked(d);
-    if (it->second.state == State::kPending) {
-      it->second.state = State::kReady;
+  auto finished = [&]() -> std::pair<PutOutcome, Status> {
+    std::unique_lock lock(mu_);
+    auto it = index_.find(key);
+    const bool current = it != index_.end() && it->second.generation == generation;
+    if (written.ok()) {
+      if (!current) {  // the dir was taken out of service while we wrote
+        ++rejected_puts_;
+        return {PutOutcome::kDone, Status::Rejected("cache dir " + dirs_[d].root + " failed")};
+      }
+      ++puts_;
+      chunks_filled_ += write.end - write.first;
+      RecordDirSuccessLocked(d);
+      if (it->second.state != State::kDoomed) {
+        it->second.state = State::kReady;
+        it->second.present = *std::move(written);
+        // The old file may have had chunks that no longer verified: count what is there.
+        std::vector<std::uint64_t> none;
+        (void)dirs_[d].policy->Resize(key, FileBytes(write.data_length, it->second.present), &none);
+        return {PutOutcome::kDone, Status::Ok()};
+      }
+      // Evicted while being written: the file is ours to delete.
+      index_.erase(it);
+      unlinking_.insert(key);
+      lock.unlock();
+      Unlink({{key, final_path}});
       return {PutOutcome::kDone, Status::Ok()};
     }
-    // Evicted by another Put while being written: the file is ours to delete.
-    index_.erase(it);
-    unlinking_.insert(key);
-    lock.unlock();
-    Unlink({{key, final_path}});
-    return {PutOutcome::kDone, Status::Ok()};
-  }
-  if (current) {
-    if (it->second.state == State::kPending) dirs_[d].policy->Remove(key);
-    index_.erase(it);
-  }
-  if (written.code() == StatusCode::kRejected) {
-    // Out of space or quota: the disk holds less than configured (shared with others, or
-    // capacity set too high). Lower this dir's capacity to what it uses now, so later pages
-    // evict instead of failing.
-    Dir& dir = dirs_[d];
-    std::vector<std::uint64_t> none;
-    dir.policy->SetCapacity(dir.policy->used_bytes(), &none);
-    spdlog::warn("page store: cache dir {} is out of space ({}); capacity lowered to {}", dir.root,
-                 written.message(), FormatSize(dir.policy->capacity_bytes()));
+    if (current) {
+      if (it->second.state == State::kFilling) {
+        // The old file is untouched (the rewrite went to a temp file): it stays readable.
+        it->second.state = State::kReady;
+        std::vector<std::uint64_t> none;
+        (void)dirs_[d].policy->Resize(key, old_bytes, &none);
+      } else {
+        if (it->second.state == State::kPending) dirs_[d].policy->Remove(key);
+        const bool had_file = merge;  // a doomed fill leaves the old file behind
+        index_.erase(it);
+        if (had_file) {
+          unlinking_.insert(key);
+          lock.unlock();
+          Unlink({{key, final_path}});
+          lock.lock();
+        }
+      }
+    }
+    const Status& error = written.status();
+    if (error.code() == StatusCode::kRejected) {
+      // Out of space or quota: the disk holds less than configured (shared with others, or
+      // capacity set too high). Lower this dir's capacity to what it uses now, so later pages
+      // evict instead of failing.
+      Dir& dir = dirs_[d];
+      std::vector<std::uint64_t> none;
+      dir.policy->SetCapacity(dir.policy->used_bytes(), &none);
+      spdlog::warn("page store: cache dir {} is out of space ({}); capacity lowered to {}",
+                   dir.root, error.message(), FormatSize(dir.policy->capacity_bytes()));
+      ++rejected_puts_;
+      return {PutOutcome::kDone, error};
+    }
+    // Whatever the disk said, the caller learns only that this cache dir failed.
+    Status failed(StatusCode::kIoError, error.message());
+    if (RecordDirErrorLocked(d, error)) return {PutOutcome::kRetryOtherDir, failed};
     ++rejected_puts_;
-    return {PutOutcome::kDone, written};
+    return {PutOutcome::kDone, failed};
+  };
+  auto result = finished();
+  // Whatever happened, a fill of this page waiting for this one may go on.
+  fill_done_.notify_all();
+  return result;
+}
+
+Result<std::vector<bool>> PageStoreImpl::WriteChunks(const Dir& dir, const PageId& id,
+                                                     const ChunkWrite& write, bool merge) {
+  const std::string final_path = PagePath(dir, id);
+  const std::uint32_t chunks = ChunkCount(write.data_length);
+  std::vector<bool> present(chunks, false);
+  std::vector<std::uint64_t> sums(chunks, 0);
+  std::vector<std::span<const std::byte>> parts;
+  StoredChunks old;
+  if (merge) {
+    // The chunks the page has stay; one that fails its checksum is dropped, not copied.
+    Result<StoredChunks> read = ReadStoredChunks(env_, final_path, id, page_size_);
+    if (read.ok() && read->header.data_length == write.data_length) {
+      old = *std::move(read);
+    } else if (!read.ok() && read.status().code() != StatusCode::kNotFound &&
+               read.status().code() != StatusCode::kChecksumError) {
+      return read.status();
+    }
   }
-  // Whatever the disk said, the caller learns only that this cache dir failed.
-  Status failed(StatusCode::kIoError, written.message());
-  if (RecordDirErrorLocked(d, written)) return {PutOutcome::kRetryOtherDir, failed};
-  ++rejected_puts_;
-  return {PutOutcome::kDone, failed};
+  for (std::uint32_t c = 0; c < chunks; ++c) {
+    const std::uint64_t begin = std::uint64_t{c} * kChunkSize;
+    const std::uint64_t len = std::min<std::uint64_t>(kChunkSize, write.data_length - begin);
+    std::span<const std::byte> chunk;
+    if (c >= write.first && c < write.end) {
+      chunk = write.data.subspan(begin - std::uint64_t{write.first} * kChunkSize, len);
+    } else if (c < old.present.size() && old.present[c]) {
+      chunk = std::span<const std::byte>(old.data).subspan(begin, len);
+    } else {
+      continue;
+    }
+    present[c] = true;
+    sums[c] = ChunkChecksum(chunk);
+    parts.push_back(chunk);
+  }
+  const std::vector<std::byte> header =
+      EncodeHeader(id, page_size_, write.data_length, sums, present);
+  const std::string temp_path =
+      fmt::format("{}.{}-{}{}", final_path, ::getpid(), temp_counter_.fetch_add(1), kTempSuffix);
+  EC_RETURN_IF_ERROR(WritePageFile(env_, temp_path, final_path, header, parts));
+  return present;
 }
 
 void PageStoreImpl::DropLocked(std::uint64_t key, std::uint64_t generation,
@@ -364,6 +542,12 @@ void PageStoreImpl::DropLocked(std::uint64_t key, std::uint64_t generation,
   auto it = index_.find(key);
   if (it == index_.end() || it->second.generation != generation) return;
   Dir& dir = dirs_[it->second.dir];
+  if (it->second.state == State::kFilling) {
+    // Its filler renames a new file into place: leave the deletion to it.
+    dir.policy->Remove(key);
+    it->second.state = State::kDoomed;
+    return;
+  }
   doomed->emplace_back(key, PagePath(dir, it->second.id));
   unlinking_.insert(key);
   dir.policy->Remove(key);
@@ -411,7 +595,7 @@ std::uint64_t PageStoreImpl::EvictFile(std::string_view file_key) {
       if (entry.id.file_key != file_key) continue;
       if (entry.state == State::kReady) {
         ready.emplace_back(key, entry.generation);
-      } else if (entry.state == State::kPending) {
+      } else if (entry.state == State::kPending || entry.state == State::kFilling) {
         dirs_[entry.dir].policy->Remove(key);
         entry.state = State::kDoomed;  // its writer deletes it when done
         ++dropped;
@@ -433,6 +617,7 @@ PageStoreStats PageStoreImpl::Stats() const {
   s.evictions = evictions_.load();
   s.checksum_failures = checksum_failures_.load();
   s.dir_errors = dir_errors_.load();
+  s.chunks_filled = chunks_filled_.load();
   s.recovered_pages = recovered_pages_;
   s.discarded_files = discarded_files_;
   s.recovery_seconds = recovery_seconds_;

@@ -5,9 +5,13 @@
 // "pending" (reads miss it; a second Put of it is a no-op) until its file is renamed into
 // place. A page being deleted is out of the index and in `unlinking_` until its file is gone,
 // so a concurrent Put cannot recreate the file just before the delayed unlink removes it.
+// A resident page gaining chunks is "filling": still readable (the old file serves the
+// chunks it has until the rewritten one is renamed over it), and a second fill of the same
+// page waits for the first, so no fill overwrites another's chunks.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -33,6 +37,9 @@ class PageStoreImpl final : public PageStore {
   [[nodiscard]] std::uint64_t page_size() const override { return page_size_; }
   Result<PageHandle> Get(const PageId& id, std::uint64_t offset, std::uint64_t length) override;
   Status Put(const PageId& id, std::span<const std::byte> data) override;
+  std::vector<bool> PresentChunks(const PageId& id) override;
+  Status PutChunks(const PageId& id, std::uint64_t data_length, std::uint64_t offset,
+                   std::span<const std::byte> data) override;
   std::uint64_t EvictFile(std::string_view file_key) override;
   [[nodiscard]] PageStoreStats Stats() const override;
 
@@ -52,6 +59,7 @@ class PageStoreImpl final : public PageStore {
   enum class State : std::uint8_t {
     kPending,  // admitted, being written; reads miss it
     kReady,    // on disk, readable
+    kFilling,  // on disk, readable, being rewritten with more chunks
     kDoomed,   // evicted while being written: its writer deletes the file when done
   };
 
@@ -60,6 +68,16 @@ class PageStoreImpl final : public PageStore {
     std::size_t dir = 0;
     std::uint64_t generation = 0;  // tells a re-added page from the one a reader looked up
     State state = State::kPending;
+    std::uint64_t data_length = 0;
+    std::vector<bool> present;  // chunks in the file (of a kFilling page: the old file's)
+  };
+
+  // Chunks [first, end) of a page's data, to be added to it.
+  struct ChunkWrite {
+    std::uint64_t data_length = 0;
+    std::uint32_t first = 0;
+    std::uint32_t end = 0;
+    std::span<const std::byte> data;
   };
 
   // A file to delete after the lock is released.
@@ -69,7 +87,14 @@ class PageStoreImpl final : public PageStore {
 
   [[nodiscard]] std::string PagePath(const Dir& dir, const PageId& id) const;
   std::pair<PutOutcome, Status> PutOnce(const PageId& id, std::uint64_t key,
-                                        std::span<const std::byte> data);
+                                        const ChunkWrite& write);
+  // Writes the page file: the new chunks, plus (when `merge`) the chunks the current file
+  // holds that verify. Returns the chunks written.
+  Result<std::vector<bool>> WriteChunks(const Dir& dir, const PageId& id, const ChunkWrite& write,
+                                        bool merge);
+  // Evicts policy victims: pages being written are doomed to their writer, others queued for
+  // deletion. REQUIRES: mu_ held.
+  void EvictLocked(const std::vector<std::uint64_t>& victims, std::vector<Doomed>* doomed);
   // Placement: weighted rendezvous hashing over healthy dirs; -1 when there are none.
   [[nodiscard]] int ChooseDir(std::uint64_t key) const;  // REQUIRES: mu_ held
 
@@ -92,6 +117,7 @@ class PageStoreImpl final : public PageStore {
   std::vector<Dir> dirs_;  // the vector's shape is fixed after construction
   std::unordered_map<std::uint64_t, Entry> index_;
   std::unordered_set<std::uint64_t> unlinking_;
+  std::condition_variable fill_done_;  // a kFilling page stopped filling
   std::uint64_t next_generation_ = 0;
 
   std::atomic<std::uint64_t> temp_counter_{0};
@@ -102,6 +128,7 @@ class PageStoreImpl final : public PageStore {
   std::atomic<std::uint64_t> evictions_{0};
   std::atomic<std::uint64_t> checksum_failures_{0};
   std::atomic<std::uint64_t> dir_errors_{0};
+  std::atomic<std::uint64_t> chunks_filled_{0};
   std::uint64_t recovered_pages_ = 0;  // written once, in Recover
   std::uint64_t discarded_files_ = 0;
   double recovery_seconds_ = 0;

@@ -29,6 +29,13 @@ class ReplacementPolicy {
   virtual bool Admit(std::uint64_t key, std::uint64_t bytes,
                      std::vector<std::uint64_t>* victims) = 0;
 
+  // Changes the size of resident page `key` (a partial page gained or lost chunks) and marks it
+  // most recently used; growing evicts other pages as Admit does (appended to `victims`), with
+  // no admission decision, since the page is already resident. False, changing nothing, if
+  // `key` is not resident or `bytes` exceeds the capacity.
+  virtual bool Resize(std::uint64_t key, std::uint64_t bytes,
+                      std::vector<std::uint64_t>* victims) = 0;
+
   // Adds a page found on disk at start without an admission decision; later restored pages
   // count as more recently used. May leave the policy over capacity: see EvictOverflow.
   virtual void Restore(std::uint64_t key, std::uint64_t bytes) = 0;

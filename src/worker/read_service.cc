@@ -3,8 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <limits>
+#include <optional>
 #include <span>
+#include <system_error>
+#include <thread>
 #include <utility>
 
 #include "common/path_rules.h"
@@ -18,8 +22,44 @@ namespace {
 // stored; past that (the page was evicted in between every time) it is fetched directly.
 constexpr int kPageLookups = 3;
 
-std::string FlightKey(const std::string& file_key, std::uint64_t index) {
-  return file_key + ":" + std::to_string(index);
+// Missing pages of one read fetched at once, at most (each also holds its bytes of the
+// worker-wide miss budget while in flight).
+constexpr std::size_t kParallelFetches = 8;
+
+// A cached run of at most this many chunks between two missing runs is fetched again with
+// them: one larger request costs less than two round trips to the under store.
+constexpr std::uint32_t kMaxGapChunks = 1;
+
+constexpr std::uint64_t kChunk = PageStore::kChunkSize;
+
+std::string FlightKey(const std::string& file_key, std::uint64_t index, std::uint32_t first,
+                      std::uint32_t end, bool direct) {
+  return file_key + ":" + std::to_string(index) + ":" + std::to_string(first) + "-" +
+         std::to_string(end) + (direct ? ":direct" : "");
+}
+
+// Chunk runs [first, end) to fetch so that chunks [first, end) are all in hand: the missing
+// ones, neighbours coalesced, small cached gaps between runs included.
+std::vector<std::pair<std::uint32_t, std::uint32_t>> RunsToFetch(const std::vector<bool>& present,
+                                                                 std::uint32_t first,
+                                                                 std::uint32_t end) {
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> runs;
+  const auto cached = [&](std::uint32_t c) { return c < present.size() && present[c]; };
+  for (std::uint32_t c = first; c < end;) {
+    if (cached(c)) {
+      ++c;
+      continue;
+    }
+    std::uint32_t stop = c;
+    while (stop < end && !cached(stop)) ++stop;
+    if (!runs.empty() && c - runs.back().second <= kMaxGapChunks) {
+      runs.back().second = stop;
+    } else {
+      runs.emplace_back(c, stop);
+    }
+    c = stop;
+  }
+  return runs;
 }
 
 // A miss buffer that holds its bytes' reservation: the bytes go back to the budget when the
@@ -258,10 +298,48 @@ Result<ReadPlan> ReadService::ReadVersion(const FileStatus& status, std::uint64_
   if (status.is_directory) return DirectoryRefused(status);
   auto [plan, end] = StartPlan(status, offset, length);
   const std::string file_key = MakeFileKey(status.path, status.version);
-  for (const PageSlice& slice : SlicesOf(page_size_, offset, end)) {
-    EC_ASSIGN_OR_RETURN(ReadSegment segment,
-                        ReadPageSlice(status, file_key, slice.index, slice.begin, slice.length));
-    plan.segments.push_back(std::move(segment));
+  const std::vector<PageSlice> slices = SlicesOf(page_size_, offset, end);
+  std::vector<std::optional<Result<std::vector<ReadSegment>>>> parts(slices.size());
+  // Hits first: the misses then all go to the under store at once.
+  std::vector<std::size_t> missing;
+  for (std::size_t i = 0; i < slices.size(); ++i) {
+    const PageSlice& slice = slices[i];
+    auto page = pages_.Get(PageId{file_key, slice.index}, slice.begin, slice.length);
+    if (!page.ok()) {
+      missing.push_back(i);
+      continue;
+    }
+    Bump(counters_.page_hits);
+    std::vector<ReadSegment> hit(1);
+    hit[0].page = std::move(page).value();
+    hit[0].length = slice.length;
+    parts[i] = std::move(hit);
+  }
+  const auto fetch = [&](std::size_t i) {
+    const PageSlice& slice = slices[missing[i]];
+    parts[missing[i]] = ReadPageSlice(status, file_key, slice.index, slice.begin, slice.length);
+  };
+  {
+    std::atomic<std::size_t> next{0};
+    const auto worker = [&] {
+      for (std::size_t i = next++; i < missing.size(); i = next++) fetch(i);
+    };
+    std::vector<std::jthread> helpers;
+    const std::size_t threads = std::min(missing.size(), kParallelFetches);
+    for (std::size_t t = 1; t < threads; ++t) {
+      try {
+        helpers.emplace_back(worker);
+      } catch (const std::system_error& e) {
+        // Out of threads: fetch with those we have.
+        spdlog::warn("fetching {} pages with {} threads: {}", missing.size(), t, e.what());
+        break;
+      }
+    }
+    worker();
+  }
+  for (auto& part : parts) {
+    if (!part->ok()) return part->status();
+    for (ReadSegment& segment : part->value()) plan.segments.push_back(std::move(segment));
   }
   return std::move(plan);
 }
@@ -285,19 +363,26 @@ std::optional<Result<ReadPlan>> ReadService::TryReadCached(const FileStatus& sta
   return Result<ReadPlan>(std::move(plan));
 }
 
-Result<ReadSegment> ReadService::ReadPageSlice(const FileStatus& status,
-                                               const std::string& file_key, std::uint64_t index,
-                                               std::uint64_t begin, std::uint64_t length) {
+Result<std::vector<ReadSegment>> ReadService::ReadPageSlice(const FileStatus& status,
+                                                            const std::string& file_key,
+                                                            std::uint64_t index,
+                                                            std::uint64_t begin,
+                                                            std::uint64_t length) {
   const PageId id{file_key, index};
+  const auto first = static_cast<std::uint32_t>(begin / kChunk);
+  const auto end = static_cast<std::uint32_t>((begin + length + kChunk - 1) / kChunk);
   for (int attempt = 0; attempt <= kPageLookups; ++attempt) {
-    if (attempt < kPageLookups) {
+    // The last attempt ignores the page store: chunks it said it had vanished every time.
+    const bool direct = attempt == kPageLookups;
+    std::vector<bool> present;
+    if (!direct) {
       auto page = pages_.Get(id, begin, length);
       if (page.ok()) {
         Bump(counters_.page_hits);
-        ReadSegment segment;
-        segment.page = std::move(page).value();
-        segment.length = length;
-        return segment;
+        std::vector<ReadSegment> hit(1);
+        hit[0].page = std::move(page).value();
+        hit[0].length = length;
+        return hit;
       }
       // Any failure of the page store (a bad dir, a corrupt page) is a miss: the under store
       // still has the bytes.
@@ -305,47 +390,91 @@ Result<ReadSegment> ReadService::ReadPageSlice(const FileStatus& status,
         spdlog::warn("page store lookup of {} page {} failed: {}", status.path, index,
                      page.status().ToString());
       }
+      present = pages_.PresentChunks(id);
     }
-    bool joined = false;
-    auto fetched = flights_.Do(
-        FlightKey(file_key, index), options_.fetch_wait_bound,
-        [&] { return FetchPage(status, file_key, index); }, &joined);
-    if (!fetched.ok()) return fetched.status();
-    if (joined) Bump(counters_.single_flight_joins);
-    if (*fetched == nullptr) continue;  // stored by a fetch that just finished: look it up
+    const auto runs = RunsToFetch(present, first, end);
+    std::vector<std::shared_ptr<const PageBuffer>> buffers;
+    bool stored_meanwhile = false;
+    for (const auto& [run_first, run_end] : runs) {
+      bool joined = false;
+      auto fetched = flights_.Do(
+          FlightKey(file_key, index, run_first, run_end, direct), options_.fetch_wait_bound,
+          [&, run_first = run_first, run_end = run_end] {
+            return FetchPage(status, file_key, index, run_first, run_end, !direct);
+          },
+          &joined);
+      if (!fetched.ok()) return fetched.status();
+      if (joined) Bump(counters_.single_flight_joins);
+      if (*fetched == nullptr) {
+        stored_meanwhile = true;  // by a fetch that just finished: look it up
+        break;
+      }
+      buffers.push_back(*std::move(fetched));
+    }
+    if (stored_meanwhile) continue;
     Bump(counters_.page_misses);
-    ReadSegment segment;
-    segment.buffer = *std::move(fetched);
-    segment.buffer_offset = begin;
-    segment.length = length;
-    return segment;
+    // The slice in order: fetched runs from their buffers, the chunks between from the page.
+    std::vector<ReadSegment> segments;
+    bool lost = false;
+    for (std::uint64_t at = begin, stop = begin + length; at < stop && !lost;) {
+      std::size_t r = 0;
+      while (r < runs.size() && std::uint64_t{runs[r].second} * kChunk <= at) ++r;
+      ReadSegment segment;
+      if (r < runs.size() && std::uint64_t{runs[r].first} * kChunk <= at) {
+        const std::uint64_t run_begin = std::uint64_t{runs[r].first} * kChunk;
+        const std::uint64_t run_stop = std::min(std::uint64_t{runs[r].second} * kChunk, stop);
+        segment.buffer = buffers[r];
+        segment.buffer_offset = at - run_begin;
+        segment.length = run_stop - at;
+      } else {
+        const std::uint64_t gap_stop =
+            r < runs.size() ? std::min(std::uint64_t{runs[r].first} * kChunk, stop) : stop;
+        auto page = pages_.Get(id, at, gap_stop - at);
+        if (!page.ok()) {
+          lost = true;  // evicted since we looked: plan the slice again
+          break;
+        }
+        segment.page = std::move(page).value();
+        segment.length = gap_stop - at;
+      }
+      at += segment.length;
+      segments.push_back(std::move(segment));
+    }
+    if (!lost) return segments;
   }
   return Status::Internal("page " + std::to_string(index) + " of " + status.path +
                           " vanished from the page store on every lookup");
 }
 
-Result<std::shared_ptr<const PageBuffer>> ReadService::FetchPage(const FileStatus& status,
-                                                                 const std::string& file_key,
-                                                                 std::uint64_t index) {
+Result<std::shared_ptr<const PageBuffer>> ReadService::FetchPage(
+    const FileStatus& status, const std::string& file_key, std::uint64_t index, std::uint32_t first,
+    std::uint32_t end, bool check_cached) {
   const PageId id{file_key, index};
   const std::uint64_t page_start = index * page_size_;
   const std::uint64_t page_length = std::min(page_size_, status.size - page_start);
-  // A fetch that finished between our miss and taking the flight has stored the page already.
-  // Asking for one byte verifies one chunk, not the whole page: this only checks presence.
-  if (pages_.Get(id, 0, 1).ok()) return std::shared_ptr<const PageBuffer>();
+  const std::uint64_t run_begin = std::uint64_t{first} * kChunk;
+  const std::uint64_t run_length = std::min(std::uint64_t{end} * kChunk, page_length) - run_begin;
+  if (check_cached) {
+    // A fetch that finished between our miss and taking the flight has stored them already.
+    const std::vector<bool> present = pages_.PresentChunks(id);
+    bool all = present.size() >= end;
+    for (std::uint32_t c = first; c < end && all; ++c) all = present[c];
+    if (all) return std::shared_ptr<const PageBuffer>();
+  }
 
   // Reserved before the under store is asked, so a refused miss costs neither memory nor a
   // remote read.
-  if (!miss_budget_->TryReserve(page_length)) {
+  if (!miss_budget_->TryReserve(run_length)) {
     Bump(counters_.miss_budget_refusals);
     return WorkerBusy("in-flight miss bytes at the limit (" +
                       std::to_string(miss_budget_->limit()) + " bytes); page " +
                       std::to_string(index) + " of " + status.path + " not fetched");
   }
-  auto holder = std::make_shared<BudgetedBuffer>(miss_budget_, page_length);
+  auto holder = std::make_shared<BudgetedBuffer>(miss_budget_, run_length);
   // The plan sees only the bytes; the holder (and its reservation) lives as long as they do.
   std::shared_ptr<PageBuffer> buffer(holder, &holder->data);
-  auto read = under_.ReadRange(status.path, status.version, page_start, std::span(*buffer));
+  auto read =
+      under_.ReadRange(status.path, status.version, page_start + run_begin, std::span(*buffer));
   Bump(counters_.under_store_reads);
   if (!read.ok()) {
     Bump(counters_.under_store_errors);
@@ -354,13 +483,13 @@ Result<std::shared_ptr<const PageBuffer>> ReadService::FetchPage(const FileStatu
                                      status.path);
   }
   Bump(counters_.under_store_bytes, *read);
-  if (*read < page_length) {
+  if (*read < run_length) {
     // The file is shorter than its status said: it was replaced under us.
     OnChanged(status.path);
     return Status::Changed(status.path + " is shorter than its status (" +
                            std::to_string(status.size) + " bytes): it changed while being read");
   }
-  Status put = pages_.Put(id, std::span<const std::byte>(*buffer));
+  Status put = pages_.PutChunks(id, page_length, run_begin, std::span<const std::byte>(*buffer));
   if (!put.ok() && put.code() != StatusCode::kRejected) {
     spdlog::warn("caching page {} of {} failed: {}", index, status.path, put.ToString());
   }

@@ -9,9 +9,16 @@
 // names the version from the status the plan was made for, and a replaced object makes the
 // whole read fail with kChanged.
 //
-// Memory held for misses is bounded worker-wide: a page fetched from the under store reserves its
-// bytes from a budget before the fetch and gives them back when the last plan holding the buffer
-// lets go of it (after the bytes are on the wire). Past the budget a miss fails at once with
+// A miss fetches only the 64 KiB chunks of the page that cover the requested bytes and are not
+// cached yet (neighbouring missing chunks in one ranged read, a single cached chunk between two
+// missing runs fetched again rather than paying a second request), and adds them to the page
+// store's partial page; a read covering a whole page fetches its missing chunks in one read, so
+// sequential readers still get large fetches. The missing pages of a read spanning several are
+// fetched in parallel. Concurrent misses of the same chunks share one fetch.
+//
+// Memory held for misses is bounded worker-wide: chunks fetched from the under store reserve
+// their bytes from a budget before the fetch and give them back when the last plan holding the
+// buffer lets go of it (after the bytes are on the wire). Past the budget a miss fails at once with
 // kUnavailable "worker busy: ...", so clients that request cold ranges and never read them
 // cannot grow the worker without bound.
 //
@@ -193,13 +200,18 @@ class ReadService {
   [[nodiscard]] UnderStore& under_store() { return under_; }
 
  private:
-  // The slice [begin, begin + length) of page `index`, from the page store or fetched.
-  Result<ReadSegment> ReadPageSlice(const FileStatus& status, const std::string& file_key,
-                                    std::uint64_t index, std::uint64_t begin, std::uint64_t length);
-  // Reads page `index` from the under store and offers it to the page store.
+  // The slice [begin, begin + length) of page `index`, from the page store, fetched, or (a
+  // partly cached page) both, in order.
+  Result<std::vector<ReadSegment>> ReadPageSlice(const FileStatus& status,
+                                                 const std::string& file_key, std::uint64_t index,
+                                                 std::uint64_t begin, std::uint64_t length);
+  // Reads chunks [first, end) of page `index` from the under store (one ranged read) and adds
+  // them to the page store. When `check_cached`, returns null instead if they are all cached
+  // by now (a concurrent fetch finished between our miss and taking the flight).
   Result<std::shared_ptr<const PageBuffer>> FetchPage(const FileStatus& status,
                                                       const std::string& file_key,
-                                                      std::uint64_t index);
+                                                      std::uint64_t index, std::uint32_t first,
+                                                      std::uint32_t end, bool check_cached);
   // Forgets the cached status of a file found to have changed.
   void OnChanged(std::string_view path);
   // The status of `path` from the cache (queuing a refresh of a stale one) or the under store.
@@ -221,7 +233,8 @@ class ReadService {
   // Shared with every miss buffer, which gives its bytes back when it dies (possibly after
   // the plan outlived a request).
   std::shared_ptr<ByteBudget> miss_budget_;
-  // A null buffer means "the page is now in the page store: Get it again".
+  // Keyed by page and chunk range. A null buffer means "the chunks are now in the page store:
+  // Get them again".
   SingleFlight<std::shared_ptr<const PageBuffer>> flights_;
   WorkerCounters counters_;
   // Last: its threads use everything above, so it stops first.

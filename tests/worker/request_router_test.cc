@@ -352,7 +352,7 @@ TEST_F(RequestRouterTest, HitsAreAnsweredWhileAMissIsStuckInTheUnderStore) {
   ASSERT_EQ(Get("/v1/read?path=/hot").status, 200U);   // warm
   ASSERT_EQ(Get("/v1/stat?path=/slow").status, 200U);  // status cached, pages cold
 
-  std::latch entered(1);
+  std::latch entered(2);  // both pages of /slow are fetched at once
   std::latch release(1);
   under_.Gate("/slow", &entered, &release);
   std::thread miss([&] {
@@ -360,7 +360,7 @@ TEST_F(RequestRouterTest, HitsAreAnsweredWhileAMissIsStuckInTheUnderStore) {
     EXPECT_EQ(reply.status, 200U);
     EXPECT_EQ(FirstWindowBytes(reply), slow);
   });
-  entered.wait();  // the miss now holds page 0's single-flight and sits in the under store
+  entered.wait();  // the miss now holds both pages' single-flights and sits in the under store
 
   const int calls = under_.calls();
   auto hit = TryGet("/v1/read?path=/hot");
