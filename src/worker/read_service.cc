@@ -317,7 +317,8 @@ Result<ReadPlan> ReadService::ReadVersion(const FileStatus& status, std::uint64_
   }
   const auto fetch = [&](std::size_t i) {
     const PageSlice& slice = slices[missing[i]];
-    parts[missing[i]] = ReadPageSlice(status, file_key, slice.index, slice.begin, slice.length);
+    parts[missing[i]] = ReadPageSlice(status, file_key, slice.index, slice.begin, slice.length,
+                                      /*just_missed=*/true);
   };
   {
     std::atomic<std::size_t> next{0};
@@ -363,11 +364,9 @@ std::optional<Result<ReadPlan>> ReadService::TryReadCached(const FileStatus& sta
   return Result<ReadPlan>(std::move(plan));
 }
 
-Result<std::vector<ReadSegment>> ReadService::ReadPageSlice(const FileStatus& status,
-                                                            const std::string& file_key,
-                                                            std::uint64_t index,
-                                                            std::uint64_t begin,
-                                                            std::uint64_t length) {
+Result<std::vector<ReadSegment>> ReadService::ReadPageSlice(
+    const FileStatus& status, const std::string& file_key, std::uint64_t index, std::uint64_t begin,
+    std::uint64_t length, bool just_missed) {
   const PageId id{file_key, index};
   const auto first = static_cast<std::uint32_t>(begin / kChunk);
   const auto end = static_cast<std::uint32_t>((begin + length + kChunk - 1) / kChunk);
@@ -375,7 +374,9 @@ Result<std::vector<ReadSegment>> ReadService::ReadPageSlice(const FileStatus& st
     // The last attempt ignores the page store: chunks it said it had vanished every time.
     const bool direct = attempt == kPageLookups;
     std::vector<bool> present;
-    if (!direct) {
+    if (!direct && attempt == 0 && just_missed) {
+      present = pages_.PresentChunks(id);
+    } else if (!direct) {
       auto page = pages_.Get(id, begin, length);
       if (page.ok()) {
         Bump(counters_.page_hits);

@@ -201,10 +201,13 @@ class ReadService {
 
  private:
   // The slice [begin, begin + length) of page `index`, from the page store, fetched, or (a
-  // partly cached page) both, in order.
+  // partly cached page) both, in order. `just_missed`: the caller's own lookup of this slice
+  // has just missed, so the first attempt goes straight to the chunks present (a second lookup
+  // would count the same miss twice in the page store's stats).
   Result<std::vector<ReadSegment>> ReadPageSlice(const FileStatus& status,
                                                  const std::string& file_key, std::uint64_t index,
-                                                 std::uint64_t begin, std::uint64_t length);
+                                                 std::uint64_t begin, std::uint64_t length,
+                                                 bool just_missed = false);
   // Reads chunks [first, end) of page `index` from the under store (one ranged read) and adds
   // them to the page store. When `check_cached`, returns null instead if they are all cached
   // by now (a concurrent fetch finished between our miss and taking the flight).

@@ -34,6 +34,7 @@ std::string StatsJson(const WorkerCounters& counters, const WorkerGauges& gauges
                       {"misses", page_store.misses},
                       {"puts", page_store.puts},
                       {"rejected_puts", page_store.rejected_puts},
+                      {"chunks_filled", page_store.chunks_filled},
                       {"evictions", page_store.evictions},
                       {"checksum_failures", page_store.checksum_failures},
                       {"dir_errors", page_store.dir_errors},

@@ -126,6 +126,8 @@ TEST_F(ExactColdReadTest, SmallRangeFetchesOnlyItsChunksAndAFullReadTheRestOnce)
   EXPECT_LE(UnderBytes(), 3 * kChunk);
   EXPECT_EQ(UnderBytes(), 3 * kChunk);
   EXPECT_EQ(pages_->Stats().chunks_filled, 3U);
+  EXPECT_EQ(pages_->Stats().misses, 1U);  // one missed slice counts once
+  EXPECT_EQ(service_->counters().page_misses.load(), 1U);
 
   // Again: a hit.
   EXPECT_EQ(Read(offset, 100000), data.substr(offset, 100000));
