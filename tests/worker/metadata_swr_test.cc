@@ -23,9 +23,9 @@
 namespace epochcache::worker {
 namespace {
 
+using epochcache::testing::ManualClock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using epochcache::testing::ManualClock;
 using testing::TempDir;
 
 constexpr std::uint64_t kPageSize = 4096;
