@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import pytest
+from support.staleness import read_until_new
 
 from epochcache import EpochCacheFileSystem
 from epochcache.local_worker import LocalWorker
@@ -117,16 +118,7 @@ def test_overwritten_object_is_never_served_stale(s3fs_cached, s3_data):
     assert s3fs_cached.cat_file(path) == b"version one"
     s3_data.put_object(Bucket=BUCKET, Key=key, Body=b"version two, longer")
     time.sleep(2.5)  # past the metadata TTL of worker and client (1 s each)
-    # Past the TTL the worker may answer once more from the status it has while it refreshes
-    # it (stale-while-revalidate; docs/configuration.md "Staleness"): every read is one whole
-    # version, never a mix, and the new one is seen within a refresh and the client's TTL.
-    seen = []
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and b"version two, longer" not in seen:
-        seen.append(s3fs_cached.cat_file(path))
-        time.sleep(0.2)
-    assert set(seen) <= {b"version one", b"version two, longer"}
-    assert seen[-1] == b"version two, longer"
+    read_until_new(lambda: s3fs_cached.cat_file(path), b"version one", b"version two, longer")
 
 
 def test_missing_bucket_and_key_raise_file_not_found(s3fs_cached):
