@@ -409,7 +409,7 @@ def _ray_temp_dir(workdir: Path) -> Path:
     """Ray's session dir: under the workdir when the path is short enough, else under /tmp.
 
     Ray puts AF_UNIX sockets ~70 characters below it (session_<date>_<pid>/sockets/plasma_store)
-    and such a path may not exceed 107 bytes, which a worktree's bench/results can.
+    and such a path may not exceed 107 bytes, which a deeply nested bench/results can.
     """
     candidate = workdir / "ray"
     if len(str(candidate)) <= 36:
