@@ -29,7 +29,9 @@ wheel=$(readlink -f "$wheel")
 version=$(basename "$wheel" | cut -d- -f2)
 log "checking $(basename "$wheel") ($(du -h "$wheel" | cut -f1))"
 
-rm -rf "$WORK/venv" "$WORK/run"
+# A wheelhouse kept between runs saves downloads, but never an earlier build of this wheel:
+# pip would read its dependencies from the old file of the same name.
+rm -rf "$WORK/venv" "$WORK/run" "$WORK"/wheelhouse/epochcache-*.whl
 mkdir -p "$WORK/wheelhouse" "$WORK/run"
 "$PYTHON" -m venv "$WORK/venv"
 VPY="$WORK/venv/bin/python"
