@@ -55,7 +55,7 @@ grep -qF "$version" <<<"$out" || fail "epochcache --version does not name $versi
   || fail "epochcache worker --help does not list --cache-dir"
 echo "  epochcache worker --help: ok"
 
-log "a worker from the installed wheel, read through the installed fsspec filesystem"
+log "a worker from the installed wheel, read through the installed fsspec and Arrow filesystems"
 timeout 120 "$VPY" - "$version" "$WORK/venv" <<'EOF'
 import hashlib, os, sys, tempfile
 from pathlib import Path
@@ -94,6 +94,12 @@ try:
     assert stats["under_store_bytes"] >= len(payload), stats["under_store_bytes"]
     print(f"  read {len(got)} bytes through worker {worker.address} "
           f"(bytes_served={stats['bytes_served']}, under_store_bytes={stats['under_store_bytes']})")
+    # The native Arrow filesystem, against the pyarrow the wheel declared.
+    import pyarrow
+    arrow_fs = fs.to_arrow()
+    with arrow_fs.open_input_file(path) as f:
+        assert f.read_at(1000, len(payload) - 1000) == payload[1000:], "Arrow bytes differ"
+    print(f"  read through epochcache.arrow with pyarrow {pyarrow.__version__}")
 finally:
     worker.stop()
     import shutil
