@@ -98,7 +98,7 @@ try:
     import pyarrow
     arrow_fs = fs.to_arrow()
     with arrow_fs.open_input_file(path) as f:
-        assert f.read_at(1000, len(payload) - 1000) == payload[1000:], "Arrow bytes differ"
+        assert f.read_at(len(payload) - 1000, 1000) == payload[1000:], "Arrow bytes differ"  # (nbytes, offset)
     print(f"  read through epochcache.arrow with pyarrow {pyarrow.__version__}")
 finally:
     worker.stop()
