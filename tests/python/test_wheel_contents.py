@@ -65,6 +65,10 @@ def test_shipped_modules_import_without_the_development_package(tmp_path):
         pass
     else:
         built.append(_arrow)
+        # Installed, the module finds pyarrow's libraries beside it ($ORIGIN/../pyarrow).
+        import pyarrow
+
+        (site / "pyarrow").symlink_to(Path(pyarrow.__file__).parent)
     for module in built:
         (site / "epochcache" / Path(module.__file__).name).symlink_to(
             Path(module.__file__).resolve())
