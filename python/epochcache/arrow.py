@@ -50,10 +50,11 @@ from epochcache import _arrow  # noqa: E402  (only after the version check)
 from epochcache.filesystem import (  # noqa: E402
     _TOKEN_ENV,
     _canonical_protocol,
+    _checked_token,
     _fallback_options,
-    _hide,
     _hide_secrets,
     _parse_hosts,
+    _resolve_workers,
     _reveal,
     _Secret,
 )
@@ -174,10 +175,7 @@ class EpochCacheArrowFileSystem(_arrow.ArrowFileSystemBase):
                      metadata_ttl=metadata_ttl, max_workers_per_key=max_workers_per_key,
                      breaker_backoff=breaker_backoff, breaker_max_backoff=breaker_max_backoff,
                      membership_refresh=membership_refresh, etcd_timeout=etcd_timeout)
-        if auth_token is not None:
-            auth_token = _hide(auth_token)
-            if not isinstance(auth_token, _Secret) or not auth_token.reveal():
-                raise ValueError("epochcache: auth_token must be a non-empty string or None")
+        auth_token = _checked_token(auth_token)
         protocol = _canonical_protocol(target_protocol or "file")
         target_options = _hide_secrets(dict(target_options or {}))
         # What __reduce__ rebuilds from: the options as given (None still means "from this
@@ -191,19 +189,7 @@ class EpochCacheArrowFileSystem(_arrow.ArrowFileSystemBase):
                 seed_workers=[tuple(map(str, w)) for w in seed_workers] if seed_workers else None,
             ).items() if v is not None}
 
-        hosts = _parse_hosts(worker_hosts)
-        etcd = _parse_hosts(etcd_hosts)
-        if hosts and etcd:
-            raise ValueError("epochcache: give either worker_hosts or etcd_hosts, not both")
-        if not hosts and not etcd:
-            hosts = _parse_hosts(os.environ.get("EPOCHCACHE_WORKER_HOSTS"))
-            if not hosts:
-                etcd = _parse_hosts(os.environ.get("EPOCHCACHE_ETCD_HOSTS"))
-        if not hosts and not etcd:
-            raise ValueError(
-                "epochcache: no workers given; pass worker_hosts=['host:port', ...] or "
-                "etcd_hosts='host:2379,...' (or set EPOCHCACHE_WORKER_HOSTS / EPOCHCACHE_ETCD_HOSTS)"
-            )
+        hosts, etcd = _resolve_workers(worker_hosts, etcd_hosts)
         self.target_protocol = protocol
         self.worker_hosts_given = hosts
         self.etcd_hosts = etcd

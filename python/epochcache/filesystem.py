@@ -139,6 +139,35 @@ def _parse_hosts(hosts: Union[None, str, Iterable[str]]) -> list[str]:
     return [h.strip() for h in hosts if h and h.strip()]
 
 
+def _checked_token(auth_token: Any) -> Optional["_Secret"]:
+    """The auth_token option, hidden; a token that is empty or not a string is refused."""
+    if auth_token is None:
+        return None
+    token = _hide(auth_token)
+    if not isinstance(token, _Secret) or not token.reveal():
+        raise ValueError("epochcache: auth_token must be a non-empty string or None")
+    return token
+
+
+def _resolve_workers(worker_hosts: Any, etcd_hosts: Any) -> tuple[list[str], list[str]]:
+    """(static worker addresses, etcd endpoints): as given, else from the environment; one of
+    the two, never both."""
+    hosts = _parse_hosts(worker_hosts)
+    etcd = _parse_hosts(etcd_hosts)
+    if hosts and etcd:
+        raise ValueError("epochcache: give either worker_hosts or etcd_hosts, not both")
+    if not hosts and not etcd:
+        hosts = _parse_hosts(os.environ.get("EPOCHCACHE_WORKER_HOSTS"))
+        if not hosts:
+            etcd = _parse_hosts(os.environ.get("EPOCHCACHE_ETCD_HOSTS"))
+    if not hosts and not etcd:
+        raise ValueError(
+            "epochcache: no workers given; pass worker_hosts=['host:port', ...] or "
+            "etcd_hosts='host:2379,...' (or set EPOCHCACHE_WORKER_HOSTS / EPOCHCACHE_ETCD_HOSTS)"
+        )
+    return hosts, etcd
+
+
 def _canonical_protocol(protocol: str) -> str:
     """The one name of a supported protocol; ValueError naming the supported ones otherwise."""
     canonical = _PROTOCOL_ALIASES.get(protocol.lower(), protocol.lower())
@@ -388,11 +417,7 @@ class EpochCacheFileSystem(ChainedFileSystem, metaclass=_SecretsHidden):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if auth_token is not None:
-            auth_token = _hide(auth_token)
-            if not isinstance(auth_token, _Secret) or not auth_token.reveal():
-                raise ValueError("epochcache: auth_token must be a non-empty string or None")
-        self._auth_token: Optional[_Secret] = auth_token
+        self._auth_token: Optional[_Secret] = _checked_token(auth_token)
         self.target_protocol: str = _canonical_protocol(target_protocol or "file")
         # The instance also answers to the target's scheme, so callers that match a path's
         # scheme against the filesystem's protocols (Ray Data does, for "s3://..." paths) keep
@@ -404,19 +429,7 @@ class EpochCacheFileSystem(ChainedFileSystem, metaclass=_SecretsHidden):
         if fo is not None:
             self._strip_protocol(fo)  # a chained target path of another scheme is refused
         self.target_options: dict[str, Any] = _hide_secrets(dict(target_options or {}))
-        hosts = _parse_hosts(worker_hosts)
-        etcd = _parse_hosts(etcd_hosts)
-        if hosts and etcd:
-            raise ValueError("epochcache: give either worker_hosts or etcd_hosts, not both")
-        if not hosts and not etcd:
-            hosts = _parse_hosts(os.environ.get("EPOCHCACHE_WORKER_HOSTS"))
-            if not hosts:
-                etcd = _parse_hosts(os.environ.get("EPOCHCACHE_ETCD_HOSTS"))
-        if not hosts and not etcd:
-            raise ValueError(
-                "epochcache: no workers given; pass worker_hosts=['host:port', ...] or "
-                "etcd_hosts='host:2379,...' (or set EPOCHCACHE_WORKER_HOSTS / EPOCHCACHE_ETCD_HOSTS)"
-            )
+        hosts, etcd = _resolve_workers(worker_hosts, etcd_hosts)
         self.etcd_hosts: list[str] = etcd
         self._static_hosts: list[str] = hosts
         # Only what the caller gave: the native module fills in the rest from ClientOptions.
@@ -537,17 +550,24 @@ class EpochCacheFileSystem(ChainedFileSystem, metaclass=_SecretsHidden):
             paths = [paths]
         return dict(self._client.evict([self._uri(p) for p in paths]))
 
+    def _seed_for_another_process(self) -> list[tuple[str, str]]:
+        """With etcd, the workers this process sees (else the seeds it was given), so that a
+        process started while etcd is down begins from this view instead of failing."""
+        if not self.etcd_hosts:
+            return []
+        native = self._native
+        if native is None:
+            return list(self._seed_workers)
+        return [(w["id"], w["address"]) for w in native.workers()]
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Only the options travel; the receiving process builds its own client. With etcd, the
         # workers this process sees travel too, as an argument: a process started while etcd
         # is down (Ray starts them at any time) begins from this view instead of failing.
         kwargs = dict(self.storage_options)
-        if self.etcd_hosts:
-            native = self._native
-            seed = ([(w["id"], w["address"]) for w in native.workers()] if native is not None
-                    else self._seed_workers)
-            if seed:
-                kwargs["seed_workers"] = seed
+        seed = self._seed_for_another_process()
+        if seed:
+            kwargs["seed_workers"] = seed
         return make_instance, (type(self), self.storage_args, kwargs)
 
     # ----------------------------------------------------------------------------------------
@@ -814,12 +834,9 @@ class EpochCacheFileSystem(ChainedFileSystem, metaclass=_SecretsHidden):
         kwargs["target_options"] = self.target_options
         if self._auth_token is not None:
             kwargs["auth_token"] = self._auth_token
-        if self.etcd_hosts:
-            native = self._native
-            seed = ([(w["id"], w["address"]) for w in native.workers()] if native is not None
-                    else self._seed_workers)
-            if seed:
-                kwargs["seed_workers"] = seed
+        seed = self._seed_for_another_process()
+        if seed:
+            kwargs["seed_workers"] = seed
         return EpochCacheArrowFileSystem(**kwargs)
 
 
