@@ -44,11 +44,13 @@ class TokenProxy(LocalHttpServer):
         self.refused = 0
         super().__init__(self.handle, tls)
 
+    def _count_refusal(self) -> None:
+        self.refused += 1
+
     def handle(self, h: BaseHTTPRequestHandler) -> None:
         auth = h.headers.get("Authorization")
         self.seen.append((h.path.split("?", 1)[0], auth))
-        if refuse_without_token(h, self.token):
-            self.refused += 1
+        if refuse_without_token(h, self.token, self._count_refusal):
             return
         host, port = self.upstream.rsplit(":", 1)
         conn = http.client.HTTPConnection(host, int(port), timeout=30)

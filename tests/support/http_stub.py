@@ -58,13 +58,17 @@ def send_json(h: BaseHTTPRequestHandler, status: int, doc: dict[str, Any],
     h.wfile.write(body)
 
 
-def refuse_without_token(h: BaseHTTPRequestHandler, token: Optional[str]) -> bool:
+def refuse_without_token(h: BaseHTTPRequestHandler, token: Optional[str],
+                         before_refusing: Optional[Callable[[], None]] = None) -> bool:
     """Answers 401 as a guarded worker does, and returns True, when `token` is required (not None)
-    and the request does not carry it; /v1/health stays open."""
+    and the request does not carry it; /v1/health stays open. `before_refusing` runs before the
+    answer is sent, so what it counts is in place by the time the caller sees the 401."""
     if token is None or h.path.split("?", 1)[0] == "/v1/health":
         return False
     if h.headers.get("Authorization") == f"Bearer {token}":
         return False
+    if before_refusing is not None:
+        before_refusing()
     send_json(h, 401, {"error": "unauthenticated", "message": "a valid bearer token is required"},
               {"WWW-Authenticate": 'Bearer realm="epochcache"'})
     return True
