@@ -2,26 +2,30 @@
 //
 // A page is identified by the file's cache key (which includes the remote object's version,
 // so a changed object never matches old pages) and the page's index in the file. Pages are
-// written to a temporary name and renamed into place, carry checksums verified on every read,
-// and are found again by scanning the cache directories at start, so the cache survives
-// restarts and `kill -9`. The on-disk format is documented in docs/page-store.md.
+// written to a temporary name and renamed into place, carry checksums verified when read (and
+// re-verified at least every PageStoreOptions::verify_interval, or at once if the file was
+// written to), and are found again by scanning the cache directories at start, so the cache
+// survives restarts and `kill -9`. The on-disk format is documented in docs/page-store.md.
 //
 // Thread-safety: a PageStore is safe to use from many threads at once.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "epochcache/status.h"
 
 namespace epochcache {
 
-class Env;  // src/common/env.h
+class Env;    // src/common/env.h
+class Clock;  // src/common/clock.h
 
 struct PageId {
   std::string file_key;  // 32 lowercase hex chars: see MakeFileKey
@@ -61,16 +65,31 @@ struct PageStoreOptions {
   // The file system the store works through; null means Env::Default(), the real one. Tests
   // pass a wrapper that fails chosen calls. Not owned; must outlive the store.
   Env* env = nullptr;
+  // Time for verify_interval; null means Clock::Real(). Not owned; must outlive the store.
+  Clock* clock = nullptr;
+  // A chunk's checksum is verified when it is first read from a page file the store holds
+  // open, and again once this long has passed; a file written to since it was opened (its
+  // size, mtime or ctime moved) is verified afresh. Zero verifies on every read.
+  std::chrono::nanoseconds verify_interval = std::chrono::seconds(60);
+  // How many page files the store keeps open between reads (each holds one descriptor); the
+  // least recently read is closed first. Zero opens the file for every read.
+  std::size_t max_open_pages = 1024;
 };
 
 // A verified page (or part of one), held open for reading. Holding the descriptor keeps the
 // bytes readable even if the page is evicted meanwhile (the file is unlinked, not truncated),
-// so a sender can sendfile(2) from it without racing eviction.
+// so a sender can sendfile(2) from it without racing eviction. Read it only at explicit
+// offsets (pread, sendfile with an offset): the descriptor may be shared with other handles.
 class PageHandle {
  public:
   PageHandle() = default;
+  // Owns `fd` and closes it.
   PageHandle(int fd, std::uint64_t file_offset, std::uint64_t length)
       : fd_(fd), file_offset_(file_offset), length_(length) {}
+  // Borrows `fd`, which `owner` keeps open for as long as any handle holds it.
+  PageHandle(std::shared_ptr<const void> owner, int fd, std::uint64_t file_offset,
+             std::uint64_t length)
+      : owner_(std::move(owner)), fd_(fd), file_offset_(file_offset), length_(length) {}
   PageHandle(PageHandle&& other) noexcept;
   PageHandle& operator=(PageHandle&& other) noexcept;
   PageHandle(const PageHandle&) = delete;
@@ -83,6 +102,7 @@ class PageHandle {
   [[nodiscard]] std::uint64_t length() const { return length_; }
 
  private:
+  std::shared_ptr<const void> owner_;  // null: fd_ is ours to close
   int fd_ = -1;
   std::uint64_t file_offset_ = 0;
   std::uint64_t length_ = 0;
@@ -106,6 +126,8 @@ struct PageStoreStats {
   std::uint64_t checksum_failures = 0;
   std::uint64_t dir_errors = 0;
   std::uint64_t chunks_filled = 0;    // chunks written into pages (whole pages count all theirs)
+  std::uint64_t verified_bytes = 0;   // bytes read back from page files to verify checksums
+  std::uint64_t open_pages = 0;       // page files held open between reads
   std::uint64_t recovered_pages = 0;  // found on disk at start
   std::uint64_t discarded_files = 0;  // temp or invalid files removed at start
   double recovery_seconds = 0;

@@ -152,6 +152,20 @@ WorkerCommand::WorkerCommand(CLI::App& app)
                    "stable subset when the dataset is larger than the cache)")
       ->capture_default_str()
       ->envname("EPOCHCACHE_EVICTION_POLICY");
+  command_
+      ->add_option("--page-verify-interval", page_verify_interval_,
+                   "How often a cached chunk's checksum is verified again while its page file "
+                   "stays open (at once if the file was written to); 0 verifies every read")
+      ->capture_default_str()
+      ->check(DurationValue())
+      ->envname("EPOCHCACHE_PAGE_VERIFY_INTERVAL");
+  command_
+      ->add_option("--max-open-pages", max_open_pages_,
+                   "Page files kept open between reads (one descriptor each); 0 opens the file "
+                   "for every read")
+      ->capture_default_str()
+      ->check(CLI::Range(0U, 1U << 20))
+      ->envname("EPOCHCACHE_MAX_OPEN_PAGES");
   command_->add_option("--threads", threads_, "Network I/O threads (default: the number of CPUs)")
       ->check(CLI::Range(1U, 1024U))
       ->envname("EPOCHCACHE_THREADS");
@@ -348,6 +362,8 @@ std::vector<Setting> WorkerCommand::Settings() {
       {opt("--port-file"), &port_file_},
       {opt("--page-size"), &page_size_},
       {opt("--eviction-policy"), &eviction_policy_},
+      {opt("--page-verify-interval"), &page_verify_interval_},
+      {opt("--max-open-pages"), &max_open_pages_},
       {opt("--threads"), &threads_},
       {opt("--metadata-ttl"), &metadata_ttl_},
       {opt("--metadata-max-stale"), &metadata_max_stale_},
@@ -461,6 +477,8 @@ int WorkerCommand::Run() {
   if (!ttl.ok()) return Fail(ttl.status());
   auto max_stale = ParseDurationFlag("--metadata-max-stale", metadata_max_stale_);
   if (!max_stale.ok()) return Fail(max_stale.status());
+  auto verify_interval = ParseDurationFlag("--page-verify-interval", page_verify_interval_);
+  if (!verify_interval.ok()) return Fail(verify_interval.status());
   auto idle = ParseDurationFlag("--idle-timeout", idle_timeout_);
   if (!idle.ok()) return Fail(idle.status());
   auto policy = ParseEvictionPolicy(eviction_policy_);
@@ -504,6 +522,8 @@ int WorkerCommand::Run() {
   PageStoreOptions store_options;
   store_options.page_size = *page_size;
   store_options.eviction_policy = *policy;
+  store_options.verify_interval = *verify_interval;
+  store_options.max_open_pages = max_open_pages_;
   for (const auto& dir : cache_dirs_) store_options.dirs.push_back({dir, *capacity});
   auto pages = PageStore::Open(store_options);
   if (!pages.ok()) return Fail(pages.status().WithContext("--cache-dir"));
@@ -517,11 +537,13 @@ int WorkerCommand::Run() {
   worker::ReadService service(**under, **pages, read_options);
 
   const rlim_t descriptors = RaiseDescriptorLimit();
-  if (descriptors != 0 && descriptors != RLIM_INFINITY && max_connections_ >= descriptors) {
+  if (descriptors != 0 && descriptors != RLIM_INFINITY &&
+      std::uint64_t{max_connections_} + max_open_pages_ >= descriptors) {
     spdlog::warn(
-        "--max-connections {} is not below the descriptor limit {}: past the limit new "
-        "connections wait in the listen backlog instead of being answered 503",
-        max_connections_, descriptors);
+        "--max-connections {} plus --max-open-pages {} is not below the descriptor limit {}: "
+        "past the limit new connections wait in the listen backlog instead of being answered "
+        "503, and page reads can fail",
+        max_connections_, max_open_pages_, descriptors);
   }
   worker::HttpServerOptions server_options;
   server_options.host = host_;

@@ -44,6 +44,8 @@ class WorkerCommand {
   std::string port_file_;
   std::string page_size_ = "1MiB";
   std::string eviction_policy_ = "scan-resistant";
+  std::string page_verify_interval_ = "60s";
+  unsigned max_open_pages_ = 1024;
   unsigned threads_;
   std::string metadata_ttl_ = "10s";
   std::string metadata_max_stale_ = "60s";

@@ -21,6 +21,8 @@ FileInfo InfoOf(const struct stat& st) {
   info.is_dir = S_ISDIR(st.st_mode);
   info.is_regular = S_ISREG(st.st_mode);
   info.mtime_ns = st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec;
+  info.ctime_ns = st.st_ctim.tv_sec * 1'000'000'000LL + st.st_ctim.tv_nsec;
+  info.inode = static_cast<std::uint64_t>(st.st_ino);
   return info;
 }
 

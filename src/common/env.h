@@ -39,6 +39,8 @@ struct FileInfo {
   bool is_dir = false;
   bool is_regular = false;
   std::int64_t mtime_ns = 0;
+  std::int64_t ctime_ns = 0;  // changes on any write or metadata change; cannot be set back
+  std::uint64_t inode = 0;
 };
 
 struct DirEntry {

@@ -9,35 +9,6 @@
 namespace epochcache::pagestore {
 namespace {
 
-// Reads and checks the header of an open page file against what its name and the store say.
-Result<PageHeader> ReadHeader(Env* env, int fd, const PageId& id, std::uint64_t page_size,
-                              std::uint64_t file_size) {
-  std::array<std::byte, kHeaderAlign> first{};
-  EC_ASSIGN_OR_RETURN(const std::size_t got, env->ReadAt(fd, first, 0));
-  std::span<const std::byte> bytes(first.data(), got);
-  std::vector<std::byte> larger;  // only for page sizes above ~32 MiB
-  const std::size_t need = RequiredHeaderBytes(bytes);
-  if (need > first.size()) {
-    larger.resize(need);
-    EC_ASSIGN_OR_RETURN(const std::size_t more, env->ReadAt(fd, larger, 0));
-    bytes = std::span<const std::byte>(larger.data(), more);
-  }
-  EC_ASSIGN_OR_RETURN(PageHeader header, DecodeHeader(bytes));
-  if (header.file_key != id.file_key || header.page_index != id.index) {
-    return Status::ChecksumError("page header names a different page");
-  }
-  if (header.page_size != page_size) {
-    return Status::ChecksumError("page was written with page size " +
-                                 std::to_string(header.page_size));
-  }
-  const std::uint64_t expected = header.header_size + header.StoredBytes();
-  if (header.data_length == 0 || header.StoredBytes() == 0 || file_size != expected) {
-    return Status::ChecksumError("page file is " + std::to_string(file_size) +
-                                 " bytes, header says " + std::to_string(expected));
-  }
-  return header;
-}
-
 // Creates the temp file, making its prefix dir on first use.
 Result<int> CreateTemp(Env* env, const std::string& temp_path) {
   Result<int> fd = env->Open(temp_path, OpenMode::kCreateNew, kPrivateFileMode);
@@ -66,6 +37,34 @@ Status WriteAndRename(Env* env, int raw_fd, const std::string& temp_path,
 
 }  // namespace
 
+Result<PageHeader> ReadHeader(Env* env, int fd, const PageId& id, std::uint64_t page_size,
+                              std::uint64_t file_size) {
+  std::array<std::byte, kHeaderAlign> first{};
+  EC_ASSIGN_OR_RETURN(const std::size_t got, env->ReadAt(fd, first, 0));
+  std::span<const std::byte> bytes(first.data(), got);
+  std::vector<std::byte> larger;  // only for page sizes above ~32 MiB
+  const std::size_t need = RequiredHeaderBytes(bytes);
+  if (need > first.size()) {
+    larger.resize(need);
+    EC_ASSIGN_OR_RETURN(const std::size_t more, env->ReadAt(fd, larger, 0));
+    bytes = std::span<const std::byte>(larger.data(), more);
+  }
+  EC_ASSIGN_OR_RETURN(PageHeader header, DecodeHeader(bytes));
+  if (header.file_key != id.file_key || header.page_index != id.index) {
+    return Status::ChecksumError("page header names a different page");
+  }
+  if (header.page_size != page_size) {
+    return Status::ChecksumError("page was written with page size " +
+                                 std::to_string(header.page_size));
+  }
+  const std::uint64_t expected = header.header_size + header.StoredBytes();
+  if (header.data_length == 0 || header.StoredBytes() == 0 || file_size != expected) {
+    return Status::ChecksumError("page file is " + std::to_string(file_size) +
+                                 " bytes, header says " + std::to_string(expected));
+  }
+  return header;
+}
+
 Status WritePageFile(Env* env, const std::string& temp_path, const std::string& final_path,
                      std::span<const std::byte> header,
                      std::span<const std::span<const std::byte>> data) {
@@ -77,50 +76,6 @@ Status WritePageFile(Env* env, const std::string& temp_path, const std::string& 
     (void)env->Unlink(temp_path);
   }
   return status;
-}
-
-Result<PageHandle> OpenVerifiedPage(Env* env, const std::string& path, const PageId& id,
-                                    std::uint64_t page_size, std::uint64_t offset,
-                                    std::uint64_t length) {
-  EC_ASSIGN_OR_RETURN(const int raw_fd, env->Open(path, OpenMode::kRead));
-  ScopedFd fd(raw_fd);
-  EC_ASSIGN_OR_RETURN(const FileInfo info, env->Stat(fd.get()));
-  EC_ASSIGN_OR_RETURN(PageHeader header, ReadHeader(env, fd.get(), id, page_size, info.size));
-  if (offset > header.data_length || length > header.data_length - offset) {
-    return Status::InvalidArgument("range " + std::to_string(offset) + "+" +
-                                   std::to_string(length) + " is outside page of " +
-                                   std::to_string(header.data_length) + " bytes");
-  }
-  std::uint64_t file_offset = header.header_size + offset;
-  if (length > 0) {
-    const std::uint64_t first_chunk = offset / kChunkSize;
-    const std::uint64_t end_chunk = (offset + length - 1) / kChunkSize + 1;
-    for (std::uint64_t c = first_chunk; c < end_chunk; ++c) {
-      if (!header.present[c]) {
-        return Status::ChecksumError(path + ": chunk " + std::to_string(c) + " is not in the file");
-      }
-    }
-    const std::uint64_t begin = first_chunk * kChunkSize;
-    const std::uint64_t end = std::min(end_chunk * kChunkSize, header.data_length);
-    // The chunks of the range are present, hence contiguous in the file.
-    const std::uint64_t begin_in_file =
-        header.ChunkFileOffset(static_cast<std::uint32_t>(first_chunk));
-    file_offset = begin_in_file + (offset - begin);
-    thread_local std::vector<std::byte> buffer;
-    buffer.resize(end - begin);
-    Result<std::size_t> got = env->ReadAt(fd.get(), buffer, begin_in_file);
-    if (!got.ok()) return got.status().WithContext(path);
-    if (*got != end - begin) return Status::ChecksumError(path + " is truncated");
-    for (std::uint64_t c = first_chunk; c < end_chunk; ++c) {
-      const std::uint64_t cbegin = c * kChunkSize - begin;
-      const std::uint64_t clen = std::min<std::uint64_t>(kChunkSize, end - begin - cbegin);
-      if (ChunkChecksum(std::span<const std::byte>(buffer).subspan(cbegin, clen)) !=
-          header.chunk_checksums[c]) {
-        return Status::ChecksumError(path + ": checksum mismatch in chunk " + std::to_string(c));
-      }
-    }
-  }
-  return PageHandle(fd.release(), file_offset, length);
 }
 
 Result<StoredChunks> ReadStoredChunks(Env* env, const std::string& path, const PageId& id,

@@ -33,24 +33,17 @@ struct StoredChunks {
   std::vector<std::byte> data;
   std::vector<bool> present;
 };
-// Reads every present chunk of the page file at `path` (header checked as OpenVerifiedPage
-// does); a chunk whose checksum fails is left out, not an error. Used to merge a page's old
-// chunks into a rewrite that adds new ones, and to check partial pages at start.
+// Reads every present chunk of the page file at `path` (header checked as ReadHeader does); a chunk
+// whose checksum fails is left out, not an error. Used to merge a page's old chunks into a rewrite
+// that adds new ones, and to check partial pages at start.
 Result<StoredChunks> ReadStoredChunks(Env* env, const std::string& path, const PageId& id,
                                       std::uint64_t page_size);
 
-// Opens the page file at `path` and verifies its header (magic, version, checksum, identity
-// `id`, `page_size`, file length) and the checksums of the 64 KiB chunks covering
-// [offset, offset + length) of its data, which must all be present in the file. Returns a
-// handle on those bytes (contiguous in the file, since present chunks are packed), or:
-//   NotFound        — the file does not exist;
-//   ChecksumError   — anything about the file is wrong (corrupt, truncated, foreign), or it
-//                     lacks a chunk of the range (the caller's index said it was there);
-//   InvalidArgument — the range is outside the page's data;
-//   IoError, PermissionDenied — the disk failed or refused (see ErrnoStatus).
-Result<PageHandle> OpenVerifiedPage(Env* env, const std::string& path, const PageId& id,
-                                    std::uint64_t page_size, std::uint64_t offset,
-                                    std::uint64_t length);
+// Reads and checks the header of the page file open as `fd`, `file_size` bytes long: magic,
+// version, header checksum, identity `id`, `page_size`, and a file length that matches the
+// chunks the header says are present. ChecksumError on any mismatch; IoError if the read failed.
+Result<PageHeader> ReadHeader(Env* env, int fd, const PageId& id, std::uint64_t page_size,
+                              std::uint64_t file_size);
 
 // A valid page file found by ScanPrefixDir.
 struct FoundPage {

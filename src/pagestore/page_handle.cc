@@ -7,13 +7,15 @@
 namespace epochcache {
 
 PageHandle::PageHandle(PageHandle&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)),
+    : owner_(std::move(other.owner_)),
+      fd_(std::exchange(other.fd_, -1)),
       file_offset_(std::exchange(other.file_offset_, 0)),
       length_(std::exchange(other.length_, 0)) {}
 
 PageHandle& PageHandle::operator=(PageHandle&& other) noexcept {
   if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
+    if (fd_ >= 0 && !owner_) ::close(fd_);
+    owner_ = std::move(other.owner_);
     fd_ = std::exchange(other.fd_, -1);
     file_offset_ = std::exchange(other.file_offset_, 0);
     length_ = std::exchange(other.length_, 0);
@@ -22,7 +24,7 @@ PageHandle& PageHandle::operator=(PageHandle&& other) noexcept {
 }
 
 PageHandle::~PageHandle() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0 && !owner_) ::close(fd_);
 }
 
 }  // namespace epochcache

@@ -45,8 +45,11 @@ std::uint64_t PageKey(const PageId& id) {
 
 PageStoreImpl::PageStoreImpl(const PageStoreOptions& options)
     : env_(options.env != nullptr ? options.env : Env::Default()),
+      clock_(options.clock != nullptr ? options.clock : &Clock::Real()),
       page_size_(options.page_size),
-      eviction_policy_(options.eviction_policy) {
+      eviction_policy_(options.eviction_policy),
+      verify_interval_ns_(options.verify_interval.count()),
+      max_open_pages_(options.max_open_pages) {
   dirs_.resize(options.dirs.size());
   for (std::size_t i = 0; i < options.dirs.size(); ++i) {
     Dir& dir = dirs_[i];
@@ -159,7 +162,7 @@ void PageStoreImpl::Recover() {
     for (std::uint64_t v : victims) {
       auto it = index_.find(v);
       (void)env_->Unlink(PagePath(dir, it->second.id));
-      index_.erase(it);
+      EraseLocked(it);
       ++evictions_;
     }
   }
@@ -199,9 +202,10 @@ int PageStoreImpl::ChooseDir(std::uint64_t key) const {
 Result<PageHandle> PageStoreImpl::Get(const PageId& id, std::uint64_t offset,
                                       std::uint64_t length) {
   const std::uint64_t key = PageKey(id);
-  std::string path;
   std::uint64_t generation = 0;
+  std::uint64_t file_serial = 0;
   std::size_t d = 0;
+  std::shared_ptr<OpenPage> open;
   {
     std::lock_guard lock(mu_);
     auto it = index_.find(key);
@@ -234,11 +238,13 @@ Result<PageHandle> PageStoreImpl::Get(const PageId& id, std::uint64_t offset,
     }
     d = it->second.dir;
     generation = it->second.generation;
-    path = PagePath(dirs_[d], id);
+    file_serial = it->second.file_serial;
     dirs_[d].policy->OnHit(key);
+    open = FindOpenLocked(key, it->second);
   }
 
-  Result<PageHandle> handle = OpenVerifiedPage(env_, path, id, page_size_, offset, length);
+  Result<PageHandle> handle =
+      ReadVerified(key, id, d, generation, file_serial, std::move(open), offset, length);
   if (handle.ok()) {
     ++hits_;
     return handle;
@@ -268,6 +274,87 @@ Result<PageHandle> PageStoreImpl::Get(const PageId& id, std::uint64_t offset,
   Unlink(doomed);
   ++misses_;
   return Status::NotFound(status.message());
+}
+
+Result<PageHandle> PageStoreImpl::ReadVerified(std::uint64_t key, const PageId& id, std::size_t d,
+                                               std::uint64_t generation, std::uint64_t file_serial,
+                                               std::shared_ptr<OpenPage> open, std::uint64_t offset,
+                                               std::uint64_t length) {
+  if (open != nullptr) {
+    EC_ASSIGN_OR_RETURN(const bool unchanged, open->Unchanged(env_));
+    if (!unchanged) {
+      // Written by someone else since it was opened: trust nothing verified through it.
+      std::lock_guard lock(mu_);
+      auto it = open_by_key_.find(key);
+      if (it != open_by_key_.end() && it->second->page == open) ForgetOpenLocked(key);
+      open = nullptr;
+    }
+  }
+  const bool fresh = open == nullptr;
+  if (fresh) {
+    // dirs_[d]'s paths never change after construction: no lock needed to read them.
+    EC_ASSIGN_OR_RETURN(open, OpenPage::Open(env_, PagePath(dirs_[d], id), id, page_size_));
+  }
+  const std::int64_t now_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(clock_->Now().time_since_epoch())
+          .count();
+  std::uint64_t read_bytes = 0;
+  Result<std::uint64_t> file_offset =
+      open->Verify(env_, offset, length, now_ns, verify_interval_ns_, &read_bytes);
+  verified_bytes_ += read_bytes;
+  if (!file_offset.ok()) return file_offset.status();
+  if (fresh && max_open_pages_ > 0) {
+    std::lock_guard lock(mu_);
+    RememberOpenLocked(key, generation, file_serial, open);
+  }
+  const int fd = open->fd();
+  return PageHandle(std::move(open), fd, *file_offset, length);
+}
+
+std::shared_ptr<OpenPage> PageStoreImpl::FindOpenLocked(std::uint64_t key, const Entry& entry) {
+  auto it = open_by_key_.find(key);
+  if (it == open_by_key_.end()) return nullptr;
+  const OpenSlot& slot = *it->second;
+  if (slot.generation != entry.generation || slot.file_serial != entry.file_serial) {
+    ForgetOpenLocked(key);  // of a file the page no longer has
+    return nullptr;
+  }
+  open_lru_.splice(open_lru_.begin(), open_lru_, it->second);
+  return slot.page;
+}
+
+void PageStoreImpl::RememberOpenLocked(std::uint64_t key, std::uint64_t generation,
+                                       std::uint64_t file_serial, std::shared_ptr<OpenPage> page) {
+  auto entry = index_.find(key);
+  if (entry == index_.end() || entry->second.generation != generation ||
+      entry->second.file_serial != file_serial ||
+      (entry->second.state != State::kReady && entry->second.state != State::kFilling)) {
+    return;  // dropped or replaced meanwhile: this file is not the page's any more
+  }
+  ForgetOpenLocked(key);  // a concurrent first read may have kept its own
+  open_lru_.push_front(OpenSlot{key, generation, file_serial, std::move(page)});
+  open_by_key_[key] = open_lru_.begin();
+  while (open_lru_.size() > max_open_pages_) {
+    // The least recently read page's file is still linked (it is in the index), so closing it
+    // here is cheap.
+    open_by_key_.erase(open_lru_.back().key);
+    open_lru_.pop_back();
+  }
+}
+
+std::shared_ptr<OpenPage> PageStoreImpl::ForgetOpenLocked(std::uint64_t key) {
+  auto it = open_by_key_.find(key);
+  if (it == open_by_key_.end()) return nullptr;
+  std::shared_ptr<OpenPage> page = std::move(it->second->page);
+  open_lru_.erase(it->second);
+  open_by_key_.erase(it);
+  return page;
+}
+
+std::unordered_map<std::uint64_t, PageStoreImpl::Entry>::iterator PageStoreImpl::EraseLocked(
+    std::unordered_map<std::uint64_t, Entry>::iterator it) {
+  ForgetOpenLocked(it->first);
+  return index_.erase(it);
 }
 
 Status PageStoreImpl::Put(const PageId& id, std::span<const std::byte> data) {
@@ -338,12 +425,13 @@ void PageStoreImpl::EvictLocked(const std::vector<std::uint64_t>& victims,
     if (it == index_.end()) continue;
     if (it->second.state == State::kPending || it->second.state == State::kFilling) {
       it->second.state = State::kDoomed;  // its writer deletes it when done
+      ForgetOpenLocked(v);
       continue;
     }
     if (it->second.state == State::kDoomed) continue;
     doomed->emplace_back(v, PagePath(dirs_[it->second.dir], it->second.id));
     unlinking_.insert(v);
-    index_.erase(it);
+    EraseLocked(it);
   }
 }
 
@@ -426,6 +514,9 @@ std::pair<PageStoreImpl::PutOutcome, Status> PageStoreImpl::PutOnce(const PageId
   const std::string final_path = PagePath(dirs_[d], id);
   Result<std::vector<bool>> written = WriteChunks(dirs_[d], id, write, merge);
 
+  // The replaced file, if the page had it open: already unlinked by the rename, so the last
+  // close frees its blocks, which is done after the lock is released.
+  std::shared_ptr<OpenPage> replaced;
   auto finished = [&]() -> std::pair<PutOutcome, Status> {
     std::unique_lock lock(mu_);
     auto it = index_.find(key);
@@ -441,13 +532,15 @@ std::pair<PageStoreImpl::PutOutcome, Status> PageStoreImpl::PutOnce(const PageId
       if (it->second.state != State::kDoomed) {
         it->second.state = State::kReady;
         it->second.present = *std::move(written);
+        ++it->second.file_serial;
+        replaced = ForgetOpenLocked(key);
         // The old file may have had chunks that no longer verified: count what is there.
         std::vector<std::uint64_t> none;
         (void)dirs_[d].policy->Resize(key, FileBytes(write.data_length, it->second.present), &none);
         return {PutOutcome::kDone, Status::Ok()};
       }
       // Evicted while being written: the file is ours to delete.
-      index_.erase(it);
+      EraseLocked(it);
       unlinking_.insert(key);
       lock.unlock();
       Unlink({{key, final_path}});
@@ -462,7 +555,7 @@ std::pair<PageStoreImpl::PutOutcome, Status> PageStoreImpl::PutOnce(const PageId
       } else {
         if (it->second.state == State::kPending) dirs_[d].policy->Remove(key);
         const bool had_file = merge;  // a doomed fill leaves the old file behind
-        index_.erase(it);
+        EraseLocked(it);
         if (had_file) {
           unlinking_.insert(key);
           lock.unlock();
@@ -546,12 +639,13 @@ void PageStoreImpl::DropLocked(std::uint64_t key, std::uint64_t generation,
     // Its filler renames a new file into place: leave the deletion to it.
     dir.policy->Remove(key);
     it->second.state = State::kDoomed;
+    ForgetOpenLocked(key);
     return;
   }
   doomed->emplace_back(key, PagePath(dir, it->second.id));
   unlinking_.insert(key);
   dir.policy->Remove(key);
-  index_.erase(it);
+  EraseLocked(it);
 }
 
 bool PageStoreImpl::RecordDirErrorLocked(std::size_t d, const Status& error) {
@@ -566,7 +660,7 @@ bool PageStoreImpl::RecordDirErrorLocked(std::size_t d, const Status& error) {
   for (auto it = index_.begin(); it != index_.end();) {
     if (it->second.dir == d) {
       dir.policy->Remove(it->first);
-      it = index_.erase(it);
+      it = EraseLocked(it);
     } else {
       ++it;
     }
@@ -598,6 +692,7 @@ std::uint64_t PageStoreImpl::EvictFile(std::string_view file_key) {
       } else if (entry.state == State::kPending || entry.state == State::kFilling) {
         dirs_[entry.dir].policy->Remove(key);
         entry.state = State::kDoomed;  // its writer deletes it when done
+        ForgetOpenLocked(key);
         ++dropped;
       }
     }
@@ -618,10 +713,12 @@ PageStoreStats PageStoreImpl::Stats() const {
   s.checksum_failures = checksum_failures_.load();
   s.dir_errors = dir_errors_.load();
   s.chunks_filled = chunks_filled_.load();
+  s.verified_bytes = verified_bytes_.load();
   s.recovered_pages = recovered_pages_;
   s.discarded_files = discarded_files_;
   s.recovery_seconds = recovery_seconds_;
   std::lock_guard lock(mu_);
+  s.open_pages = open_lru_.size();
   for (const Dir& dir : dirs_) {
     s.dirs.push_back(CacheDirStats{dir.root, dir.policy->capacity_bytes(), dir.policy->used_bytes(),
                                    dir.policy->resident_count(), dir.errors, dir.healthy});

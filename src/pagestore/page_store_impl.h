@@ -8,11 +8,17 @@
 // A resident page gaining chunks is "filling": still readable (the old file serves the
 // chunks it has until the rewritten one is renamed over it), and a second fill of the same
 // page waits for the first, so no fill overwrites another's chunks.
+//
+// Up to max_open_pages page files stay open between reads (OpenPage: header checked, chunks
+// verified lately), in LRU order. An open file is forgotten whenever its page leaves the index,
+// is doomed, or has its file replaced by a fill (the entry's file_serial moves), so a
+// descriptor never keeps an evicted page's disk space, and a read never uses a replaced file.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,8 +27,10 @@
 #include <utility>
 #include <vector>
 
+#include "common/clock.h"
 #include "common/env.h"
 #include "epochcache/page_store.h"
+#include "pagestore/open_page.h"
 #include "pagestore/replacement_policy.h"
 
 namespace epochcache::pagestore {
@@ -69,7 +77,16 @@ class PageStoreImpl final : public PageStore {
     std::uint64_t generation = 0;  // tells a re-added page from the one a reader looked up
     State state = State::kPending;
     std::uint64_t data_length = 0;
-    std::vector<bool> present;  // chunks in the file (of a kFilling page: the old file's)
+    std::vector<bool> present;      // chunks in the file (of a kFilling page: the old file's)
+    std::uint64_t file_serial = 0;  // moves each time a fill renames a new file into place
+  };
+
+  // A page file held open between reads; `generation` and `file_serial` say which file.
+  struct OpenSlot {
+    std::uint64_t key = 0;
+    std::uint64_t generation = 0;
+    std::uint64_t file_serial = 0;
+    std::shared_ptr<OpenPage> page;
   };
 
   // Chunks [first, end) of a page's data, to be added to it.
@@ -109,9 +126,33 @@ class PageStoreImpl final : public PageStore {
   // Deletes queued files, then lets their pages be written again.
   void Unlink(const std::vector<Doomed>& doomed);
 
+  // Opens (or takes from the open files) the page file and verifies the chunks of the range.
+  // `open` is the page's open file, if it had one; `d`, `generation` and `file_serial` say
+  // where and which file the index knew when it was looked up.
+  Result<PageHandle> ReadVerified(std::uint64_t key, const PageId& id, std::size_t d,
+                                  std::uint64_t generation, std::uint64_t file_serial,
+                                  std::shared_ptr<OpenPage> open, std::uint64_t offset,
+                                  std::uint64_t length);
+  // The open file of `entry` (page `key`), moved to the front; null if there is none or it is
+  // of another file. REQUIRES: mu_ held.
+  std::shared_ptr<OpenPage> FindOpenLocked(std::uint64_t key, const Entry& entry);
+  // Keeps `page` open if page `key` is still that generation and file; closes the least
+  // recently read beyond max_open_pages_. REQUIRES: mu_ held.
+  void RememberOpenLocked(std::uint64_t key, std::uint64_t generation, std::uint64_t file_serial,
+                          std::shared_ptr<OpenPage> page);
+  // Stops holding page `key`'s file open. Returns it, so a caller whose file is already
+  // unlinked can let it close (and free its blocks) after releasing mu_. REQUIRES: mu_ held.
+  std::shared_ptr<OpenPage> ForgetOpenLocked(std::uint64_t key);
+  // index_.erase(it), forgetting its open file. REQUIRES: mu_ held.
+  std::unordered_map<std::uint64_t, Entry>::iterator EraseLocked(
+      std::unordered_map<std::uint64_t, Entry>::iterator it);
+
   Env* const env_;  // every disk access goes through it
+  Clock* const clock_;
   const std::uint64_t page_size_;
   const EvictionPolicy eviction_policy_;
+  const std::int64_t verify_interval_ns_;
+  const std::size_t max_open_pages_;
 
   mutable std::mutex mu_;
   std::vector<Dir> dirs_;  // the vector's shape is fixed after construction
@@ -119,6 +160,8 @@ class PageStoreImpl final : public PageStore {
   std::unordered_set<std::uint64_t> unlinking_;
   std::condition_variable fill_done_;  // a kFilling page stopped filling
   std::uint64_t next_generation_ = 0;
+  std::list<OpenSlot> open_lru_;  // most recently read first
+  std::unordered_map<std::uint64_t, std::list<OpenSlot>::iterator> open_by_key_;
 
   std::atomic<std::uint64_t> temp_counter_{0};
   std::atomic<std::uint64_t> hits_{0};
@@ -129,6 +172,7 @@ class PageStoreImpl final : public PageStore {
   std::atomic<std::uint64_t> checksum_failures_{0};
   std::atomic<std::uint64_t> dir_errors_{0};
   std::atomic<std::uint64_t> chunks_filled_{0};
+  std::atomic<std::uint64_t> verified_bytes_{0};
   std::uint64_t recovered_pages_ = 0;  // written once, in Recover
   std::uint64_t discarded_files_ = 0;
   double recovery_seconds_ = 0;

@@ -8,6 +8,7 @@
 #include <prometheus/text_serializer.h>
 
 #include <array>
+#include <atomic>
 #include <mutex>
 
 #include "epochcache/version.h"
@@ -29,21 +30,28 @@ std::uint64_t Load(const std::atomic<std::uint64_t>& counter) {
   return counter.load(std::memory_order_relaxed);
 }
 
+constexpr std::array<std::string_view, 4> kResults = {"2xx", "3xx", "4xx", "5xx"};
+
+// Indices into kEndpoints and kResults: the labels of a request, without building strings.
+std::size_t EndpointIndex(std::string_view path) {
+  for (std::size_t i = 0; i + 1 < kEndpoints.size(); ++i) {
+    if (kEndpoints[i] == path) return i;
+  }
+  return kEndpoints.size() - 1;  // "other"
+}
+
+std::size_t ResultIndex(unsigned status) {
+  if (status < 300) return 0;
+  if (status < 400) return 1;
+  if (status < 500) return 2;
+  return 3;
+}
+
 }  // namespace
 
-std::string_view EndpointLabel(std::string_view path) {
-  for (std::string_view e : kEndpoints) {
-    if (e == path) return e;
-  }
-  return "other";
-}
+std::string_view EndpointLabel(std::string_view path) { return kEndpoints[EndpointIndex(path)]; }
 
-std::string_view ResultLabel(unsigned status) {
-  if (status < 300) return "2xx";
-  if (status < 400) return "3xx";
-  if (status < 500) return "4xx";
-  return "5xx";
-}
+std::string_view ResultLabel(unsigned status) { return kResults[ResultIndex(status)]; }
 
 struct WorkerMetrics::State {
   using CounterFamily = prometheus::Family<prometheus::Counter>;
@@ -154,6 +162,12 @@ struct WorkerMetrics::State {
   std::chrono::steady_clock::time_point started;
   CounterFamily& requests;
   prometheus::Family<prometheus::Histogram>& latency;
+  // The children of `requests` and `latency` per (endpoint, result), once created.
+  struct RequestChildren {
+    std::atomic<prometheus::Counter*> count{nullptr};
+    std::atomic<prometheus::Histogram*> latency{nullptr};
+  };
+  std::array<std::array<RequestChildren, kResults.size()>, kEndpoints.size()> by_request;
   GaugeFamily& dir_used;
   GaugeFamily& dir_capacity;
   GaugeFamily& dir_pages;
@@ -192,13 +206,25 @@ WorkerMetrics::~WorkerMetrics() = default;
 
 void WorkerMetrics::RecordRequest(std::string_view endpoint, unsigned status,
                                   std::chrono::duration<double> elapsed) {
-  const prometheus::Labels labels{{"endpoint", std::string(EndpointLabel(endpoint))},
-                                  {"result", std::string(ResultLabel(status))}};
-  // Family::Add returns the existing child for labels already seen.
-  state_->requests.Add(labels).Increment();
-  static const prometheus::Histogram::BucketBoundaries kBuckets = {
-      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
-  state_->latency.Add(labels, kBuckets).Observe(elapsed.count());
+  State::RequestChildren& children =
+      state_->by_request[EndpointIndex(endpoint)][ResultIndex(status)];
+  prometheus::Counter* count = children.count.load(std::memory_order_acquire);
+  prometheus::Histogram* latency = children.latency.load(std::memory_order_acquire);
+  if (count == nullptr || latency == nullptr) {
+    // First request with these labels: Family::Add creates the children (or returns them,
+    // if another thread just did), whose addresses stay valid while the family lives. Later
+    // requests skip building the labels and the family's lock: this runs for every request.
+    const prometheus::Labels labels{{"endpoint", std::string(EndpointLabel(endpoint))},
+                                    {"result", std::string(ResultLabel(status))}};
+    static const prometheus::Histogram::BucketBoundaries kBuckets = {
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+    count = &state_->requests.Add(labels);
+    latency = &state_->latency.Add(labels, kBuckets);
+    children.count.store(count, std::memory_order_release);
+    children.latency.store(latency, std::memory_order_release);
+  }
+  count->Increment();
+  latency->Observe(elapsed.count());
 }
 
 double WorkerMetrics::uptime_seconds() const {

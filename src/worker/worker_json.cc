@@ -35,6 +35,8 @@ std::string StatsJson(const WorkerCounters& counters, const WorkerGauges& gauges
                       {"puts", page_store.puts},
                       {"rejected_puts", page_store.rejected_puts},
                       {"chunks_filled", page_store.chunks_filled},
+                      {"verified_bytes", page_store.verified_bytes},
+                      {"open_pages", page_store.open_pages},
                       {"evictions", page_store.evictions},
                       {"checksum_failures", page_store.checksum_failures},
                       {"dir_errors", page_store.dir_errors},
