@@ -9,8 +9,7 @@
 // owns its connection while it runs.
 #pragma once
 
-#include <sys/types.h>
-
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -38,7 +37,12 @@ class InlineConnections {
   void Put(const std::string& host, std::unique_ptr<InlineConnection> conn);
 
  private:
-  const pid_t owner_;
+  // Whether this process is a fork of the one that made these connections. Asked on every
+  // request, so without a getpid() system call each time.
+  [[nodiscard]] bool Forked() const;
+
+  // Forks (counted in the child, see inline_http.cc) before this was made.
+  const std::uint64_t forks_;
   std::mutex mu_;
   std::unordered_map<std::string, std::vector<std::unique_ptr<InlineConnection>>>
       idle_;  // GUARDED_BY(mu_)

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -130,6 +133,22 @@ TEST(ClientTest, ReadsArbitraryRangesAcrossPieces) {
   EXPECT_EQ(*ReadString(*client, "/x/data.bin", 0, 20'000), data);
   EXPECT_EQ(*ReadString(*client, "/x/data.bin", 1000, 1000), data.substr(1000, 1000));
   EXPECT_EQ(*ReadString(*client, "/x/data.bin", 999, 2), data.substr(999, 2));
+}
+
+TEST(ClientTest, ReadNoLongerThanAPieceIsOneRequestAcrossBoundaries) {
+  FakeWorker worker;
+  const std::string data = RandomBytes(10'000);
+  worker.PutFile("/f", data);
+  // Pieces of 1000 bytes in blocks of 2000, one worker: both blocks have the same workers.
+  auto client = MakeClient({worker.address()}, 1000);
+  EXPECT_EQ(*ReadString(*client, "/f", 900, 200), data.substr(900, 200));  // piece boundary
+  EXPECT_EQ(*ReadString(*client, "/f", 1500, 1000), data.substr(1500, 1000));  // block boundary
+  EXPECT_EQ(worker.ReadOffsets(), (std::vector<std::uint64_t>{900, 1500}));
+  // Longer than a piece: split at the piece boundaries as before.
+  EXPECT_EQ(*ReadString(*client, "/f", 3900, 1200), data.substr(3900, 1200));
+  auto offsets = worker.ReadOffsets();
+  std::sort(offsets.begin(), offsets.end());
+  EXPECT_EQ(offsets, (std::vector<std::uint64_t>{900, 1500, 3900, 4000, 5000}));
 }
 
 TEST(ClientTest, ClipsAtEndOfFile) {
@@ -351,6 +370,31 @@ TEST(ClientTest, OnePieceReadsFromManyThreadsStayWithinMaxParallelRequests) {
   EXPECT_EQ(worker.max_reads_in_flight.load(), 2);
 }
 
+TEST(ClientTest, ForkedChildNeverSharesItsParentsConnections) {
+  FakeWorker worker;
+  const std::string data = RandomBytes(1000);
+  worker.PutFile("/f", data);
+  auto client = MakeClient({worker.address()}, 1000, /*parallel=*/1);
+  ASSERT_EQ(*ReadString(*client, "/f", 0, 1000), data);
+  ASSERT_EQ(worker.accepted.load(), 1);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Reads on a connection of its own: the parent's idle one stays the parent's. The child
+    // ends without destructors (the client's threads are not there).
+    auto got = ReadString(*client, "/f", 0, 1000);
+    ::_exit(got.ok() && *got == data ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(worker.accepted.load(), 2);
+  // The parent's connection was neither taken nor closed by the child.
+  ASSERT_EQ(*ReadString(*client, "/f", 0, 1000), data);
+  EXPECT_EQ(worker.accepted.load(), 2);
+}
+
 TEST(ClientTest, StaleKeepAliveConnectionIsRetriedOnAFreshOne) {
   FakeWorker worker;
   worker.PutFile("/f", "0123456789");
@@ -443,6 +487,39 @@ TEST(ClusterTest, BlocksOfOneFileGoToTheirOwnersAndSpread) {
   }
   EXPECT_GE(owners.size(), 2U);
   EXPECT_EQ(client->stats().failovers, 0U);
+}
+
+TEST(ClusterTest, SmallReadAcrossBlocksOfDifferentOwnersGoesToEachOwner) {
+  FakeWorker w1;
+  FakeWorker w2;
+  FakeWorker w3;
+  std::map<std::string, FakeWorker*> by_address = {
+      {w1.address(), &w1}, {w2.address(), &w2}, {w3.address(), &w3}};
+  const std::string data = RandomBytes(48'000);  // 12 blocks of 4000
+  for (auto* w : {&w1, &w2, &w3}) w->PutFile("/big", data);
+  auto client = MakeClient(SmallPieceOptions({w1.address(), w2.address(), w3.address()}));
+  // A boundary between blocks whose owners differ (placement hashes the workers' ports, so
+  // which boundary it is varies from run to run; with three workers and twelve blocks there is
+  // one, as BlocksOfOneFileGoToTheirOwnersAndSpread checks).
+  std::uint64_t boundary = 0;
+  for (std::uint64_t block = 1; block < 12 && boundary == 0; ++block) {
+    if (client->Locate("/big", block - 1, 3) != client->Locate("/big", block, 3)) {
+      boundary = block * 4000;
+    }
+  }
+  ASSERT_NE(boundary, 0U);
+  ASSERT_EQ(*ReadString(*client, "/big", boundary - 100, 200), data.substr(boundary - 100, 200));
+  const std::string before = client->Locate("/big", boundary / 4000 - 1, 1)[0];
+  const std::string after = client->Locate("/big", boundary / 4000, 1)[0];
+  for (const auto& [address, w] : by_address) {
+    auto offsets = w->ReadOffsets();
+    std::sort(offsets.begin(), offsets.end());
+    std::vector<std::uint64_t> want;
+    if (address == before) want.push_back(boundary - 100);
+    if (address == after) want.push_back(boundary);
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(offsets, want) << address;
+  }
 }
 
 TEST(ClusterTest, SmallFileIsPlacedWhole) {
