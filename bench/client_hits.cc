@@ -62,9 +62,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   Totals totals;
-  const auto stop =
-      Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
-                         seconds));
+  const auto stop = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                       std::chrono::duration<double>(seconds));
   const auto t0 = Clock::now();
   std::vector<std::thread> pool;
   pool.reserve(threads);
@@ -90,9 +89,10 @@ int main(int argc, char** argv) {
   }
   for (auto& t : pool) t.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-  fmt::print("{{\"threads\": {}, \"length\": {}, \"requests\": {}, \"errors\": {}, "
-             "\"seconds\": {:.3f}, \"req_per_s\": {:.1f}}}\n",
-             threads, length, totals.ops.load(), totals.errors.load(), elapsed,
-             static_cast<double>(totals.ops.load()) / elapsed);
+  fmt::print(
+      "{{\"threads\": {}, \"length\": {}, \"requests\": {}, \"errors\": {}, "
+      "\"seconds\": {:.3f}, \"req_per_s\": {:.1f}}}\n",
+      threads, length, totals.ops.load(), totals.errors.load(), elapsed,
+      static_cast<double>(totals.ops.load()) / elapsed);
   return totals.errors.load() == 0 ? 0 : 1;
 }

@@ -327,12 +327,11 @@ class ClientImpl final : public Client {
     // straddles a 1 MiB piece boundary).
     const std::uint64_t first_block = offset / options_.block_size;
     const std::uint64_t last_block = (end - 1) / options_.block_size;
-    const bool whole = out.size() <= piece_size &&
-                       (first_block == last_block ||
-                        topology->Candidates(BlockKey(path, first_block),
-                                             options_.max_workers_per_key) ==
-                            topology->Candidates(BlockKey(path, last_block),
-                                                 options_.max_workers_per_key));
+    const bool whole =
+        out.size() <= piece_size &&
+        (first_block == last_block ||
+         topology->Candidates(BlockKey(path, first_block), options_.max_workers_per_key) ==
+             topology->Candidates(BlockKey(path, last_block), options_.max_workers_per_key));
     const std::uint64_t first_piece = whole ? 0 : offset / piece_size;
     const std::uint64_t last_piece = whole ? 0 : (end - 1) / piece_size;
     auto target = std::make_shared<const ReadTarget>(ReadTarget{

@@ -344,8 +344,11 @@ class Exchange {
               std::string(protocol::kBearerPrefix) + options_.auth_token);
     }
     if (request_.range) {
-      req.set(http::field::range,
-              fmt::format("bytes={}-{}", request_.range->first, request_.range->second));
+      // Formatted on the stack: this runs once per request, and Beast copies the value anyway.
+      std::array<char, 64> range{};
+      const auto end = fmt::format_to_n(range.data(), range.size(), "bytes={}-{}",
+                                        request_.range->first, request_.range->second);
+      req.set(http::field::range, beast::string_view(range.data(), end.size));
     }
     return req;
   }

@@ -8,6 +8,7 @@
 #include <nanobind/stl/function.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/string_view.h>
 #include <nanobind/stl/vector.h>
 
 #include <cerrno>
@@ -17,6 +18,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "epochcache/client.h"
@@ -286,7 +288,9 @@ class PyClient {
     return nb::borrow<nb::bytes>(owner);
   }
 
-  std::size_t ReadInto(const std::string& path, std::int64_t offset, nb::handle buffer) {
+  // The path is borrowed from the str object (its cached UTF-8), not copied: this is the call
+  // made once per small read.
+  std::size_t ReadInto(std::string_view path, std::int64_t offset, nb::handle buffer) {
     CheckRange(path, offset, 0);
     WritableBuffer view(buffer);
     Result<std::size_t> got = Status::Internal("unset");
@@ -454,14 +458,16 @@ class PyClient {
     return d;
   }
 
-  static void CheckRange(const std::string& path, std::int64_t offset, std::int64_t length) {
+  static void CheckRange(std::string_view path, std::int64_t offset, std::int64_t length) {
     if (offset < 0) {
       throw nb::value_error(
-          (path + ": negative offset " + std::to_string(offset) + " is not allowed").c_str());
+          (std::string(path) + ": negative offset " + std::to_string(offset) + " is not allowed")
+              .c_str());
     }
     if (length < 0) {
       throw nb::value_error(
-          (path + ": negative length " + std::to_string(length) + " is not allowed").c_str());
+          (std::string(path) + ": negative length " + std::to_string(length) + " is not allowed")
+              .c_str());
     }
   }
 

@@ -141,7 +141,7 @@ TEST(ClientTest, ReadNoLongerThanAPieceIsOneRequestAcrossBoundaries) {
   worker.PutFile("/f", data);
   // Pieces of 1000 bytes in blocks of 2000, one worker: both blocks have the same workers.
   auto client = MakeClient({worker.address()}, 1000);
-  EXPECT_EQ(*ReadString(*client, "/f", 900, 200), data.substr(900, 200));  // piece boundary
+  EXPECT_EQ(*ReadString(*client, "/f", 900, 200), data.substr(900, 200));      // piece boundary
   EXPECT_EQ(*ReadString(*client, "/f", 1500, 1000), data.substr(1500, 1000));  // block boundary
   EXPECT_EQ(worker.ReadOffsets(), (std::vector<std::uint64_t>{900, 1500}));
   // Longer than a piece: split at the piece boundaries as before.
