@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <random>
 #include <string>
 #include <thread>
@@ -30,14 +31,12 @@ struct Totals {
   std::atomic<std::uint64_t> errors{0};
 };
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   CLI::App app{"native client cache-hit load generator"};
   std::string worker;
   std::string path;
   std::uint64_t size = 0;
-  std::size_t length = 64 * 1024;
+  std::size_t length = std::size_t{64} * 1024;
   std::size_t threads = 16;
   double seconds = 5;
   std::uint64_t max_ops = 1000000;
@@ -95,4 +94,17 @@ int main(int argc, char** argv) {
       threads, length, totals.ops.load(), totals.errors.load(), elapsed,
       static_cast<double>(totals.ops.load()) / elapsed);
   return totals.errors.load() == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Nothing here is meant to throw; what still does (out of memory) ends the run with its
+  // message rather than abort().
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "client_hits: {}\n", e.what());
+    return 1;
+  }
 }
