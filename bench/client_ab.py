@@ -36,7 +36,8 @@ LUA = Path(__file__).resolve().parent / "wrk_ranges.lua"
 PY_LOOP = r"""
 import importlib.util, json, random, sys, threading, time
 so, worker, path, size, length, threads, seconds, max_ops = sys.argv[1:]
-size, length, threads, seconds, max_ops = int(size), int(length), int(threads), float(seconds), int(max_ops)
+size, length, threads, max_ops = int(size), int(length), int(threads), int(max_ops)
+seconds = float(seconds)
 spec = importlib.util.spec_from_file_location("_native", so)
 native = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(native)
