@@ -88,7 +88,8 @@ def main() -> int:
         print(f"{name} ÷ local (speed): {ratio:.2f}x")
         rows.append({"measure": f"{name}_warm_scan_over_local", "value": round(ratio, 3),
                      "unit": "x"})
-    print(f"bytes the worker read from the directory (all in the warming scan): {under_bytes}")
+    print(f"bytes the worker read from the directory in this run: {under_bytes} "
+          "(only the warming scan reads any; 0 when --workdir held a warm cache)")
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "seconds": seconds}, indent=1))
     return 0

@@ -113,6 +113,10 @@ struct WorkerMetrics::State {
                             "Bytes POST /v1/load had to fetch from the under store");
     checksum_failures = &counter("epochcache_checksum_failures_total",
                                  "Cached pages that failed verification and were dropped");
+    verified_bytes =
+        &counter("epochcache_page_verified_bytes_total",
+                 "Bytes read back from page files to verify their checksums (a chunk "
+                 "is verified when first read and again every --page-verify-interval)");
     miss_refusals = &counter("epochcache_miss_budget_refusals_total",
                              "Misses refused because in-flight miss bytes were at the limit");
     joins = &counter("epochcache_single_flight_joins_total",
@@ -123,6 +127,8 @@ struct WorkerMetrics::State {
                       "Bytes of fetched pages held in memory until sent");
     inflight_limit = &gauge("epochcache_inflight_miss_limit_bytes",
                             "The limit on in-flight miss bytes (--max-inflight-miss-bytes)");
+    open_pages = &gauge("epochcache_open_page_files",
+                        "Page files held open between reads (at most --max-open-pages)");
     metadata_entries =
         &gauge("epochcache_metadata_cache_entries", "File statuses in the metadata cache");
     uptime = &gauge("epochcache_uptime_seconds", "Seconds since the worker started");
@@ -182,6 +188,8 @@ struct WorkerMetrics::State {
   prometheus::Counter* evicted_by_request = nullptr;
   prometheus::Counter* loaded_bytes = nullptr;
   prometheus::Counter* checksum_failures = nullptr;
+  prometheus::Counter* verified_bytes = nullptr;
+  prometheus::Gauge* open_pages = nullptr;
   prometheus::Counter* miss_refusals = nullptr;
   prometheus::Counter* joins = nullptr;
   prometheus::Counter* version_changes = nullptr;
@@ -246,6 +254,8 @@ std::string WorkerMetrics::Render(const WorkerCounters& counters, const WorkerGa
     State::Sync(s.evicted_by_request, Load(counters.evicted_pages));
     State::Sync(s.loaded_bytes, Load(counters.loaded_bytes));
     State::Sync(s.checksum_failures, page_store.checksum_failures);
+    State::Sync(s.verified_bytes, page_store.verified_bytes);
+    s.open_pages->Set(static_cast<double>(page_store.open_pages));
     State::Sync(s.miss_refusals, Load(counters.miss_budget_refusals));
     State::Sync(s.joins, Load(counters.single_flight_joins));
     State::Sync(s.version_changes, Load(counters.version_changes));

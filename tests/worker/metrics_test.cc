@@ -71,7 +71,8 @@ TEST_F(OperationsTest, MetricsMoveWithRequests) {
   for (const char* name :
        {"epochcache_page_hits_total", "epochcache_bytes_served_total", "epochcache_evictions_total",
         "epochcache_checksum_failures_total", "epochcache_inflight_miss_bytes",
-        "epochcache_evicted_pages_total", "epochcache_uptime_seconds"}) {
+        "epochcache_evicted_pages_total", "epochcache_uptime_seconds",
+        "epochcache_page_verified_bytes_total", "epochcache_open_page_files"}) {
     EXPECT_TRUE(samples.contains(name)) << name;
   }
 
@@ -98,6 +99,13 @@ TEST_F(OperationsTest, StatsCarryTheOperatorsSummary) {
   ASSERT_EQ(j["roots"].size(), 1u);
   EXPECT_EQ(j["roots"][0], "s3://***@minio.local:9000/bucket");  // no credentials
   EXPECT_EQ(j["page_store"]["dirs"].size(), 1u);                 // the existing keys stay
+  // The hit opened the page and verified all its chunks; a second hit verifies nothing again.
+  EXPECT_EQ(j["page_store"]["verified_bytes"], testing::kOpsPageSize);
+  EXPECT_EQ(j["page_store"]["open_pages"], 1u);
+  ASSERT_EQ(Call("GET", "/v1/read?path=/d/f").status, 200u);
+  EXPECT_EQ(Json(Call("GET", "/v1/stats"))["page_store"]["verified_bytes"], testing::kOpsPageSize);
+  EXPECT_EQ(Samples(Call("GET", "/metrics").body)["epochcache_page_verified_bytes_total"],
+            testing::kOpsPageSize);
 }
 
 }  // namespace
