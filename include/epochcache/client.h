@@ -57,6 +57,11 @@ struct ClientOptions {
   // certificate must name the host (or IP address) of the worker's "host:port" address.
   bool tls = false;
   std::string tls_ca;
+  // Local reads: a worker on this host that advertises a local socket (--local-socket) is
+  // asked there first for cached pages, which are then read from its page files directly, with
+  // no TCP round trip (docs/api.md, "Local reads"). Misses and every other answer still go over
+  // HTTP. Off: always HTTP.
+  bool local_reads = true;
   // Deadline for one request to a worker, from sending it to the last body byte.
   std::chrono::milliseconds request_timeout{60000};
   // Reads are split into pieces of this size (aligned to it), fetched in parallel.
@@ -100,6 +105,8 @@ struct ClientStats {
   std::uint64_t breaker_skips = 0;       // requests that skipped a worker with an open breaker
   std::uint64_t worker_errors = 0;       // failed requests to workers (transport or 5xx)
   std::uint64_t placement_rebuilds = 0;  // membership changes seen
+  std::uint64_t local_reads = 0;         // pieces read from page files via a local socket
+  std::uint64_t local_read_bytes = 0;    // bytes of those pieces
 };
 
 // Preloading (Client::Load): each page-aligned block of each file is sent to its owner (the

@@ -27,6 +27,9 @@ struct WorkerRecord {
   std::string address;  // "host:port" that clients connect to
   std::uint64_t capacity_bytes = 0;
   std::int64_t start_time_ms = 0;  // Unix time
+  // The worker's local read socket (--local-socket), absolute; empty when it has none. A
+  // client on the same host reads cached pages through it (docs/api.md, "Local reads").
+  std::string local_socket = {};
 
   [[nodiscard]] std::string ToJson() const;
   static Result<WorkerRecord> FromJson(std::string_view json);

@@ -376,6 +376,10 @@ class EpochCacheFileSystem(ChainedFileSystem, metaclass=_SecretsHidden):
         tls_ca: path of a PEM CA bundle: talk HTTPS to the workers (started with
             ``--tls-cert/--tls-key``) and accept only certificates it signed that name the
             worker's host or IP address. ``tls=True`` does the same with the system's CAs.
+        local_reads: read cached pages of a worker on this host (one started with
+            ``--local-socket``, which it advertises in etcd) through its Unix socket, straight
+            from its page files, with no TCP round trip (default True). Misses still go over
+            HTTP.
 
     Instances are cached by fsspec (one per set of options and thread, as for every
     synchronous fsspec filesystem); each owns one native client, which is safe to share
@@ -412,6 +416,7 @@ class EpochCacheFileSystem(ChainedFileSystem, metaclass=_SecretsHidden):
         auth_token: Union[None, str, _Secret] = None,
         tls_ca: Union[None, str, "os.PathLike[str]"] = None,
         tls: bool = False,
+        local_reads: Optional[bool] = None,
         seed_workers: Optional[Sequence[tuple[str, str]]] = None,
         fo: Optional[str] = None,
         **kwargs: Any,
@@ -439,7 +444,7 @@ class EpochCacheFileSystem(ChainedFileSystem, metaclass=_SecretsHidden):
             max_parallel_requests=max_parallel_requests, metadata_ttl=metadata_ttl,
             max_workers_per_key=max_workers_per_key, breaker_backoff=breaker_backoff,
             breaker_max_backoff=breaker_max_backoff, membership_refresh=membership_refresh,
-            etcd_timeout=etcd_timeout)
+            etcd_timeout=etcd_timeout, local_reads=local_reads)
         self._client_options: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         if tls_ca:
             self._client_options.update(tls_ca=os.fspath(tls_ca))

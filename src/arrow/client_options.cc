@@ -87,6 +87,8 @@ Status SetClientOption(ClientOptions& options, std::string_view name, std::strin
     return SetBool(options.tls, name, value);
   } else if (name == "tls_ca") {
     options.tls_ca = value;
+  } else if (name == "local_reads") {
+    return SetBool(options.local_reads, name, value);
   } else if (name == "connect_timeout") {
     return SetSeconds(options.connect_timeout, name, value, false);
   } else if (name == "request_timeout") {

@@ -26,6 +26,7 @@
 #include "epochcache/under_store.h"
 #include "understore/multi_root_under_store.h"
 #include "worker/http_server.h"
+#include "worker/local_server.h"
 #include "worker/read_service.h"
 
 namespace epochcache::cli {
@@ -166,6 +167,12 @@ WorkerCommand::WorkerCommand(CLI::App& app)
       ->capture_default_str()
       ->check(CLI::Range(0U, 1U << 20))
       ->envname("EPOCHCACHE_MAX_OPEN_PAGES");
+  command_
+      ->add_option("--local-socket", local_socket_,
+                   "Unix socket on which clients on this host read cached pages without a TCP "
+                   "round trip (their own user only; see docs/api.md); advertised in etcd. "
+                   "Empty: off")
+      ->envname("EPOCHCACHE_LOCAL_SOCKET");
   command_->add_option("--threads", threads_, "Network I/O threads (default: the number of CPUs)")
       ->check(CLI::Range(1U, 1024U))
       ->envname("EPOCHCACHE_THREADS");
@@ -364,6 +371,7 @@ std::vector<Setting> WorkerCommand::Settings() {
       {opt("--eviction-policy"), &eviction_policy_},
       {opt("--page-verify-interval"), &page_verify_interval_},
       {opt("--max-open-pages"), &max_open_pages_},
+      {opt("--local-socket"), &local_socket_},
       {opt("--threads"), &threads_},
       {opt("--metadata-ttl"), &metadata_ttl_},
       {opt("--metadata-max-stale"), &metadata_max_stale_},
@@ -424,8 +432,12 @@ Result<std::vector<RootConfig>> WorkerCommand::MergeConfig() {
   return roots;
 }
 
-Result<std::unique_ptr<WorkerRegistration>> WorkerCommand::Register(std::uint16_t port,
-                                                                    std::uint64_t capacity) {
+std::string WorkerCommand::AdvertisedAddress(std::uint16_t port) const {
+  return advertise_.empty() ? host_ + ":" + std::to_string(port) : advertise_;
+}
+
+Result<std::unique_ptr<WorkerRegistration>> WorkerCommand::Register(
+    std::uint16_t port, std::uint64_t capacity, const std::string& local_socket) {
   EtcdOptions options;
   for (std::string_view rest = etcd_; !rest.empty();) {
     const auto comma = rest.find(',');
@@ -437,19 +449,17 @@ Result<std::unique_ptr<WorkerRegistration>> WorkerCommand::Register(std::uint16_
   options.cluster = cluster_;
   EC_ASSIGN_OR_RETURN(const auto ttl, ParseDurationFlag("--lease-ttl", lease_ttl_));
   options.lease_ttl = std::chrono::duration_cast<std::chrono::seconds>(ttl);
-  std::string address = advertise_;
-  if (address.empty()) {
-    if (host_ == "0.0.0.0" || host_ == "::") {
-      return Status::InvalidArgument(
-          "--advertise: needed with --etcd when --host listens on every address, so clients "
-          "know which address to use");
-    }
-    address = host_ + ":" + std::to_string(port);
+  if (advertise_.empty() && (host_ == "0.0.0.0" || host_ == "::")) {
+    return Status::InvalidArgument(
+        "--advertise: needed with --etcd when --host listens on every address, so clients "
+        "know which address to use");
   }
+  const std::string address = AdvertisedAddress(port);
   WorkerRecord record;
   EC_ASSIGN_OR_RETURN(record.id, LoadOrCreateWorkerId(cache_dirs_.front()));
   record.address = address;
   record.capacity_bytes = capacity;
+  record.local_socket = local_socket;
   record.start_time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
@@ -578,13 +588,28 @@ int WorkerCommand::Run() {
     Status written = WritePortFile(port_file_, port);
     if (!written.ok()) return Fail(written);
   }
+  // Before registering, so that the record never names a socket nobody answers on.
+  std::unique_ptr<worker::LocalServer> local;
+  std::string local_socket;
+  if (!local_socket_.empty()) {
+    std::error_code ec;
+    local_socket = std::filesystem::absolute(local_socket_, ec).lexically_normal().string();
+    if (ec) local_socket = local_socket_;
+    worker::LocalServerOptions local_options;
+    local_options.path = local_socket;
+    local_options.advertised_address = AdvertisedAddress(port);
+    local_options.auth_token = server_options.auth_token;
+    auto started = worker::LocalServer::Start(service, local_options);
+    if (!started.ok()) return Fail(started.status());
+    local = std::move(started).value();
+  }
   std::cout << "listening on " << host_ << ":" << port << std::endl;
 
   // Registered after the server listens, so clients never find a worker that cannot answer;
   // destroyed (the lease revoked) before the server stops.
   std::unique_ptr<WorkerRegistration> registration;
   if (!etcd_.empty()) {
-    auto started = Register(port, *capacity * cache_dirs_.size());
+    auto started = Register(port, *capacity * cache_dirs_.size(), local_socket);
     if (!started.ok()) return Fail(started.status());
     registration = std::move(started).value();
   }
@@ -595,6 +620,7 @@ int WorkerCommand::Run() {
     spdlog::info("received {}, shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
   }
   registration.reset();
+  if (local) local->Stop();
   (*server)->Stop();
   if (server_failed) {
     return Fail(Status::Internal("the HTTP server stopped after an unexpected error (see above)"));

@@ -33,7 +33,10 @@ class WorkerCommand {
   Result<std::vector<RootConfig>> MergeConfig();
   [[nodiscard]] Result<UnderStoreOptions> UnderOptions() const;
   // Starts keeping this worker's record in etcd (--etcd).
-  Result<std::unique_ptr<WorkerRegistration>> Register(std::uint16_t port, std::uint64_t capacity);
+  Result<std::unique_ptr<WorkerRegistration>> Register(std::uint16_t port, std::uint64_t capacity,
+                                                       const std::string& local_socket);
+  // The "host:port" clients are told to use: --advertise, or --host and the bound port.
+  [[nodiscard]] std::string AdvertisedAddress(std::uint16_t port) const;
 
   CLI::App* command_;
   std::vector<std::string> cache_dirs_;
@@ -78,6 +81,7 @@ class WorkerCommand {
   std::string etcd_;
   std::string cluster_ = "default";
   std::string advertise_;
+  std::string local_socket_;
   std::string lease_ttl_ = "10s";
 };
 

@@ -15,6 +15,7 @@
 #include "client/breaker.h"
 #include "client/changed_retry.h"
 #include "client/direct_read.h"
+#include "client/local_reads.h"
 #include "client/piece_read.h"
 #include "client/placement_view.h"
 #include "client/task_pool.h"
@@ -76,7 +77,10 @@ class ClientImpl final : public Client {
         breakers_(options_.breaker_backoff, options_.breaker_max_backoff, clock),
         pool_(std::move(pool)),
         direct_pool_(kDirectReadThreads),
-        creator_pid_(getpid()) {}
+        creator_pid_(getpid()),
+        local_(options_.local_reads ? std::make_unique<LocalReads>(options_.auth_token,
+                                                                   options_.request_timeout)
+                                    : nullptr) {}
 
   ~ClientImpl() override {
     // In a forked child the I/O threads, the direct-read threads and the membership refresh
@@ -223,6 +227,10 @@ class ClientImpl final : public Client {
     out.breaker_skips = breakers_.skips();
     out.worker_errors = worker_errors_.load();
     out.placement_rebuilds = placement_.rebuilds();
+    if (local_) {
+      out.local_reads = local_->reads();
+      out.local_read_bytes = local_->bytes();
+    }
     return out;
   }
 
@@ -315,7 +323,8 @@ class ClientImpl final : public Client {
   // piece, all in flight together (the pool bounds how many). Each piece goes to the owner of
   // its block, then to the block's next workers, then (collected) to the under store. The
   // first piece is read on the calling thread while the others run on the I/O threads: a
-  // read of one piece (a typical cache hit) never waits for a thread hand-off.
+  // read of one piece (a typical cache hit) never waits for a thread hand-off. A piece whose
+  // owner serves local reads is asked there on the calling thread too (client/local_reads.h).
   Status ReadPieces(std::string_view path, const FileStatus& st, std::uint64_t offset,
                     std::span<std::byte> out) {
     const std::uint64_t piece_size = options_.piece_size;
@@ -346,6 +355,9 @@ class ClientImpl final : public Client {
     std::uint64_t block = std::numeric_limits<std::uint64_t>::max();
     std::vector<std::string> candidates;
     std::optional<std::pair<Piece, std::vector<std::string>>> inline_piece;
+    // Pieces whose owner serves local reads: tried there on this thread once the others are in
+    // flight (a hit is a few preads); a declined one then goes over HTTP like the others.
+    std::vector<std::pair<Piece, std::vector<std::string>>> local_pieces;
     for (std::uint64_t piece = first_piece; piece <= last_piece; ++piece) {
       const std::uint64_t a = whole ? offset : std::max(offset, piece * piece_size);
       const std::uint64_t b = whole ? end : std::min(end, (piece + 1) * piece_size);
@@ -359,11 +371,23 @@ class ClientImpl final : public Client {
         inline_piece.emplace(Piece{a, b, sink}, candidates);
         continue;
       }
+      if (local_ && !candidates.empty() && local_->MayServe(*topology, candidates.front())) {
+        local_pieces.emplace_back(Piece{a, b, sink}, candidates);
+        continue;
+      }
       StartPieceRead(piece_context_, batch, AttemptsAmong(path, candidates), Piece{a, b, sink},
                      target);
     }
+    for (auto& [piece, owners] : local_pieces) {
+      if (local_->TryRead(*topology, owners.front(), *target, piece)) {
+        batch->Done(Status::Ok());
+        continue;
+      }
+      StartPieceRead(piece_context_, batch, AttemptsAmong(path, std::move(owners)), piece,
+                     target);
+    }
     ReadPieceInline(piece_context_, *batch, AttemptsAmong(path, std::move(inline_piece->second)),
-                    inline_piece->first, *target);
+                    inline_piece->first, *target, *topology);
     EC_RETURN_IF_ERROR(batch->Wait());
     auto pieces = batch->TakeDirect();
     if (pieces.empty()) return Status::Ok();
@@ -385,12 +409,13 @@ class ClientImpl final : public Client {
   std::unique_ptr<HttpPool> pool_;
   TaskPool direct_pool_;
   const pid_t creator_pid_;
+  const std::unique_ptr<LocalReads> local_;  // null: local reads off
   std::atomic<std::uint64_t> failovers_{0};
   std::atomic<std::uint64_t> direct_reads_{0};
   std::atomic<std::uint64_t> direct_read_bytes_{0};
   std::atomic<std::uint64_t> direct_metadata_{0};
   std::atomic<std::uint64_t> worker_errors_{0};
-  const PieceReadContext piece_context_{*pool_, worker_errors_, sent_token()};
+  const PieceReadContext piece_context_{*pool_, worker_errors_, sent_token(), local_.get()};
 };
 
 }  // namespace

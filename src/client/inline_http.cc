@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -182,37 +181,13 @@ class InlineConnection {
   beast::flat_buffer buffer{kHeaderBufferLimit};
 };
 
-namespace {
 
-// Forks of this process (and of its ancestors, as the count is inherited), counted in each
-// child by a pthread_atfork handler: comparing a count is free where getpid() is a system call.
-std::atomic<std::uint64_t> fork_count{0};
-
-std::uint64_t ForkCount() {
-  // Registered before the first InlineConnections exists, so no later fork goes uncounted.
-  static const int registered = ::pthread_atfork(
-      nullptr, nullptr, [] { fork_count.fetch_add(1, std::memory_order_relaxed); });
-  if (registered != 0) {
-    // Without the handler (out of memory at the first client) forks cannot be counted: every
-    // request then looks forked and gets a connection of its own rather than a shared one.
-    return std::numeric_limits<std::uint64_t>::max();
-  }
-  return fork_count.load(std::memory_order_relaxed);
-}
-
-}  // namespace
-
-InlineConnections::InlineConnections() : forks_(ForkCount()) {}
+InlineConnections::InlineConnections() = default;
 
 InlineConnections::~InlineConnections() = default;
 
-bool InlineConnections::Forked() const {
-  const std::uint64_t now = ForkCount();
-  return now != forks_ || now == std::numeric_limits<std::uint64_t>::max();
-}
-
 std::unique_ptr<InlineConnection> InlineConnections::Take(const std::string& host) {
-  if (Forked()) return nullptr;
+  if (forks_.Forked()) return nullptr;
   std::lock_guard lock(mu_);
   auto it = idle_.find(host);
   if (it == idle_.end() || it->second.empty()) return nullptr;
@@ -222,7 +197,7 @@ std::unique_ptr<InlineConnection> InlineConnections::Take(const std::string& hos
 }
 
 void InlineConnections::Put(const std::string& host, std::unique_ptr<InlineConnection> conn) {
-  if (Forked()) return;
+  if (forks_.Forked()) return;
   std::lock_guard lock(mu_);
   auto& list = idle_[host];
   if (list.size() < kMaxIdlePerHost) list.push_back(std::move(conn));

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "client/fork_count.h"
 #include "client/http_pool.h"
 #include "epochcache/status.h"
 
@@ -37,12 +38,8 @@ class InlineConnections {
   void Put(const std::string& host, std::unique_ptr<InlineConnection> conn);
 
  private:
-  // Whether this process is a fork of the one that made these connections. Asked on every
-  // request, so without a getpid() system call each time.
-  [[nodiscard]] bool Forked() const;
-
-  // Forks (counted in the child, see inline_http.cc) before this was made.
-  const std::uint64_t forks_;
+  // Asked on every request, so without a getpid() system call each time.
+  const ForkGuard forks_;
   std::mutex mu_;
   std::unordered_map<std::string, std::vector<std::unique_ptr<InlineConnection>>>
       idle_;  // GUARDED_BY(mu_)

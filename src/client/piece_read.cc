@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "client/content_range.h"
+#include "client/local_reads.h"
 #include "client/worker_answers.h"
 
 namespace epochcache::client {
@@ -131,8 +132,13 @@ void StartPieceRead(const PieceReadContext& context, std::shared_ptr<Batch> batc
 }
 
 void ReadPieceInline(const PieceReadContext& context, Batch& batch, WorkerAttempts attempts,
-                     const Piece& piece, const ReadTarget& target) {
+                     const Piece& piece, const ReadTarget& target, const Topology& topology) {
   while (auto host = attempts.Next()) {
+    if (context.local != nullptr && context.local->TryRead(topology, *host, target, piece)) {
+      attempts.Report(*host, Outcome::kAnswered);
+      batch.Done(Status::Ok());
+      return;
+    }
     const auto r = context.pool.Fetch(*host, RequestFor(batch, piece, target), piece.sink);
     auto failed = Settle(context, batch, attempts, *host, r, piece, target);
     if (!failed) return;

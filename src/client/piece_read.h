@@ -59,12 +59,17 @@ class Batch {
   const std::shared_ptr<std::atomic<bool>> cancelled_ = std::make_shared<std::atomic<bool>>(false);
 };
 
+class LocalReads;
+struct Topology;
+
 // What a piece read needs of its client; outlives every piece read (the client waits for its
 // batches).
 struct PieceReadContext {
   HttpPool& pool;
   std::atomic<std::uint64_t>& worker_errors;
   bool sent_token;
+  // Null: no local reads.
+  LocalReads* local = nullptr;
 };
 
 // What one read asks for: the same for all its pieces.
@@ -80,9 +85,10 @@ void StartPieceRead(const PieceReadContext& context, std::shared_ptr<Batch> batc
                     WorkerAttempts attempts, Piece piece, std::shared_ptr<const ReadTarget> target);
 
 // Reads `piece` through `attempts` on the calling thread (HttpPool::Fetch), with the same
-// walk, checks and report to `batch` as StartPieceRead.
+// walk, checks and report to `batch` as StartPieceRead. A worker of `topology` with a local
+// socket is asked there first (client/local_reads.h).
 void ReadPieceInline(const PieceReadContext& context, Batch& batch, WorkerAttempts attempts,
-                     const Piece& piece, const ReadTarget& target);
+                     const Piece& piece, const ReadTarget& target, const Topology& topology);
 
 // Checks a worker's answer to a range request for bytes [a, b) of `target`.
 Status CheckPiece(const Result<HttpResponse>& r, const std::string& host, const ReadTarget& target,

@@ -73,11 +73,12 @@ Result<std::string> ReadWorkerId(const std::string& path) {
 
 std::string WorkerRecord::ToJson() const {
   // `replace`: an id or address that is not valid UTF-8 must not throw out of dump().
-  return json{{"id", id},
-              {"address", address},
-              {"capacity_bytes", capacity_bytes},
-              {"start_time_ms", start_time_ms}}
-      .dump(-1, ' ', false, json::error_handler_t::replace);
+  json j{{"id", id},
+         {"address", address},
+         {"capacity_bytes", capacity_bytes},
+         {"start_time_ms", start_time_ms}};
+  if (!local_socket.empty()) j["local_socket"] = local_socket;
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Result<WorkerRecord> WorkerRecord::FromJson(std::string_view text) {
@@ -95,6 +96,10 @@ Result<WorkerRecord> WorkerRecord::FromJson(std::string_view text) {
       UnsignedField(j, "start_time_ms",
                     static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()), &start));
   r.start_time_ms = static_cast<std::int64_t>(start);
+  // Optional: older workers have none.
+  if (j.contains("local_socket")) {
+    EC_ASSIGN_OR_RETURN(r.local_socket, StringField(j, "local_socket"));
+  }
   return r;
 }
 

@@ -166,6 +166,7 @@ ClientOptions OptionsFromKwargs(std::vector<std::string> worker_hosts, nb::dict 
   TakeOption(kwargs, "auth_token", &options.auth_token);
   TakeOption(kwargs, "tls", &options.tls);
   TakeOption(kwargs, "tls_ca", &options.tls_ca);
+  TakeOption(kwargs, "local_reads", &options.local_reads);
   options.connect_timeout = TakeSeconds(kwargs, "connect_timeout", options.connect_timeout);
   options.request_timeout = TakeSeconds(kwargs, "request_timeout", options.request_timeout);
   options.metadata_ttl = TakeSeconds(kwargs, "metadata_ttl", options.metadata_ttl, true);
@@ -218,6 +219,7 @@ nb::dict DefaultOptions() {
   d["etcd_timeout"] = ToSeconds(defaults.etcd_timeout);
   d["connect_timeout"] = ToSeconds(defaults.connect_timeout);
   d["request_timeout"] = ToSeconds(defaults.request_timeout);
+  d["local_reads"] = defaults.local_reads;
   d["metadata_ttl"] = ToSeconds(defaults.metadata_ttl);
   d["breaker_backoff"] = ToSeconds(defaults.breaker_backoff);
   d["breaker_max_backoff"] = ToSeconds(defaults.breaker_max_backoff);
@@ -388,6 +390,7 @@ class PyClient {
       d["address"] = w.address;
       d["capacity_bytes"] = w.capacity_bytes;
       d["start_time_ms"] = w.start_time_ms;
+      d["local_socket"] = w.local_socket;
       out.append(d);
     }
     return out;
@@ -410,6 +413,8 @@ class PyClient {
     d["breaker_skips"] = s.breaker_skips;
     d["worker_errors"] = s.worker_errors;
     d["placement_rebuilds"] = s.placement_rebuilds;
+    d["local_reads"] = s.local_reads;
+    d["local_read_bytes"] = s.local_read_bytes;
     return d;
   }
 
@@ -522,11 +527,13 @@ NB_MODULE(_native, m) {
       .def("worker_stats", &PyClient::WorkerStats, nb::arg("host"),
            "The JSON text of a worker's /v1/stats.")
       .def("workers", &PyClient::Workers,
-           "The workers currently known: dicts of id, address, capacity_bytes, start_time_ms.")
+           "The workers currently known: dicts of id, address, capacity_bytes, start_time_ms, "
+           "local_socket (empty when none).")
       .def("locate", &PyClient::Locate, nb::arg("path"), nb::arg("block") = 0, nb::arg("n") = 1,
            "Addresses of up to n workers for block `block` of `path`, owner first.")
       .def("stats", &PyClient::Stats,
            "Client counters: failovers, direct_reads, direct_read_bytes, direct_metadata, "
-           "breaker_opens, breaker_skips, worker_errors, placement_rebuilds.")
+           "breaker_opens, breaker_skips, worker_errors, placement_rebuilds, local_reads, "
+           "local_read_bytes.")
       .def_prop_ro("worker_hosts", &PyClient::hosts);
 }

@@ -1,7 +1,5 @@
 #include "worker/http_server.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -27,6 +25,7 @@
 
 #include "protocol/status_http.h"
 #include "protocol/wire.h"
+#include "worker/bearer_token.h"
 #include "worker/request_router.h"
 
 namespace epochcache::worker {
@@ -65,17 +64,6 @@ constexpr std::chrono::milliseconds kRejectLinger{1000};
 // flood of connections cannot hold descriptors through the refusals themselves.
 constexpr unsigned kMaxLingering = 64;
 
-using Digest = std::array<unsigned char, 32>;
-
-// SHA-256 of `text`: tokens are compared as digests, so that neither the comparison time nor
-// an early length check tells an attacker anything about the expected token.
-Digest Sha256(std::string_view text) {
-  Digest out{};
-  unsigned int length = 0;
-  EVP_Digest(text.data(), text.size(), out.data(), &length, EVP_sha256(), nullptr);
-  return out;
-}
-
 HttpReply ErrorReply(unsigned status, const Status& error) {
   HttpReply reply;
   reply.status = status;
@@ -96,8 +84,7 @@ struct ServerContext {
         hits(h),
         misses(m),
         options(o),
-        auth(!o.auth_token.empty()),
-        token_digest(Sha256(o.auth_token)) {}
+        token(o.auth_token) {}
 
   // Posts a new request's miss work unless every miss thread is busy and max_queued_requests
   // more already wait.
@@ -119,8 +106,7 @@ struct ServerContext {
   asio::thread_pool& hits;
   asio::thread_pool& misses;
   const HttpServerOptions& options;
-  const bool auth;
-  const Digest token_digest;
+  const BearerToken token;
   std::atomic<unsigned> connections{0};         // live sessions
   std::atomic<unsigned> lingering{0};           // refused connections still being answered
   std::atomic<unsigned> outstanding_misses{0};  // new requests on the miss pool
@@ -142,8 +128,7 @@ bool Authorized(const ServerContext& ctx, const http::request_header<>& head) {
   if (value.size() <= kScheme.size() || !beast::iequals(value.substr(0, kScheme.size()), kScheme)) {
     return false;
   }
-  const Digest presented = Sha256(value.substr(kScheme.size()));
-  return CRYPTO_memcmp(presented.data(), ctx.token_digest.data(), presented.size()) == 0;
+  return ctx.token.Matches(value.substr(kScheme.size()));
 }
 
 HttpReply UnauthorizedReply(bool presented) {
@@ -298,7 +283,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     const bool health = path == protocol::kHealthPath && head.method() == http::verb::get;
     // Before routing, so that nothing about the files or the worker is revealed to a caller
     // without the token; /v1/health stays open for load balancers and probes.
-    if (ctx_.auth && !health && !Authorized(ctx_, head)) {
+    if (ctx_.token.required() && !health && !Authorized(ctx_, head)) {
       Bump(ctx_.router.service().counters().errors);
       return WriteReply(UnauthorizedReply(head.find(http::field::authorization) != head.end()));
     }

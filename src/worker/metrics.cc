@@ -117,6 +117,16 @@ struct WorkerMetrics::State {
         &counter("epochcache_page_verified_bytes_total",
                  "Bytes read back from page files to verify their checksums (a chunk "
                  "is verified when first read and again every --page-verify-interval)");
+    local_reads = &counter("epochcache_local_reads_total",
+                           "Reads answered with page files on the local read socket");
+    local_read_bytes = &counter("epochcache_local_read_bytes_total",
+                                "Bytes of the reads answered on the local read socket");
+    local_declines = &counter("epochcache_local_declines_total",
+                              "Reads the local read socket declined (not all cached); the "
+                              "client then asked over HTTP");
+    local_refusals = &counter("epochcache_local_refusals_total",
+                              "Connections to the local read socket refused (another user, "
+                              "over the limit)");
     miss_refusals = &counter("epochcache_miss_budget_refusals_total",
                              "Misses refused because in-flight miss bytes were at the limit");
     joins = &counter("epochcache_single_flight_joins_total",
@@ -189,6 +199,10 @@ struct WorkerMetrics::State {
   prometheus::Counter* loaded_bytes = nullptr;
   prometheus::Counter* checksum_failures = nullptr;
   prometheus::Counter* verified_bytes = nullptr;
+  prometheus::Counter* local_reads = nullptr;
+  prometheus::Counter* local_read_bytes = nullptr;
+  prometheus::Counter* local_declines = nullptr;
+  prometheus::Counter* local_refusals = nullptr;
   prometheus::Gauge* open_pages = nullptr;
   prometheus::Counter* miss_refusals = nullptr;
   prometheus::Counter* joins = nullptr;
@@ -256,6 +270,10 @@ std::string WorkerMetrics::Render(const WorkerCounters& counters, const WorkerGa
     State::Sync(s.checksum_failures, page_store.checksum_failures);
     State::Sync(s.verified_bytes, page_store.verified_bytes);
     s.open_pages->Set(static_cast<double>(page_store.open_pages));
+    State::Sync(s.local_reads, Load(counters.local_reads));
+    State::Sync(s.local_read_bytes, Load(counters.local_read_bytes));
+    State::Sync(s.local_declines, Load(counters.local_declines));
+    State::Sync(s.local_refusals, Load(counters.local_refusals));
     State::Sync(s.miss_refusals, Load(counters.miss_budget_refusals));
     State::Sync(s.joins, Load(counters.single_flight_joins));
     State::Sync(s.version_changes, Load(counters.version_changes));

@@ -34,6 +34,13 @@ struct WorkerCounters {
   // POST /v1/load: bytes it fetched from the under store; POST /v1/evict: pages it dropped.
   std::atomic<std::uint64_t> loaded_bytes{0};
   std::atomic<std::uint64_t> evicted_pages{0};
+  // The local read socket (local_server.h): reads answered with page files and their bytes,
+  // reads declined (the client then asked over HTTP), connections refused (wrong user, over
+  // the limit).
+  std::atomic<std::uint64_t> local_reads{0};
+  std::atomic<std::uint64_t> local_read_bytes{0};
+  std::atomic<std::uint64_t> local_declines{0};
+  std::atomic<std::uint64_t> local_refusals{0};
 };
 
 // Levels (not counts) shown next to the counters in /v1/stats.
