@@ -78,9 +78,9 @@ class ClientImpl final : public Client {
         pool_(std::move(pool)),
         direct_pool_(kDirectReadThreads),
         creator_pid_(getpid()),
-        local_(options_.local_reads ? std::make_unique<LocalReads>(options_.auth_token,
-                                                                   options_.request_timeout)
-                                    : nullptr) {}
+        local_(options_.local_reads
+                   ? std::make_unique<LocalReads>(options_.auth_token, options_.request_timeout)
+                   : nullptr) {}
 
   ~ClientImpl() override {
     // In a forked child the I/O threads, the direct-read threads and the membership refresh
@@ -383,8 +383,7 @@ class ClientImpl final : public Client {
         batch->Done(Status::Ok());
         continue;
       }
-      StartPieceRead(piece_context_, batch, AttemptsAmong(path, std::move(owners)), piece,
-                     target);
+      StartPieceRead(piece_context_, batch, AttemptsAmong(path, std::move(owners)), piece, target);
     }
     ReadPieceInline(piece_context_, *batch, AttemptsAmong(path, std::move(inline_piece->second)),
                     inline_piece->first, *target, *topology);

@@ -181,7 +181,6 @@ class InlineConnection {
   beast::flat_buffer buffer{kHeaderBufferLimit};
 };
 
-
 InlineConnections::InlineConnections() = default;
 
 InlineConnections::~InlineConnections() = default;

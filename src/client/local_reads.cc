@@ -31,8 +31,8 @@ bool SetTimeouts(int fd, std::chrono::milliseconds timeout) {
 bool ReadFully(int fd, std::uint64_t offset, std::span<std::byte> out) {
   std::size_t done = 0;
   while (done < out.size()) {
-    const ssize_t got = ::pread(fd, out.data() + done, out.size() - done,
-                                static_cast<off_t>(offset + done));
+    const ssize_t got =
+        ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) return false;
     done += static_cast<std::size_t>(got);
@@ -153,14 +153,15 @@ UniqueFd LocalReads::Connect(const std::string& path, const std::string& host) c
 
 bool LocalReads::Exchange(int fd, const ReadTarget& target, const Piece& piece,
                           bool* broken) const {
-  const protocol::LocalRead request{
-      .path = target.path, .version = target.version, .offset = piece.a, .length = piece.b - piece.a};
+  const protocol::LocalRead request{.path = target.path,
+                                    .version = target.version,
+                                    .offset = piece.a,
+                                    .length = piece.b - piece.a};
   if (!SendWithFds(fd, protocol::EncodeLocalRead(request), {}).ok()) {
     *broken = true;
     return false;
   }
-  auto message =
-      ReceiveWithFds(fd, protocol::kMaxLocalMessage, protocol::kMaxLocalSegments);
+  auto message = ReceiveWithFds(fd, protocol::kMaxLocalMessage, protocol::kMaxLocalSegments);
   if (!message.ok() || message->bytes.empty()) {
     *broken = true;
     return false;

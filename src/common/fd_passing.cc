@@ -14,7 +14,8 @@ Status SocketError(std::string_view call, int err) {
   if (err == EAGAIN || err == EWOULDBLOCK) {
     return Status::Unavailable(fmt::format("{}: the socket would block", call));
   }
-  return Status::IoError(fmt::format("{}: {}", call, std::strerror(err)));  // NOLINT(concurrency-mt-unsafe)
+  return Status::IoError(
+      fmt::format("{}: {}", call, std::strerror(err)));  // NOLINT(concurrency-mt-unsafe)
 }
 
 }  // namespace
@@ -30,7 +31,8 @@ void UniqueFd::reset(int fd) {
 }
 
 Status SendWithFds(int socket, std::string_view bytes, std::span<const int> fds, int flags) {
-  iovec iov{const_cast<char*>(bytes.data()), bytes.size()};  // NOLINT(cppcoreguidelines-pro-type-const-cast): sendmsg does not write
+  iovec iov{const_cast<char*>(bytes.data()),
+            bytes.size()};  // NOLINT(cppcoreguidelines-pro-type-const-cast): sendmsg does not write
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;

@@ -85,9 +85,9 @@ Status Malformed(std::string_view what) {
 Result<Reader> Open(std::string_view bytes, LocalMessageType want, std::string_view what) {
   EC_ASSIGN_OR_RETURN(const LocalMessageType type, PeekLocalMessage(bytes));
   if (type != want) {
-    return Status::InvalidArgument(fmt::format(
-        "local read protocol: expected a {} (type {}), got type {}", what,
-        static_cast<int>(want), static_cast<int>(type)));
+    return Status::InvalidArgument(
+        fmt::format("local read protocol: expected a {} (type {}), got type {}", what,
+                    static_cast<int>(want), static_cast<int>(type)));
   }
   return Reader(bytes.substr(kHeaderSize));
 }
@@ -104,9 +104,8 @@ Result<LocalMessageType> PeekLocalMessage(std::string_view bytes) {
   }
   const auto version = static_cast<std::uint8_t>(bytes[kMagic.size()]);
   if (version != kLocalWireVersion) {
-    return Status::InvalidArgument(
-        fmt::format("local read protocol: version {} (this side speaks {})", version,
-                    kLocalWireVersion));
+    return Status::InvalidArgument(fmt::format(
+        "local read protocol: version {} (this side speaks {})", version, kLocalWireVersion));
   }
   const auto type = static_cast<std::uint8_t>(bytes[kMagic.size() + 1]);
   if (type < static_cast<std::uint8_t>(LocalMessageType::kHello) ||

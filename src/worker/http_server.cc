@@ -80,11 +80,7 @@ HttpReply BusyReply(const std::string& why) {
 struct ServerContext {
   ServerContext(RequestRouter& r, asio::thread_pool& h, asio::thread_pool& m,
                 const HttpServerOptions& o)
-      : router(r),
-        hits(h),
-        misses(m),
-        options(o),
-        token(o.auth_token) {}
+      : router(r), hits(h), misses(m), options(o), token(o.auth_token) {}
 
   // Posts a new request's miss work unless every miss thread is busy and max_queued_requests
   // more already wait.

@@ -33,9 +33,9 @@ Result<sockaddr_un> SocketAddress(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
-    return Status::InvalidArgument(fmt::format(
-        "--local-socket '{}': a Unix socket path must be 1 to {} bytes long", path,
-        sizeof(addr.sun_path) - 1));
+    return Status::InvalidArgument(
+        fmt::format("--local-socket '{}': a Unix socket path must be 1 to {} bytes long", path,
+                    sizeof(addr.sun_path) - 1));
   }
   std::memcpy(addr.sun_path, path.data(), path.size());
   return addr;
@@ -54,10 +54,10 @@ Status ClearStaleSocket(const std::string& path, const sockaddr_un& addr) {
   }
   UniqueFd probe(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
   // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the sockets API
-  if (probe.valid() && ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr),
-                                 sizeof(addr)) == 0) {
-    return Status::InvalidArgument(fmt::format(
-        "--local-socket {}: another process is serving on it (another worker?)", path));
+  if (probe.valid() &&
+      ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) {
+    return Status::InvalidArgument(
+        fmt::format("--local-socket {}: another process is serving on it (another worker?)", path));
   }
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
     return Status::IoError(
@@ -118,8 +118,7 @@ struct LocalServer::Impl {
 // One client connection: reads a message, answers it, waits for the next.
 class LocalServer::Impl::Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Impl& server, UniqueFd fd)
-      : server_(server), socket_(server.io, fd.release()) {
+  Connection(Impl& server, UniqueFd fd) : server_(server), socket_(server.io, fd.release()) {
     server_.connections.fetch_add(1);
   }
   ~Connection() { server_.connections.fetch_sub(1); }
@@ -129,8 +128,8 @@ class LocalServer::Impl::Connection : public std::enable_shared_from_this<Connec
   void Serve() {
     // A handful of messages per turn, so one busy client cannot hold the thread.
     for (int turn = 0; turn < 16; ++turn) {
-      auto message = ReceiveWithFds(socket_.native_handle(), protocol::kMaxLocalMessage, 0,
-                                    MSG_DONTWAIT);
+      auto message =
+          ReceiveWithFds(socket_.native_handle(), protocol::kMaxLocalMessage, 0, MSG_DONTWAIT);
       if (!message.ok()) {
         if (message.status().code() == StatusCode::kUnavailable) break;  // nothing yet
         return Close(message.status().message());
@@ -161,7 +160,8 @@ class LocalServer::Impl::Connection : public std::enable_shared_from_this<Connec
                             : "the bearer token is not valid";
       }
       answer.address = server_.options.advertised_address;
-      if (!Send(protocol::EncodeLocalHelloAnswer(answer), {})) return "the hello answer was not taken";
+      if (!Send(protocol::EncodeLocalHelloAnswer(answer), {}))
+        return "the hello answer was not taken";
       if (!answer.accepted) return "a hello without a valid token";
       greeted_ = true;
       return std::nullopt;
@@ -252,8 +252,8 @@ void LocalServer::Impl::Accept() {
 void LocalServer::Impl::OnAcceptable() {
   // Bounded, so that a flood of connections cannot hold this thread.
   for (int i = 0; i < 64; ++i) {
-    UniqueFd fd(::accept4(listener.native_handle(), nullptr, nullptr,
-                          SOCK_CLOEXEC | SOCK_NONBLOCK));
+    UniqueFd fd(
+        ::accept4(listener.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!fd.valid()) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
         spdlog::warn("local read socket: accept failed: {}", ErrnoText(errno));
