@@ -13,7 +13,7 @@ JOBS=${JOBS:-2}
 CXX_FUZZ=${CXX_FUZZ:-clang++-14}
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-  TARGETS=(request_target_fuzz range_fuzz s3_xml_fuzz etcd_json_fuzz page_header_fuzz azure_xml_fuzz)
+  TARGETS=(request_target_fuzz range_fuzz s3_xml_fuzz etcd_json_fuzz page_header_fuzz azure_xml_fuzz local_wire_fuzz)
 fi
 
 log() { printf '\033[1m[fuzz]\033[0m %s\n' "$*"; }

@@ -131,7 +131,9 @@ UniqueFd LocalReads::Connect(const std::string& path, const std::string& host) c
                   std::strerror(errno));  // NOLINT(concurrency-mt-unsafe)
     return {};
   }
-  if (!SendWithFds(fd.get(), protocol::EncodeLocalHello({.token = token_}), {}).ok()) return {};
+  // A refused connection (another user, too many connections) has its answer waiting and
+  // may already be closed: the answer is read even when the hello could not be sent.
+  (void)SendWithFds(fd.get(), protocol::EncodeLocalHello({.token = token_}), {});
   auto message = ReceiveWithFds(fd.get(), protocol::kMaxLocalMessage, 0);
   if (!message.ok() || message->bytes.empty()) return {};
   auto answer = protocol::DecodeLocalHelloAnswer(message->bytes);

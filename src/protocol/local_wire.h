@@ -47,18 +47,18 @@ enum class LocalMessageType : std::uint8_t {
 };
 
 struct LocalHello {
-  std::string token;  // empty when the client has none
+  std::string token = {};  // empty when the client has none
 };
 
 struct LocalHelloAnswer {
   bool accepted = false;
-  std::string address;  // the worker's advertised "host:port" (when accepted)
-  std::string reason;   // why not (when refused)
+  std::string address = {};  // the worker's advertised "host:port" (when accepted)
+  std::string reason = {};   // why not (when refused)
 };
 
 struct LocalRead {
-  std::string path;
-  std::string version;  // empty: whichever version the worker has cached
+  std::string path = {};
+  std::string version = {};  // empty: whichever version the worker has cached
   std::uint64_t offset = 0;
   std::uint64_t length = 0;
 };
@@ -74,10 +74,10 @@ struct LocalReadAnswer {
   // A hit: the file's size and version, and the segments, which cover exactly the requested
   // bytes clipped to the size, in order.
   std::uint64_t size = 0;
-  std::string version;
-  std::vector<LocalSegment> segments;
+  std::string version = {};
+  std::vector<LocalSegment> segments = {};
   // A decline: why (for logs and tests; the client asks over HTTP either way).
-  std::string reason;
+  std::string reason = {};
 };
 
 std::string EncodeLocalHello(const LocalHello& m);

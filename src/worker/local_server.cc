@@ -11,6 +11,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -26,6 +27,11 @@ namespace {
 
 namespace asio = boost::asio;
 using protocol::LocalMessageType;
+
+// How long a refused connection may take to send its hello and read the refusal, and how many
+// may do so at once.
+constexpr std::chrono::seconds kRefusalLinger{1};
+constexpr unsigned kMaxLingering = 64;
 
 std::string ErrnoText(int err) { return std::strerror(err); }  // NOLINT(concurrency-mt-unsafe)
 
@@ -78,22 +84,29 @@ std::optional<uid_t> PeerUid(int fd) {
 
 struct LocalServer::Impl {
   Impl(ReadService& s, LocalServerOptions o)
-      : service(s), options(std::move(o)), token(options.auth_token), listener(io) {}
+      : service(s),
+        options(std::move(o)),
+        token(options.auth_token),
+        io(std::make_unique<asio::io_context>(1)) {
+    listener.emplace(*io);
+  }
 
   class Connection;
 
   void Accept();
   void OnAcceptable();
-  // Answers a refused connection (briefly, without waiting) and closes it.
+  // Answers a refused connection and closes it (see Connection).
   void Refuse(UniqueFd fd, std::string_view why);
 
   void Stop() {
     if (stopped.exchange(true)) return;
-    io.stop();
+    io->stop();
     for (auto& t : threads) t.join();
     threads.clear();
-    boost::system::error_code ignored;
-    listener.close(ignored);
+    listener.reset();  // before the io_context it belongs to
+    // Destroys every connection (their handlers hold them), closing their sockets, so that a
+    // client's pooled connection sees the end at once instead of waiting for an answer.
+    io.reset();
     // Only the socket this server created: a successor may already have replaced it.
     struct stat st {};
     if (::lstat(options.path.c_str(), &st) == 0 && st.st_ino == socket_inode &&
@@ -106,22 +119,39 @@ struct LocalServer::Impl {
   const LocalServerOptions options;
   const BearerToken token;
   const uid_t own_uid = ::geteuid();
-  asio::io_context io;
-  asio::posix::stream_descriptor listener;
+  std::unique_ptr<asio::io_context> io;  // null once stopped
+  std::optional<asio::posix::stream_descriptor> listener;
   ino_t socket_inode = 0;
   dev_t socket_device = 0;
   std::atomic<unsigned> connections{0};
+  std::atomic<unsigned> lingering{0};  // refused connections waiting to take their answer
   std::atomic<bool> stopped{false};
-  std::vector<std::thread> threads;
+  std::vector<std::thread> threads;  // one (see local_server.h)
 };
 
 // One client connection: reads a message, answers it, waits for the next.
+//
+// A refused connection (`refusal` set) is answered with the refusal in place of a hello answer
+// and closed once its first message has been read: closing a Unix socket with a message still
+// unread would reset the connection and lose the answer. It waits at most kRefusalLinger.
 class LocalServer::Impl::Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Impl& server, UniqueFd fd) : server_(server), socket_(server.io, fd.release()) {
-    server_.connections.fetch_add(1);
+  Connection(Impl& server, UniqueFd fd, std::string refusal = {})
+      : server_(server),
+        socket_(*server.io, fd.release()),
+        refusal_(std::move(refusal)),
+        linger_(*server.io) {
+    (refusal_.empty() ? server_.connections : server_.lingering).fetch_add(1);
   }
-  ~Connection() { server_.connections.fetch_sub(1); }
+  ~Connection() { (refusal_.empty() ? server_.connections : server_.lingering).fetch_sub(1); }
+
+  // Starts the clock of a refused connection.
+  void Linger() {
+    linger_.expires_after(kRefusalLinger);
+    linger_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->Close("a refused connection sent nothing");
+    });
+  }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -146,6 +176,13 @@ class LocalServer::Impl::Connection : public std::enable_shared_from_this<Connec
  private:
   // Answers one message; a reason to close the connection instead.
   std::optional<std::string> Answer(std::string_view bytes) {
+    if (!refusal_.empty()) {
+      protocol::LocalHelloAnswer answer;
+      answer.reason = refusal_;
+      (void)Send(protocol::EncodeLocalHelloAnswer(answer), {});
+      linger_.cancel();
+      return refusal_;
+    }
     auto type = protocol::PeekLocalMessage(bytes);
     if (!type.ok()) return type.status().message();
     if (!greeted_) {
@@ -192,9 +229,10 @@ class LocalServer::Impl::Connection : public std::enable_shared_from_this<Connec
       answer.segments.push_back({segment.page.file_offset(), segment.length});
       fds.push_back(segment.page.fd());
     }
-    if (!Send(protocol::EncodeLocalReadAnswer(answer), fds)) return "an answer was not taken";
+    // Counted before the answer leaves, so that a client that has it sees it counted.
     Bump(counters.local_reads);
     Bump(counters.local_read_bytes, plan.length);
+    if (!Send(protocol::EncodeLocalReadAnswer(answer), fds)) return "an answer was not taken";
     return std::nullopt;
   }
 
@@ -237,23 +275,25 @@ class LocalServer::Impl::Connection : public std::enable_shared_from_this<Connec
 
   Impl& server_;
   asio::posix::stream_descriptor socket_;
+  const std::string refusal_;
+  asio::steady_timer linger_;
   bool greeted_ = false;
 };
 
 void LocalServer::Impl::Accept() {
-  listener.async_wait(asio::posix::stream_descriptor::wait_read,
-                      [this](const boost::system::error_code& ec) {
-                        if (ec) return;
-                        OnAcceptable();
-                        Accept();
-                      });
+  listener->async_wait(asio::posix::stream_descriptor::wait_read,
+                       [this](const boost::system::error_code& ec) {
+                         if (ec) return;
+                         OnAcceptable();
+                         Accept();
+                       });
 }
 
 void LocalServer::Impl::OnAcceptable() {
   // Bounded, so that a flood of connections cannot hold this thread.
   for (int i = 0; i < 64; ++i) {
     UniqueFd fd(
-        ::accept4(listener.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+        ::accept4(listener->native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!fd.valid()) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
         spdlog::warn("local read socket: accept failed: {}", ErrnoText(errno));
@@ -275,9 +315,12 @@ void LocalServer::Impl::OnAcceptable() {
 
 void LocalServer::Impl::Refuse(UniqueFd fd, std::string_view why) {
   Bump(service.counters().local_refusals);
-  protocol::LocalHelloAnswer answer;
-  answer.reason = std::string(why);
-  (void)SendWithFds(fd.get(), protocol::EncodeLocalHelloAnswer(answer), {}, MSG_DONTWAIT);
+  // Past kMaxLingering refusals in wait, closed without a word: a flood of connections cannot
+  // hold descriptors through the refusals themselves.
+  if (lingering.load() >= kMaxLingering) return;
+  auto connection = std::make_shared<Connection>(*this, std::move(fd), std::string(why));
+  connection->Linger();
+  connection->Serve();
 }
 
 Result<std::unique_ptr<LocalServer>> LocalServer::Start(ReadService& service,
@@ -305,22 +348,19 @@ Result<std::unique_ptr<LocalServer>> LocalServer::Start(ReadService& service,
   }
   impl->socket_inode = st.st_ino;
   impl->socket_device = st.st_dev;
-  impl->listener.assign(fd.release());
+  impl->listener->assign(fd.release());
   impl->Accept();
-  const unsigned threads = std::max(1U, options.threads);
-  for (unsigned i = 0; i < threads; ++i) {
-    impl->threads.emplace_back([raw = impl.get()] {
-      for (;;) {
-        try {
-          raw->io.run();
-          return;
-        } catch (const std::exception& e) {
-          // A connection is dropped with its handler; the server goes on.
-          spdlog::error("local read socket: {}", e.what());
-        }
+  impl->threads.emplace_back([raw = impl.get()] {
+    for (;;) {
+      try {
+        raw->io->run();
+        return;
+      } catch (const std::exception& e) {
+        // A connection is dropped with its handler; the server goes on.
+        spdlog::error("local read socket: {}", e.what());
       }
-    });
-  }
+    }
+  });
   spdlog::info("local reads on {}", options.path);
   return std::unique_ptr<LocalServer>(new LocalServer(std::move(impl)));
 }

@@ -18,7 +18,10 @@
 // that cannot be sent at once (a client that does not read) closes the connection, and
 // descriptors a client attaches to its messages are discarded.
 //
-// Thread-safety: Start/Stop from one thread; the server runs on its own threads.
+// One thread serves every connection: an answer is a metadata lookup, a page lookup and one
+// sendmsg (microseconds), and one thread means a connection's handlers never run at once.
+//
+// Thread-safety: Start/Stop from one thread; the server runs on its own thread.
 #pragma once
 
 #include <chrono>
@@ -41,7 +44,6 @@ struct LocalServerOptions {
   // When not empty, a connection's first message must carry it.
   std::string auth_token;
   unsigned max_connections = 256;
-  unsigned threads = 1;
   // Longer reads are declined (they go over HTTP, in windows).
   std::uint64_t max_read_bytes = std::uint64_t{64} << 20;
 };

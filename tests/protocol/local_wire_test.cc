@@ -1,0 +1,108 @@
+#include "protocol/local_wire.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace epochcache::protocol {
+namespace {
+
+TEST(LocalWireTest, MessagesRoundTrip) {
+  auto hello = DecodeLocalHello(EncodeLocalHello({.token = "s3cret"}));
+  ASSERT_TRUE(hello.ok()) << hello.status().ToString();
+  EXPECT_EQ(hello->token, "s3cret");
+
+  auto accepted = DecodeLocalHelloAnswer(
+      EncodeLocalHelloAnswer({.accepted = true, .address = "10.0.0.1:7411", .reason = ""}));
+  ASSERT_TRUE(accepted.ok());
+  EXPECT_TRUE(accepted->accepted);
+  EXPECT_EQ(accepted->address, "10.0.0.1:7411");
+  auto refused = DecodeLocalHelloAnswer(
+      EncodeLocalHelloAnswer({.accepted = false, .address = "", .reason = "no token"}));
+  ASSERT_TRUE(refused.ok());
+  EXPECT_FALSE(refused->accepted);
+  EXPECT_EQ(refused->reason, "no token");
+
+  const LocalRead read{.path = "/bucket/a b/ü.parquet",
+                       .version = "\"etag\"",
+                       .offset = 1ULL << 40,
+                       .length = 65536};
+  auto back = DecodeLocalRead(EncodeLocalRead(read));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->path, read.path);
+  EXPECT_EQ(back->version, read.version);
+  EXPECT_EQ(back->offset, read.offset);
+  EXPECT_EQ(back->length, read.length);
+
+  LocalReadAnswer hit{.hit = true, .size = 5, .version = "v1", .segments = {{64, 3}, {128, 2}}};
+  auto hit_back = DecodeLocalReadAnswer(EncodeLocalReadAnswer(hit));
+  ASSERT_TRUE(hit_back.ok());
+  EXPECT_TRUE(hit_back->hit);
+  EXPECT_EQ(hit_back->size, 5U);
+  EXPECT_EQ(hit_back->version, "v1");
+  ASSERT_EQ(hit_back->segments.size(), 2U);
+  EXPECT_EQ(hit_back->segments[1].file_offset, 128U);
+  EXPECT_EQ(hit_back->segments[1].length, 2U);
+  auto decline = DecodeLocalReadAnswer(EncodeLocalReadAnswer({.reason = "not cached"}));
+  ASSERT_TRUE(decline.ok());
+  EXPECT_FALSE(decline->hit);
+  EXPECT_EQ(decline->reason, "not cached");
+}
+
+TEST(LocalWireTest, EveryTruncationAndAnyTrailingByteIsRefused) {
+  const std::string read =
+      EncodeLocalRead({.path = "/p", .version = "v", .offset = 1, .length = 2});
+  for (std::size_t n = 0; n < read.size(); ++n) {
+    EXPECT_FALSE(DecodeLocalRead(read.substr(0, n)).ok()) << n;
+  }
+  EXPECT_FALSE(DecodeLocalRead(read + "x").ok());
+  const std::string answer =
+      EncodeLocalReadAnswer({.hit = true, .size = 1, .version = "v", .segments = {{0, 1}}});
+  for (std::size_t n = 0; n < answer.size(); ++n) {
+    EXPECT_FALSE(DecodeLocalReadAnswer(answer.substr(0, n)).ok()) << n;
+  }
+  EXPECT_FALSE(DecodeLocalReadAnswer(answer + '\0').ok());
+}
+
+TEST(LocalWireTest, HeadersOfOtherProtocolsVersionsAndTypesAreNamed) {
+  std::string read = EncodeLocalRead({.path = "/p", .version = "", .offset = 0, .length = 1});
+  auto ok = PeekLocalMessage(read);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(*ok, LocalMessageType::kRead);
+
+  std::string http = "GET /v1/read HTTP/1.1\r\n\r\n";
+  EXPECT_NE(PeekLocalMessage(http).status().message().find("not a message of this protocol"),
+            std::string::npos);
+  std::string other_version = read;
+  other_version[4] = 2;
+  EXPECT_NE(PeekLocalMessage(other_version).status().message().find("version 2"),
+            std::string::npos);
+  std::string unknown = read;
+  unknown[5] = 9;
+  EXPECT_NE(PeekLocalMessage(unknown).status().message().find("unknown message type 9"),
+            std::string::npos);
+  // A read is not a hello, whatever its bytes say after the header.
+  EXPECT_NE(DecodeLocalHello(read).status().message().find("expected a hello"), std::string::npos);
+  EXPECT_FALSE(PeekLocalMessage(std::string(kMaxLocalMessage + 1, 'E')).ok());
+}
+
+TEST(LocalWireTest, LimitsAreEnforcedOnDecode) {
+  const std::string long_path(kMaxLocalPath + 1, 'a');
+  EXPECT_FALSE(
+      DecodeLocalRead(EncodeLocalRead({.path = long_path, .version = "", .offset = 0, .length = 1}))
+          .ok());
+  EXPECT_FALSE(
+      DecodeLocalHello(EncodeLocalHello({.token = std::string(kMaxLocalToken + 1, 't')})).ok());
+  LocalReadAnswer many{.hit = true, .size = 1, .version = "v", .segments = {}};
+  many.segments.resize(kMaxLocalSegments + 1, {0, 1});
+  EXPECT_FALSE(DecodeLocalReadAnswer(EncodeLocalReadAnswer(many)).ok());
+  many.segments.resize(kMaxLocalSegments);
+  EXPECT_TRUE(DecodeLocalReadAnswer(EncodeLocalReadAnswer(many)).ok());
+  // A flag byte other than 0 or 1.
+  std::string answer = EncodeLocalReadAnswer({.reason = "x"});
+  answer[6] = 2;
+  EXPECT_FALSE(DecodeLocalReadAnswer(answer).ok());
+}
+
+}  // namespace
+}  // namespace epochcache::protocol
