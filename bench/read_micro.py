@@ -9,6 +9,8 @@
      threads;
    - the same reads through the Python fsspec front end (``EpochCacheFileSystem``:
      ``open().seek/readinto``), 1 thread;
+   - the same native reads as local reads: a client that finds the worker through etcd, where
+     it advertises its ``--local-socket``, and reads hits from the page files it is handed;
    - ceilings: ``os.pread`` of the same page files in the worker's cache dir (page cache hot),
      and a raw loopback TCP stream (16 MiB ``sendall`` -> ``recv_into``) plus a 64 KiB
      request/response round trip over one loopback connection, both in Python.
@@ -44,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import emulated_s3  # noqa: E402
 
+from epochcache.cluster import EtcdServer  # noqa: E402
 from epochcache.local_worker import LocalWorker  # noqa: E402
 
 KiB, MiB = 1 << 10, 1 << 20
@@ -232,13 +235,23 @@ def cache_hits(workdir: Path, file_mib: int, seconds: float) -> dict[str, dict]:
     cache = workdir / "cache"
     shutil.rmtree(cache, ignore_errors=True)
     results: dict[str, dict] = {}
+    # The worker also serves local reads (--local-socket, advertised in etcd): a second client,
+    # which finds it through etcd, reads hits from the page files; the first (given the
+    # worker's address, so it knows no socket) goes over HTTP. Same worker, same cached pages.
+    sock_dir = Path(tempfile.mkdtemp(prefix="ec-bench-"))
+    etcd = EtcdServer(workdir / "etcd").start()
     with LocalWorker(cache, under=f"file://{data}", capacity=f"{2 * file_mib}MiB",
-                     log_path=workdir / "worker.log") as worker:
+                     log_path=workdir / "worker.log",
+                     extra_args=["--etcd", etcd.endpoint, "--cluster", "bench",
+                                 "--local-socket", str(sock_dir / "w.sock")]) as worker:
         fs = EpochCacheFileSystem(target_protocol="file", worker_hosts=[worker.address],
                                   skip_instance_cache=True)
         # The filesystem's own native client (same piece size, parallelism and timeouts), so
         # native vs fsspec differ only by the Python front end.
         client = fs._client
+        local_fs = EpochCacheFileSystem(target_protocol="file", etcd_hosts=etcd.endpoint,
+                                        cluster="bench", skip_instance_cache=True)
+        local_client = local_fs._client
         uri = str(src)  # the native client takes under-store URIs: a local path for file://
         buf = bytearray(LARGE)
         for off in range(0, size, LARGE):  # warm the cache
@@ -250,6 +263,12 @@ def cache_hits(workdir: Path, file_mib: int, seconds: float) -> dict[str, dict]:
 
         def native_large(rng, b):
             client.readinto(uri, rng.randrange(0, size // LARGE) * LARGE, b)
+
+        def local_small(rng, b):
+            local_client.readinto(uri, rng.randrange(0, size - SMALL), b)
+
+        def local_large(rng, b):
+            local_client.readinto(uri, rng.randrange(0, size // LARGE) * LARGE, b)
 
         f = fs.open(str(src), "rb")
 
@@ -270,13 +289,15 @@ def cache_hits(workdir: Path, file_mib: int, seconds: float) -> dict[str, dict]:
             pread_small, pread_large = pread_loops(fds, os.fstat(fds[0]).st_size - MiB)
             # Loops compared with each other run interleaved.
             results.update(interleaved({"native_64k_random": native_small,
+                                        "local_64k_random": local_small,
                                         "fsspec_64k_random": fsspec_small,
-                                        "pread_64k_random": pread_small}, 3 * seconds, SMALL))
+                                        "pread_64k_random": pread_small}, 4 * seconds, SMALL))
             results.update(interleaved({"native_16m_sequential": native_large,
+                                        "local_16m_sequential": local_large,
                                         "fsspec_16m_sequential": fsspec_large,
                                         "pread_16m_sequential": pread_large,
                                         "tcp_16m_stream_interleaved": stream.loop},
-                                       4 * seconds, LARGE))
+                                       5 * seconds, LARGE))
         finally:
             stream.close()
             for fd in fds:
@@ -284,9 +305,15 @@ def cache_hits(workdir: Path, file_mib: int, seconds: float) -> dict[str, dict]:
         results["native_64k_random_4threads"] = timed_loop(native_small, seconds, SMALL, 4)
         results["native_64k_random_16threads"] = timed_loop(native_small, seconds, SMALL, 16)
         results["native_16m_sequential_4threads"] = timed_loop(native_large, seconds, LARGE, 4)
+        results["local_64k_random_16threads"] = timed_loop(local_small, seconds, SMALL, 16)
         f.close()
+        stats = worker.stats()
         results["_hits_only"] = {"under_store_bytes_during_hits":
-                                 worker.stats()["under_store_bytes"] - before}
+                                 stats["under_store_bytes"] - before,
+                                 "local_reads": stats["local_reads"],
+                                 "local_client": local_fs.client_stats()}
+    etcd.stop()
+    shutil.rmtree(sock_dir, ignore_errors=True)
     return results
 
 
@@ -358,6 +385,17 @@ def headline_rows(h: dict[str, dict]) -> list[dict]:
     add("native_64k_hits_per_s_1thread", get("native_64k_random", "ops_per_s"), "1/s")
     add("native_64k_hits_per_s_16threads", get("native_64k_random_16threads", "ops_per_s"),
         "1/s")
+    # The same hits through the worker's local socket (page files read by the client).
+    local_us = get("local_64k_random", "us_per_op")
+    add("local_64k_hit_latency_1thread", local_us, "us")
+    if local_us and pread_us:
+        add("local_64k_hit_latency_1thread_over_pread", round(local_us / pread_us, 2), "ratio")
+    local_mb = get("local_16m_sequential", "mb_per_s")
+    add("local_16m_hit_throughput", local_mb, "MB/s")
+    if local_mb and stream_mb:
+        add("local_16m_hit_throughput_over_loopback_stream", round(local_mb / stream_mb, 3),
+            "ratio")
+    add("local_64k_hits_per_s_16threads", get("local_64k_random_16threads", "ops_per_s"), "1/s")
     return rows
 
 
