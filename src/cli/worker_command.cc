@@ -599,6 +599,10 @@ int WorkerCommand::Run() {
     local_options.path = local_socket;
     local_options.advertised_address = AdvertisedAddress(port);
     local_options.auth_token = server_options.auth_token;
+    // Clients keep page files no longer than a page goes unverified here.
+    local_options.keep = std::min<std::chrono::milliseconds>(
+        local_options.keep,
+        std::chrono::duration_cast<std::chrono::milliseconds>(*verify_interval));
     auto started = worker::LocalServer::Start(service, local_options);
     if (!started.ok()) return Fail(started.status());
     local = std::move(started).value();

@@ -78,9 +78,9 @@ class ClientImpl final : public Client {
         pool_(std::move(pool)),
         direct_pool_(kDirectReadThreads),
         creator_pid_(getpid()),
-        local_(options_.local_reads
-                   ? std::make_unique<LocalReads>(options_.auth_token, options_.request_timeout)
-                   : nullptr) {}
+        local_(options_.local_reads ? std::make_unique<LocalReads>(options_.auth_token,
+                                                                   options_.request_timeout, clock)
+                                    : nullptr) {}
 
   ~ClientImpl() override {
     // In a forked child the I/O threads, the direct-read threads and the membership refresh
@@ -230,6 +230,7 @@ class ClientImpl final : public Client {
     if (local_) {
       out.local_reads = local_->reads();
       out.local_read_bytes = local_->bytes();
+      out.local_kept_reads = local_->kept_reads();
     }
     return out;
   }

@@ -40,10 +40,31 @@ bool ReadFully(int fd, std::uint64_t offset, std::span<std::byte> out) {
   return true;
 }
 
+std::string KeyOf(const ReadTarget& target) {
+  std::string key = target.path;
+  key.push_back('\0');
+  key += target.version;
+  return key;
+}
+
+// The longest a page file is kept, whatever a worker says.
+constexpr std::uint64_t kMaxKeepMs = 60000;
+
 }  // namespace
 
-LocalReads::LocalReads(std::string token, std::chrono::milliseconds timeout)
-    : token_(std::move(token)), timeout_(timeout) {}
+bool LocalReads::ReadParts(const std::vector<Part>& parts, std::span<std::byte> sink) {
+  for (const auto& part : parts) {
+    if (!ReadFully(part.fd->get(), part.file_offset,
+                   sink.subspan(part.at, static_cast<std::size_t>(part.length)))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+LocalReads::LocalReads(std::string token, std::chrono::milliseconds timeout, Clock& clock,
+                       std::size_t max_kept)
+    : token_(std::move(token)), timeout_(timeout), clock_(clock), max_kept_(max_kept) {}
 
 LocalReads::Channel& LocalReads::ChannelFor(const Topology& topology, const std::string& host) {
   Channel& channel = channels_[host];
@@ -64,17 +85,31 @@ LocalReads::Channel& LocalReads::ChannelFor(const Topology& topology, const std:
 bool LocalReads::MayServe(const Topology& topology, const std::string& host) {
   std::lock_guard lock(mu_);
   const Channel& channel = ChannelFor(topology, host);
-  return !channel.path.empty() && std::chrono::steady_clock::now() >= channel.retry_at;
+  return !channel.path.empty() && clock_.Now() >= channel.retry_at;
+}
+
+std::size_t LocalReads::kept() const {
+  std::lock_guard lock(mu_);
+  return lru_.size();
 }
 
 bool LocalReads::TryRead(const Topology& topology, const std::string& host,
                          const ReadTarget& target, const Piece& piece) {
+  if (auto parts = FindKept(target, piece)) {
+    if (ReadParts(*parts, piece.sink)) {
+      kept_reads_.fetch_add(1, std::memory_order_relaxed);
+      reads_.fetch_add(1, std::memory_order_relaxed);
+      bytes_.fetch_add(piece.b - piece.a, std::memory_order_relaxed);
+      return true;
+    }
+  }
   UniqueFd fd;
   std::string path;
+  std::chrono::milliseconds keep{0};
   {
     std::lock_guard lock(mu_);
     Channel& channel = ChannelFor(topology, host);
-    if (channel.path.empty() || std::chrono::steady_clock::now() < channel.retry_at) return false;
+    if (channel.path.empty() || clock_.Now() < channel.retry_at) return false;
     if (forks_.Forked()) {
       // Inherited from the parent, whose answers they would read: closed here (the parent's
       // own descriptors stay open), and this process makes a connection per read.
@@ -84,16 +119,17 @@ bool LocalReads::TryRead(const Topology& topology, const std::string& host,
       channel.idle.pop_back();
     }
     path = channel.path;
+    keep = channel.keep;
   }
   if (!fd.valid()) {
-    fd = Connect(path, host);
+    fd = Connect(path, host, &keep);
     if (!fd.valid()) {
       Failed(host);
       return false;
     }
   }
   bool broken = false;
-  const bool read = Exchange(fd.get(), target, piece, &broken);
+  const bool read = Exchange(fd.get(), target, piece, keep, &broken);
   if (broken) {
     Failed(host);
     return false;
@@ -101,7 +137,10 @@ bool LocalReads::TryRead(const Topology& topology, const std::string& host,
   if (!forks_.Forked()) {
     std::lock_guard lock(mu_);
     Channel& channel = channels_[host];
-    if (channel.path == path) channel.idle.push_back(std::move(fd));
+    if (channel.path == path) {
+      channel.keep = keep;
+      channel.idle.push_back(std::move(fd));
+    }
   }
   if (read) {
     reads_.fetch_add(1, std::memory_order_relaxed);
@@ -113,11 +152,12 @@ bool LocalReads::TryRead(const Topology& topology, const std::string& host,
 void LocalReads::Failed(const std::string& host) {
   std::lock_guard lock(mu_);
   Channel& channel = channels_[host];
-  channel.retry_at = std::chrono::steady_clock::now() + kRetryAfter;
+  channel.retry_at = clock_.Now() + kRetryAfter;
   channel.idle.clear();
 }
 
-UniqueFd LocalReads::Connect(const std::string& path, const std::string& host) const {
+UniqueFd LocalReads::Connect(const std::string& path, const std::string& host,
+                             std::chrono::milliseconds* keep) const {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof(addr.sun_path)) return {};
@@ -150,11 +190,13 @@ UniqueFd LocalReads::Connect(const std::string& path, const std::string& host) c
                  answer->address, host);
     return {};
   }
+  // Bounded here too: a kept page file is never read unverified for long.
+  *keep = std::chrono::milliseconds(std::min<std::uint64_t>(answer->keep_ms, kMaxKeepMs));
   return fd;
 }
 
 bool LocalReads::Exchange(int fd, const ReadTarget& target, const Piece& piece,
-                          bool* broken) const {
+                          std::chrono::milliseconds keep, bool* broken) {
   const protocol::LocalRead request{.path = target.path,
                                     .version = target.version,
                                     .offset = piece.a,
@@ -175,21 +217,90 @@ bool LocalReads::Exchange(int fd, const ReadTarget& target, const Piece& piece,
     return false;
   }
   if (!answer->hit) return false;
-  // Another version, or a short answer: HTTP will tell what happened.
+  // Another version: HTTP will tell what happened.
   if (answer->size != target.size || answer->version != target.version) return false;
-  std::uint64_t total = 0;
-  for (const auto& segment : answer->segments) total += segment.length;
-  if (total != piece.b - piece.a) return false;
-  std::size_t at = 0;
-  for (std::size_t i = 0; i < answer->segments.size(); ++i) {
-    const auto& segment = answer->segments[i];
-    if (!ReadFully(message->fds[i].get(), segment.file_offset,
-                   piece.sink.subspan(at, static_cast<std::size_t>(segment.length)))) {
-      return false;
-    }
-    at += static_cast<std::size_t>(segment.length);
+  // The segments must be contiguous, within the file, and cover the piece.
+  const auto& segments = answer->segments;
+  if (segments.empty() || segments.front().object_offset > piece.a) return false;
+  std::uint64_t end = segments.front().object_offset;
+  for (const auto& segment : segments) {
+    if (segment.object_offset != end || segment.length > target.size - end) return false;
+    end += segment.length;
   }
-  return true;
+  if (end < piece.b) return false;
+
+  const Clock::time_point expires = clock_.Now() + keep;
+  std::vector<Part> parts;
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    const auto& segment = segments[i];
+    auto fd_of_segment = std::make_shared<const UniqueFd>(std::move(message->fds[i]));
+    const std::uint64_t from = std::max(piece.a, segment.object_offset);
+    const std::uint64_t to = std::min(piece.b, segment.object_offset + segment.length);
+    if (from < to) {
+      parts.push_back({fd_of_segment, segment.file_offset + (from - segment.object_offset),
+                       to - from, static_cast<std::size_t>(from - piece.a)});
+    }
+    if (keep.count() > 0 && max_kept_ > 0) {
+      Keep(target, segment.object_offset, segment.file_offset, segment.length,
+           std::move(fd_of_segment), expires);
+    }
+  }
+  // A descriptor not kept closes once its part is read.
+  return ReadParts(parts, piece.sink);
+}
+
+void LocalReads::Keep(const ReadTarget& target, std::uint64_t object_offset,
+                      std::uint64_t file_offset, std::uint64_t length,
+                      std::shared_ptr<const UniqueFd> fd, Clock::time_point expires) {
+  std::lock_guard lock(mu_);
+  const std::string key = KeyOf(target);
+  auto& by_offset = kept_[key];
+  if (auto it = by_offset.find(object_offset); it != by_offset.end()) {
+    DropKept(by_offset, it);
+  }
+  lru_.emplace_front(key, object_offset);
+  by_offset.emplace(object_offset, Kept{std::move(fd), file_offset, length, expires, lru_.begin()});
+  while (lru_.size() > max_kept_) {
+    const auto [oldest_key, oldest_offset] = lru_.back();
+    auto file = kept_.find(oldest_key);
+    DropKept(file->second, file->second.find(oldest_offset));
+    if (file->second.empty()) kept_.erase(file);
+  }
+}
+
+void LocalReads::DropKept(std::map<std::uint64_t, Kept>& by_offset,
+                          std::map<std::uint64_t, Kept>::iterator it) {
+  lru_.erase(it->second.lru);
+  by_offset.erase(it);
+}
+
+std::optional<std::vector<LocalReads::Part>> LocalReads::FindKept(const ReadTarget& target,
+                                                                  const Piece& piece) {
+  std::lock_guard lock(mu_);
+  if (kept_.empty()) return std::nullopt;
+  auto file = kept_.find(KeyOf(target));
+  if (file == kept_.end()) return std::nullopt;
+  auto& by_offset = file->second;
+  const Clock::time_point now = clock_.Now();
+  std::vector<Part> parts;
+  for (std::uint64_t at = piece.a; at < piece.b;) {
+    auto it = by_offset.upper_bound(at);
+    if (it == by_offset.begin()) return std::nullopt;
+    --it;
+    Kept& kept = it->second;
+    if (kept.expires <= now) {
+      DropKept(by_offset, it);
+      if (by_offset.empty()) kept_.erase(file);
+      return std::nullopt;
+    }
+    if (it->first + kept.length <= at) return std::nullopt;
+    const std::uint64_t to = std::min(piece.b, it->first + kept.length);
+    parts.push_back({kept.fd, kept.file_offset + (at - it->first), to - at,
+                     static_cast<std::size_t>(at - piece.a)});
+    lru_.splice(lru_.begin(), lru_, kept.lru);
+    at = to;
+  }
+  return parts;
 }
 
 }  // namespace epochcache::client

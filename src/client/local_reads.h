@@ -4,6 +4,14 @@
 // else (a decline, a socket that fails) returns false and the piece goes over HTTP as before,
 // so local reads can only make a read faster, never change its answer.
 //
+// The page files of an answer (whole pages when the worker has them whole) are kept for as
+// long as the worker allows (its hello answer's keep_ms: at most its verification interval),
+// at most max_kept of them, least recently used dropped first: a later read of bytes they hold
+// of the same file version is a pread and nothing else, with no message to the worker. A page
+// file never changes once written (the worker replaces, never rewrites), so a kept descriptor
+// keeps serving exactly the bytes it was handed for; a new version of the file is another key.
+// A kept descriptor of a page the worker has since evicted holds its disk space until dropped.
+//
 // A socket is used for a worker only after its hello answer names that worker's address (a
 // socket path can name another worker, e.g. in another container), and one that fails is not
 // tried again for kRetryAfter. Connections are pooled per worker; a forked child never uses its
@@ -15,6 +23,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -24,6 +34,7 @@
 #include "client/fork_count.h"
 #include "client/piece_read.h"
 #include "client/placement_view.h"
+#include "common/clock.h"
 #include "common/fd_passing.h"
 
 namespace epochcache::client {
@@ -32,47 +43,95 @@ class LocalReads {
  public:
   // How long a socket that failed (refused, wrong worker, broken) is left alone.
   static constexpr std::chrono::seconds kRetryAfter{30};
+  // Kept page files at most, by default.
+  static constexpr std::size_t kDefaultMaxKept = 256;
 
-  // `token` is sent in each connection's hello; `timeout` bounds every wait on a socket.
-  LocalReads(std::string token, std::chrono::milliseconds timeout);
+  // `token` is sent in each connection's hello; `timeout` bounds every wait on a socket;
+  // `clock` (which must outlive this) times kept page files and failed sockets.
+  LocalReads(std::string token, std::chrono::milliseconds timeout, Clock& clock,
+             std::size_t max_kept = kDefaultMaxKept);
   LocalReads(const LocalReads&) = delete;
   LocalReads& operator=(const LocalReads&) = delete;
 
-  // Reads `piece` of `target` from worker `host` (an address of `topology`) through its local
-  // socket into piece.sink. True when the bytes are there; false: ask over HTTP.
+  // Reads `piece` of `target` into piece.sink from page files kept from earlier answers, or
+  // else from worker `host` (an address of `topology`) through its local socket. True when
+  // the bytes are there; false: ask over HTTP.
   bool TryRead(const Topology& topology, const std::string& host, const ReadTarget& target,
                const Piece& piece);
 
   // Whether `host` has a local socket that is not known to fail (cheap: no system call).
   [[nodiscard]] bool MayServe(const Topology& topology, const std::string& host);
 
+  // Pieces read locally (from kept page files or a worker's answer), their bytes, and of those
+  // pieces the ones that needed no message to a worker.
   [[nodiscard]] std::uint64_t reads() const { return reads_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t kept_reads() const {
+    return kept_reads_.load(std::memory_order_relaxed);
+  }
+  // Page files kept now.
+  [[nodiscard]] std::size_t kept() const;
 
  private:
   struct Channel {
     std::string path;  // empty: the worker has no local socket
     std::uint64_t generation = 0;
-    std::chrono::steady_clock::time_point retry_at{};
+    Clock::time_point retry_at{};
+    std::chrono::milliseconds keep{0};  // from the hello answer
     std::vector<UniqueFd> idle;
+  };
+
+  // File bytes [object_offset, object_offset + length) at file_offset of `fd`.
+  struct Kept {
+    std::shared_ptr<const UniqueFd> fd;
+    std::uint64_t file_offset = 0;
+    std::uint64_t length = 0;
+    Clock::time_point expires{};
+    std::list<std::pair<std::string, std::uint64_t>>::iterator lru;
+  };
+  // Where a piece's bytes are: `length` bytes at `file_offset` of `fd` go to sink + `at`.
+  struct Part {
+    std::shared_ptr<const UniqueFd> fd;
+    std::uint64_t file_offset = 0;
+    std::uint64_t length = 0;
+    std::size_t at = 0;
   };
 
   // The channel of `host` as of `topology`, made or refreshed. REQUIRES: mu_ held.
   Channel& ChannelFor(const Topology& topology, const std::string& host);
-  // A connection to `path` whose hello answer named `host`; invalid (and logged) otherwise.
-  UniqueFd Connect(const std::string& path, const std::string& host) const;
+  // A connection to `path` whose hello answer named `host` (its keep time in `*keep`); invalid
+  // (and logged) otherwise.
+  UniqueFd Connect(const std::string& path, const std::string& host,
+                   std::chrono::milliseconds* keep) const;
   // One request and answer on `fd`; true when `piece` was read. `broken` is set when the
-  // connection cannot be used again.
-  bool Exchange(int fd, const ReadTarget& target, const Piece& piece, bool* broken) const;
+  // connection cannot be used again. Keeps the answer's page files for `keep`.
+  bool Exchange(int fd, const ReadTarget& target, const Piece& piece,
+                std::chrono::milliseconds keep, bool* broken);
   void Failed(const std::string& host);
+
+  // preads every part into `sink`; false if one failed.
+  static bool ReadParts(const std::vector<Part>& parts, std::span<std::byte> sink);
+  // The parts of `piece` that kept page files hold, if they hold all of it.
+  std::optional<std::vector<Part>> FindKept(const ReadTarget& target, const Piece& piece);
+  void Keep(const ReadTarget& target, std::uint64_t object_offset, std::uint64_t file_offset,
+            std::uint64_t length, std::shared_ptr<const UniqueFd> fd, Clock::time_point expires);
+  // Drops one kept page file (its descriptor closes once no read holds it). REQUIRES: mu_ held.
+  void DropKept(std::map<std::uint64_t, Kept>& by_offset,
+                std::map<std::uint64_t, Kept>::iterator it);
 
   const std::string token_;
   const std::chrono::milliseconds timeout_;
+  Clock& clock_;
+  const std::size_t max_kept_;
   const ForkGuard forks_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::unordered_map<std::string, Channel> channels_;  // GUARDED_BY(mu_)
+  // By path and version ("path\0version"), then by object offset.
+  std::unordered_map<std::string, std::map<std::uint64_t, Kept>> kept_;  // GUARDED_BY(mu_)
+  std::list<std::pair<std::string, std::uint64_t>> lru_;  // most recent first; GUARDED_BY(mu_)
   std::atomic<std::uint64_t> reads_{0};
   std::atomic<std::uint64_t> bytes_{0};
+  std::atomic<std::uint64_t> kept_reads_{0};
 };
 
 }  // namespace epochcache::client

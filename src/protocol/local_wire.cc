@@ -133,6 +133,7 @@ std::string EncodeLocalHelloAnswer(const LocalHelloAnswer& m) {
   Writer w(LocalMessageType::kHelloAnswer);
   w.U8(m.accepted ? 1 : 0);
   w.Str(m.accepted ? m.address : m.reason);
+  if (m.accepted) w.U64(m.keep_ms);
   return w.Take();
 }
 
@@ -141,7 +142,8 @@ Result<LocalHelloAnswer> DecodeLocalHelloAnswer(std::string_view bytes) {
   LocalHelloAnswer m;
   std::uint8_t accepted = 0;
   std::string text;
-  if (!r.U8(&accepted) || accepted > 1 || !r.Str(kMaxLocalPath, &text) || !r.done()) {
+  if (!r.U8(&accepted) || accepted > 1 || !r.Str(kMaxLocalPath, &text) ||
+      (accepted == 1 && !r.U64(&m.keep_ms)) || !r.done()) {
     return Malformed("hello answer");
   }
   m.accepted = accepted == 1;
@@ -179,6 +181,7 @@ std::string EncodeLocalReadAnswer(const LocalReadAnswer& m) {
   w.Str(m.version);
   w.U16(static_cast<std::uint16_t>(std::min(m.segments.size(), kMaxLocalSegments + 1)));
   for (const auto& s : m.segments) {
+    w.U64(s.object_offset);
     w.U64(s.file_offset);
     w.U64(s.length);
   }
@@ -202,7 +205,9 @@ Result<LocalReadAnswer> DecodeLocalReadAnswer(std::string_view bytes) {
   }
   m.segments.resize(count);
   for (auto& s : m.segments) {
-    if (!r.U64(&s.file_offset) || !r.U64(&s.length)) return Malformed("read answer");
+    if (!r.U64(&s.object_offset) || !r.U64(&s.file_offset) || !r.U64(&s.length)) {
+      return Malformed("read answer");
+    }
   }
   if (!r.done()) return Malformed("read answer");
   return m;

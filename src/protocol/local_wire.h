@@ -53,7 +53,11 @@ struct LocalHello {
 struct LocalHelloAnswer {
   bool accepted = false;
   std::string address = {};  // the worker's advertised "host:port" (when accepted)
-  std::string reason = {};   // why not (when refused)
+  // How long a client may keep the page files of an answer to serve later reads of the same
+  // bytes itself (when accepted): at most the worker's verification interval, since bytes read
+  // that way are not verified again. 0: not at all.
+  std::uint64_t keep_ms = 0;
+  std::string reason = {};  // why not (when refused)
 };
 
 struct LocalRead {
@@ -63,16 +67,21 @@ struct LocalRead {
   std::uint64_t length = 0;
 };
 
-// Where one segment's bytes are inside the page file sent with it.
+// Bytes [object_offset, object_offset + length) of the file are at file_offset in the page file
+// sent with the segment. The worker never writes into a page file (a new fill is a new file),
+// so this stays true for as long as the descriptor is held, and a client may keep it to serve
+// later reads of those bytes of that version (within the worker's verification interval).
 struct LocalSegment {
+  std::uint64_t object_offset = 0;
   std::uint64_t file_offset = 0;
   std::uint64_t length = 0;
 };
 
 struct LocalReadAnswer {
   bool hit = false;
-  // A hit: the file's size and version, and the segments, which cover exactly the requested
-  // bytes clipped to the size, in order.
+  // A hit: the file's size and version, and the segments, in order and contiguous, which
+  // cover at least the requested bytes clipped to the size (whole pages when they are all
+  // cached, so that the client can keep them for reads nearby).
   std::uint64_t size = 0;
   std::string version = {};
   std::vector<LocalSegment> segments = {};

@@ -415,6 +415,7 @@ class PyClient {
     d["placement_rebuilds"] = s.placement_rebuilds;
     d["local_reads"] = s.local_reads;
     d["local_read_bytes"] = s.local_read_bytes;
+    d["local_kept_reads"] = s.local_kept_reads;
     return d;
   }
 
@@ -534,6 +535,6 @@ NB_MODULE(_native, m) {
       .def("stats", &PyClient::Stats,
            "Client counters: failovers, direct_reads, direct_read_bytes, direct_metadata, "
            "breaker_opens, breaker_skips, worker_errors, placement_rebuilds, local_reads, "
-           "local_read_bytes.")
+           "local_read_bytes, local_kept_reads.")
       .def_prop_ro("worker_hosts", &PyClient::hosts);
 }

@@ -32,6 +32,9 @@ using protocol::LocalMessageType;
 // may do so at once.
 constexpr std::chrono::seconds kRefusalLinger{1};
 constexpr unsigned kMaxLingering = 64;
+// A read is answered with the whole pages around it when they are all cached and total at
+// most this: the client keeps their descriptors for reads nearby (client/local_reads.h).
+constexpr std::uint64_t kMaxWholePageBytes = std::uint64_t{16} << 20;
 
 std::string ErrnoText(int err) { return std::strerror(err); }  // NOLINT(concurrency-mt-unsafe)
 
@@ -197,6 +200,8 @@ class LocalServer::Impl::Connection : public std::enable_shared_from_this<Connec
                             : "the bearer token is not valid";
       }
       answer.address = server_.options.advertised_address;
+      answer.keep_ms = static_cast<std::uint64_t>(std::max<std::int64_t>(
+          0, std::chrono::duration_cast<std::chrono::milliseconds>(server_.options.keep).count()));
       if (!Send(protocol::EncodeLocalHelloAnswer(answer), {}))
         return "the hello answer was not taken";
       if (!answer.accepted) return "a hello without a valid token";
@@ -225,13 +230,15 @@ class LocalServer::Impl::Connection : public std::enable_shared_from_this<Connec
     std::vector<int> fds;
     fds.reserve(plan.segments.size());
     answer.segments.reserve(plan.segments.size());
+    std::uint64_t object_offset = plan.offset;
     for (const ReadSegment& segment : plan.segments) {
-      answer.segments.push_back({segment.page.file_offset(), segment.length});
+      answer.segments.push_back({object_offset, segment.page.file_offset(), segment.length});
       fds.push_back(segment.page.fd());
+      object_offset += segment.length;
     }
     // Counted before the answer leaves, so that a client that has it sees it counted.
     Bump(counters.local_reads);
-    Bump(counters.local_read_bytes, plan.length);
+    Bump(counters.local_read_bytes, std::min(read.length, plan.status.size - read.offset));
     if (!Send(protocol::EncodeLocalReadAnswer(answer), fds)) return "an answer was not taken";
     return std::nullopt;
   }
@@ -251,7 +258,7 @@ class LocalServer::Impl::Connection : public std::enable_shared_from_this<Connec
     if (read.offset >= status->size) return std::string("the range starts past the end");
     const std::uint64_t length = std::min(read.length, status->size - read.offset);
     if (length == 0) return std::string("an empty range");
-    auto cached = service.TryReadCached(*status, read.offset, length);
+    auto cached = service.TryReadCachedPages(*status, read.offset, length, kMaxWholePageBytes);
     if (!cached) return std::string("not every page is cached");
     if (!cached->ok()) return cached->status().message();
     if (cached->value().segments.size() > protocol::kMaxLocalSegments) {

@@ -46,6 +46,10 @@ struct LocalServerOptions {
   unsigned max_connections = 256;
   // Longer reads are declined (they go over HTTP, in windows).
   std::uint64_t max_read_bytes = std::uint64_t{64} << 20;
+  // How long a client may keep the page files it is handed to serve later reads of the same
+  // bytes itself (told in the hello answer). Bytes read that way are not verified again, so
+  // this must not exceed the page store's verification interval; 0 turns keeping off.
+  std::chrono::milliseconds keep{10000};
 };
 
 class LocalServer {

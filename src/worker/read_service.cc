@@ -364,6 +364,30 @@ std::optional<Result<ReadPlan>> ReadService::TryReadCached(const FileStatus& sta
   return Result<ReadPlan>(std::move(plan));
 }
 
+std::optional<Result<ReadPlan>> ReadService::TryReadCachedPages(const FileStatus& status,
+                                                                std::uint64_t offset,
+                                                                std::uint64_t length,
+                                                                std::uint64_t max_bytes) {
+  if (status.is_directory || length == 0 || offset >= status.size) {
+    return TryReadCached(status, offset, length);
+  }
+  const std::uint64_t end = offset + std::min(length, status.size - offset);
+  const std::uint64_t first = offset / page_size_ * page_size_;
+  const std::uint64_t last =
+      std::min(status.size, (end + page_size_ - 1) / page_size_ * page_size_);
+  bool whole = last - first <= max_bytes;
+  // Asked first without a lookup, so that a partly cached page costs no miss in the stats.
+  const std::string file_key = MakeFileKey(status.path, status.version);
+  for (std::uint64_t index = first / page_size_; whole && index * page_size_ < last; ++index) {
+    const std::vector<bool> present = pages_.PresentChunks(PageId{file_key, index});
+    whole = !present.empty() && std::find(present.begin(), present.end(), false) == present.end();
+  }
+  if (whole) {
+    if (auto plan = TryReadCached(status, first, last - first)) return plan;
+  }
+  return TryReadCached(status, offset, length);
+}
+
 Result<std::vector<ReadSegment>> ReadService::ReadPageSlice(
     const FileStatus& status, const std::string& file_key, std::uint64_t index, std::uint64_t begin,
     std::uint64_t length, bool just_missed) {

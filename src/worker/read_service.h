@@ -176,6 +176,13 @@ class ReadService {
   std::optional<Result<ReadPlan>> TryReadCached(const FileStatus& status, std::uint64_t offset,
                                                 std::uint64_t length);
 
+  // Like TryReadCached, but the plan covers the whole pages around the range when every one of
+  // them is wholly cached and they total at most `max_bytes` (a local reader keeps them to
+  // serve reads nearby, see local_server.h); otherwise just the range. The plan's offset and
+  // length say which bytes it covers.
+  std::optional<Result<ReadPlan>> TryReadCachedPages(const FileStatus& status, std::uint64_t offset,
+                                                     std::uint64_t length, std::uint64_t max_bytes);
+
   // Makes the pages covering [offset, offset + length) of the current version of `path`
   // resident, through the miss path (its budget, single flight and page store admission):
   // a page the policy declines stays uncached. Pages already cached cost no under-store read.

@@ -13,12 +13,13 @@ TEST(LocalWireTest, MessagesRoundTrip) {
   EXPECT_EQ(hello->token, "s3cret");
 
   auto accepted = DecodeLocalHelloAnswer(
-      EncodeLocalHelloAnswer({.accepted = true, .address = "10.0.0.1:7411", .reason = ""}));
+      EncodeLocalHelloAnswer({.accepted = true, .address = "10.0.0.1:7411", .keep_ms = 10000}));
   ASSERT_TRUE(accepted.ok());
   EXPECT_TRUE(accepted->accepted);
+  EXPECT_EQ(accepted->keep_ms, 10000U);
   EXPECT_EQ(accepted->address, "10.0.0.1:7411");
-  auto refused = DecodeLocalHelloAnswer(
-      EncodeLocalHelloAnswer({.accepted = false, .address = "", .reason = "no token"}));
+  auto refused = DecodeLocalHelloAnswer(EncodeLocalHelloAnswer(
+      {.accepted = false, .address = "", .keep_ms = 0, .reason = "no token"}));
   ASSERT_TRUE(refused.ok());
   EXPECT_FALSE(refused->accepted);
   EXPECT_EQ(refused->reason, "no token");
@@ -34,13 +35,15 @@ TEST(LocalWireTest, MessagesRoundTrip) {
   EXPECT_EQ(back->offset, read.offset);
   EXPECT_EQ(back->length, read.length);
 
-  LocalReadAnswer hit{.hit = true, .size = 5, .version = "v1", .segments = {{64, 3}, {128, 2}}};
+  LocalReadAnswer hit{
+      .hit = true, .size = 5, .version = "v1", .segments = {{0, 64, 3}, {3, 128, 2}}};
   auto hit_back = DecodeLocalReadAnswer(EncodeLocalReadAnswer(hit));
   ASSERT_TRUE(hit_back.ok());
   EXPECT_TRUE(hit_back->hit);
   EXPECT_EQ(hit_back->size, 5U);
   EXPECT_EQ(hit_back->version, "v1");
   ASSERT_EQ(hit_back->segments.size(), 2U);
+  EXPECT_EQ(hit_back->segments[1].object_offset, 3U);
   EXPECT_EQ(hit_back->segments[1].file_offset, 128U);
   EXPECT_EQ(hit_back->segments[1].length, 2U);
   auto decline = DecodeLocalReadAnswer(EncodeLocalReadAnswer({.reason = "not cached"}));
@@ -57,7 +60,7 @@ TEST(LocalWireTest, EveryTruncationAndAnyTrailingByteIsRefused) {
   }
   EXPECT_FALSE(DecodeLocalRead(read + "x").ok());
   const std::string answer =
-      EncodeLocalReadAnswer({.hit = true, .size = 1, .version = "v", .segments = {{0, 1}}});
+      EncodeLocalReadAnswer({.hit = true, .size = 1, .version = "v", .segments = {{0, 0, 1}}});
   for (std::size_t n = 0; n < answer.size(); ++n) {
     EXPECT_FALSE(DecodeLocalReadAnswer(answer.substr(0, n)).ok()) << n;
   }
@@ -94,7 +97,7 @@ TEST(LocalWireTest, LimitsAreEnforcedOnDecode) {
   EXPECT_FALSE(
       DecodeLocalHello(EncodeLocalHello({.token = std::string(kMaxLocalToken + 1, 't')})).ok());
   LocalReadAnswer many{.hit = true, .size = 1, .version = "v", .segments = {}};
-  many.segments.resize(kMaxLocalSegments + 1, {0, 1});
+  many.segments.resize(kMaxLocalSegments + 1, {0, 0, 1});
   EXPECT_FALSE(DecodeLocalReadAnswer(EncodeLocalReadAnswer(many)).ok());
   many.segments.resize(kMaxLocalSegments);
   EXPECT_TRUE(DecodeLocalReadAnswer(EncodeLocalReadAnswer(many)).ok());

@@ -52,10 +52,12 @@ struct ReadReply {
 
 class LocalServerTest : public ::testing::Test {
  protected:
+  [[nodiscard]] virtual std::uint64_t PageSize() const { return kPageSize; }
+
   void SetUp() override {
     PageStoreOptions options;
     options.dirs.push_back({dir_.str() + "/pages", 64 << 20});
-    options.page_size = kPageSize;
+    options.page_size = PageSize();
     auto pages = PageStore::Open(options);
     ASSERT_TRUE(pages.ok()) << pages.status().ToString();
     pages_ = std::move(pages).value();
@@ -111,19 +113,25 @@ class LocalServerTest : public ::testing::Test {
     return {answer.ok() ? *answer : LocalReadAnswer{}, std::move(message->fds)};
   }
 
-  // The bytes an answer points at, read with pread from its descriptors.
-  static std::string BytesOf(const ReadReply& reply) {
-    std::string out;
+  // Bytes [offset, offset + length) of the file as an answer points at them, read with pread
+  // from its descriptors; the segments must be contiguous and cover the range.
+  static std::string BytesOf(const ReadReply& reply, std::uint64_t offset, std::uint64_t length) {
+    std::string all;
     EXPECT_EQ(reply.answer.segments.size(), reply.fds.size());
+    if (reply.fds.empty()) return all;
+    const std::uint64_t start = reply.answer.segments.front().object_offset;
     for (std::size_t i = 0; i < reply.fds.size(); ++i) {
       const auto& segment = reply.answer.segments[i];
+      EXPECT_EQ(segment.object_offset, start + all.size());
       std::string part(segment.length, '\0');
       EXPECT_EQ(::pread(reply.fds[i].get(), part.data(), part.size(),
                         static_cast<off_t>(segment.file_offset)),
                 static_cast<ssize_t>(part.size()));
-      out += part;
+      all += part;
     }
-    return out;
+    EXPECT_LE(start, offset);
+    EXPECT_GE(start + all.size(), offset + length);
+    return all.substr(offset - start, length);
   }
 
   // Whether the server closed `fd` (a read sees the end of the stream).
@@ -161,7 +169,13 @@ TEST_F(LocalServerTest, ACachedRangeComesBackAsPageFilesHoldingExactlyItsBytes) 
         Read(fd.get(), {.path = "/d/f", .version = "", .offset = offset, .length = length});
     ASSERT_TRUE(reply.answer.hit) << reply.answer.reason;
     EXPECT_EQ(reply.answer.size, want.size());
-    EXPECT_EQ(BytesOf(reply), want.substr(offset, length)) << offset;
+    const std::uint64_t clipped = std::min(length, want.size() - offset);
+    EXPECT_EQ(BytesOf(reply, offset, clipped), want.substr(offset, clipped)) << offset;
+    // Whole pages, which the client may keep for reads nearby.
+    EXPECT_EQ(reply.answer.segments.front().object_offset % kPageSize, 0U);
+    EXPECT_EQ(reply.answer.segments.back().object_offset + reply.answer.segments.back().length,
+              std::min<std::uint64_t>(want.size(),
+                                      (offset + clipped + kPageSize - 1) / kPageSize * kPageSize));
   }
   EXPECT_EQ(service_->counters().under_store_reads.load(), under_reads);
   EXPECT_EQ(service_->counters().local_reads.load(), 3U);
@@ -195,7 +209,7 @@ TEST_F(LocalServerTest, AnythingButAWholeHitIsDeclinedWithoutTouchingTheUnderSto
   // The connection is still good for a hit.
   auto hit = Read(fd.get(), {.path = "/d/f", .version = "", .offset = 0, .length = 10});
   EXPECT_TRUE(hit.answer.hit);
-  EXPECT_EQ(BytesOf(hit), Bytes(10));
+  EXPECT_EQ(BytesOf(hit, 0, 10), Bytes(10));
 }
 
 TEST_F(LocalServerTest, ATokenIsRequiredWhenTheWorkerHasOne) {
@@ -318,7 +332,7 @@ TEST_F(LocalServerTest, DescriptorsHandedOutKeepTheirBytesAfterThePageIsEvicted)
   auto dropped = service_->Evict("/d/f");
   ASSERT_TRUE(dropped.ok());
   EXPECT_EQ(*dropped, 4U);
-  EXPECT_EQ(BytesOf(reply), Bytes(2 * kPageSize));
+  EXPECT_EQ(BytesOf(reply, 0, 2 * kPageSize), Bytes(2 * kPageSize));
   // And the worker no longer answers from the dropped pages.
   EXPECT_FALSE(
       Read(fd.get(), {.path = "/d/f", .version = "", .offset = 0, .length = 10}).answer.hit);
@@ -356,6 +370,37 @@ TEST_F(LocalServerTest, AStaleSocketIsReplacedButALiveOneOrAnotherFileIsNot) {
 
   again.path = "/" + std::string(200, 'x');
   EXPECT_FALSE(LocalServer::Start(*service_, again).ok());
+}
+
+// Pages of four 64 KiB chunks, so that a page can be cached in part.
+class LocalServerLargePageTest : public LocalServerTest {
+ protected:
+  [[nodiscard]] std::uint64_t PageSize() const override { return 256 * 1024; }
+};
+
+TEST_F(LocalServerLargePageTest, APageCachedInPartIsAnsweredWithJustTheRange) {
+  Start();
+  const std::string want = Bytes(512 * 1024);
+  under_.Put("/d/g", want);
+  ASSERT_TRUE(service_->Read("/d/g", "", 70000, 100).ok());  // the second chunk of page 0
+  const std::uint64_t misses = pages_->Stats().misses;
+  auto fd = Connect();
+  ASSERT_TRUE(Hello(fd.get()).accepted);
+  auto partial = Read(fd.get(), {.path = "/d/g", .version = "", .offset = 70000, .length = 100});
+  ASSERT_TRUE(partial.answer.hit) << partial.answer.reason;
+  ASSERT_EQ(partial.answer.segments.size(), 1U);
+  EXPECT_EQ(partial.answer.segments[0].object_offset, 70000U);
+  EXPECT_EQ(partial.answer.segments[0].length, 100U);
+  EXPECT_EQ(BytesOf(partial, 70000, 100), want.substr(70000, 100));
+  EXPECT_EQ(pages_->Stats().misses, misses);  // looking for whole pages counted no miss
+
+  ASSERT_TRUE(service_->Read("/d/g", "", 0, want.size()).ok());  // now both pages, whole
+  auto whole = Read(fd.get(), {.path = "/d/g", .version = "", .offset = 70000, .length = 100});
+  ASSERT_TRUE(whole.answer.hit);
+  ASSERT_EQ(whole.answer.segments.size(), 1U);
+  EXPECT_EQ(whole.answer.segments[0].object_offset, 0U);
+  EXPECT_EQ(whole.answer.segments[0].length, 256U * 1024);
+  EXPECT_EQ(BytesOf(whole, 0, 256 * 1024), want.substr(0, 256 * 1024));
 }
 
 }  // namespace
