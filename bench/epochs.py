@@ -24,7 +24,9 @@ materialize (Ray's object store: materialize() in epoch 1, iterate it after; not
 local (the files on local disk: the ceiling on one machine), epochcache_1w and epochcache_3w (1
 and 3 local workers over the same S3, each run starting from empty caches) and epochcache_arrow
 (1 worker, read through the native Arrow filesystem EpochCacheFileSystem(...).to_arrow();
-skipped with a note when the installed epochcache does not have it).
+skipped with a note when the installed epochcache does not have it); epochcache_local and
+epochcache_arrow_local are epochcache_1w and epochcache_arrow with local reads (the worker's
+--local-socket, found through a real etcd, so hits are read from its page files).
 
 Printed and written per system/setting/reader/epoch: seconds, rows, rows/s, MB/s of data
 delivered to the loop, bytes fetched from S3 (counted at the relay), requests S3 served by kind
@@ -53,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "devtools"))
 
 from harness import emulated_s3, make_images, request_kinds  # noqa: E402
 
+from epochcache.cluster import EtcdServer  # noqa: E402
 from epochcache.local_worker import LocalWorker  # noqa: E402
 from epochcache_dev.demo_data import (  # noqa: E402
     dataset_bytes,
@@ -62,7 +65,7 @@ from epochcache_dev.local_servers import upload_tree  # noqa: E402
 
 BUCKET = "bench"
 ALL_SYSTEMS = ["ray_s3", "s3fs", "fsspec_cache", "materialize", "local", "epochcache_1w",
-               "epochcache_3w", "epochcache_arrow"]
+               "epochcache_3w", "epochcache_arrow", "epochcache_local", "epochcache_arrow_local"]
 QUICK_SYSTEMS = ["ray_s3", "local", "epochcache_1w", "epochcache_arrow"]
 ALL_READERS = ["parquet", "parquet_2cols", "images", "binary", "arrow"]
 # parquet_2cols is parquet's code path with a projection: left out of --quick to keep it short.
@@ -70,7 +73,8 @@ QUICK_READERS = ["parquet", "images", "binary", "arrow"]
 # Which dataset each reader reads.
 DATASET = {"parquet": "parquet", "parquet_2cols": "parquet", "arrow": "parquet",
            "images": "images", "binary": "images"}
-EPOCHCACHE_SYSTEMS = ["epochcache_1w", "epochcache_3w", "epochcache_arrow"]
+EPOCHCACHE_SYSTEMS = ["epochcache_1w", "epochcache_3w", "epochcache_arrow", "epochcache_local",
+                      "epochcache_arrow_local"]
 MiB = 1 << 20
 
 # Dataset shapes. Full: ~146 MB of Parquet (20 files, 20 float/int columns of random values, so
@@ -298,12 +302,14 @@ class System:
         self._sources: dict[str, tuple] = {}
         self.fsspec_cache = "simplecache"
         self.metadata_ttl = None
+        self.etcd = None  # for the _local systems
+        self.sock_dir = Path()
 
     def unavailable(self, reader: str) -> str | None:
         """Why this system cannot run ``reader`` here, or None."""
         if self.name == "materialize" and reader == "arrow":
             return "materialize is Ray's object store; the arrow reader does not use Ray"
-        if self.name == "epochcache_arrow":
+        if self.name in ("epochcache_arrow", "epochcache_arrow_local"):
             from epochcache import EpochCacheFileSystem
 
             if not hasattr(EpochCacheFileSystem, "to_arrow"):
@@ -323,9 +329,16 @@ class System:
         self.scratch.mkdir(parents=True)
         if self.name.startswith("epochcache"):
             n = 3 if self.name.endswith("3w") else 1
+            local_args: list[str] = []
+            if self.name.endswith("_local"):
+                # Local reads: the worker registers its socket in etcd, where the client finds it.
+                self.etcd = EtcdServer(self.scratch / "etcd").start()
+                self.sock_dir = Path(tempfile.mkdtemp(prefix="ec-epochs-"))
+                local_args = ["--etcd", self.etcd.endpoint, "--cluster", "epochs",
+                              "--local-socket", str(self.sock_dir / "w.sock")]
             for i in range(n):
                 w = LocalWorker(self.scratch / f"cache{i}", under=f"s3://{BUCKET}",
-                                capacity="4GiB", extra_args=self.s3.worker_args() + (
+                                capacity="4GiB", extra_args=self.s3.worker_args() + local_args + (
                                     [] if self.metadata_ttl is None
                                     else ["--metadata-ttl", f"{self.metadata_ttl:g}s"]),
                                 env=self.s3.minio.worker_env(),
@@ -336,6 +349,10 @@ class System:
         for w in self.workers:
             w.stop()
         self.workers = []
+        if self.etcd is not None:
+            self.etcd.stop()
+            self.etcd = None
+            shutil.rmtree(self.sock_dir, ignore_errors=True)
         self._materialized = None
         self._sources = {}
         shutil.rmtree(self.scratch, ignore_errors=True)
@@ -386,10 +403,13 @@ class System:
         from epochcache import EpochCacheFileSystem
 
         options = {} if self.metadata_ttl is None else {"metadata_ttl": self.metadata_ttl}
+        if self.etcd is not None:
+            options.update(etcd_hosts=self.etcd.endpoint, cluster="epochs")
+        else:
+            options.update(worker_hosts=[w.address for w in self.workers])
         fs = EpochCacheFileSystem(target_protocol="s3", target_options=self.s3.s3fs_options(),
-                                  worker_hosts=[w.address for w in self.workers],
                                   skip_instance_cache=True, **options)
-        if self.name == "epochcache_arrow":
+        if self.name in ("epochcache_arrow", "epochcache_arrow_local"):
             # A pyarrow.fs.FileSystem: paths without a scheme, as for pyarrow's S3FileSystem.
             return f"{BUCKET}/{dataset}", fs.to_arrow()
         return f"s3://{BUCKET}/{dataset}", fs

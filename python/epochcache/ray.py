@@ -178,9 +178,19 @@ class _NodeWorker:
         _write_secret(token_file, spec["token"])
         etcd_args = ["--etcd", spec["etcd_hosts"], "--cluster", spec["cluster"],
                      "--lease-ttl", spec["lease_ttl"]]
+        # Local reads: the socket lives in the node's private run dir (0700), and the worker
+        # makes it 0600, so only this user's processes (Ray's own) can use it.
+        local_args: list[str] = []
+        if spec.get("local_reads", True):
+            sock = self.run_dir / "local.sock"
+            if len(str(sock)) < 108:
+                local_args = ["--local-socket", str(sock)]
+            else:
+                log.warning("epochcache.ray: %s is too long for a Unix socket; local reads off "
+                            "on this node (pass a shorter run_dir)", sock)
         self.worker = LocalWorker(
             self.cache_dirs, under=list(spec["under"]), capacity=spec["capacity"],
-            extra_args=[*etcd_args, *spec["worker_args"]], env=spec["env"],
+            extra_args=[*etcd_args, *local_args, *spec["worker_args"]], env=spec["env"],
             log_path=self.run_dir / "worker.log", auth_token_file=token_file,
             preexec_fn=_die_with_parent, host=host, create_cache_dir=False)
         self.supervisor = _Supervised(self.worker, self._cache_dir_problems,
@@ -300,7 +310,7 @@ class _Controller:
 
     def _worker_spec(self) -> dict[str, Any]:
         keys = ("under", "cache_dirs", "capacity", "cluster", "lease_ttl", "token", "env",
-                "worker_args", "host", "port", "run_dir", "backoff", "max_backoff")
+                "worker_args", "host", "port", "run_dir", "backoff", "max_backoff", "local_reads")
         return {**{k: self.config[k] for k in keys}, "etcd_hosts": self.etcd_hosts}
 
     def _sync(self) -> None:
@@ -470,6 +480,7 @@ def deploy(
     backoff: float = 0.5,
     max_backoff: float = 30.0,
     timeout: float = 120.0,
+    local_reads: bool = True,
 ) -> Deployment:
     """Starts an epochcache worker on every alive Ray node (and on every node that joins later).
 
@@ -494,6 +505,9 @@ def deploy(
     run_dir: per-node directory for token files and logs (default: <tmp>/epochcache-<name>).
     backoff, max_backoff: seconds before restarting a crashed worker, doubling up to the max.
     timeout: how long to wait for the first workers to come up.
+    local_reads: each worker also serves local reads on a Unix socket in its node's run dir
+        (``--local-socket``, advertised in etcd), so Ray tasks on the same node read cached
+        pages from its page files with no TCP round trip (docs/api.md, "Local reads").
     """
     _ensure_ray()
     under = _as_list(under, "under")
@@ -513,6 +527,7 @@ def deploy(
         "env": dict(env or {}), "worker_args": list(worker_args), "lease_ttl": lease_ttl,
         "poll_interval": float(poll_interval), "backoff": backoff, "max_backoff": max_backoff,
         "run_dir": run_dir or str(Path(tempfile.gettempdir()) / f"epochcache-{name}"),
+        "local_reads": bool(local_reads),
     }
     if not etcd_hosts:
         log.warning("epochcache.ray: no etcd_hosts given, so one etcd runs on the Ray head node: "

@@ -163,6 +163,9 @@ def test_deploy_starts_a_worker_per_node_and_ray_data_reads_exactly(deployment, 
     assert first > 0
     _assert_same(_read(fs), dataset)
     assert _under_bytes(deployment) == first  # epoch 2 came from the caches
+    # Every worker serves local reads, and Ray's tasks (on this one host) used them.
+    assert all(w["local_socket"] for w in fs.workers())
+    assert sum(s["local_reads"] for s in deployment.stats().values()) > 0
 
 
 def test_token_is_private_and_required(deployment, ray_cluster):
