@@ -95,15 +95,22 @@ class EtcdServer:
 
 
 class LocalCluster:
-    """etcd and ``workers`` epochcache workers on 127.0.0.1, registered under ``cluster``."""
+    """etcd and ``workers`` epochcache workers on 127.0.0.1, registered under ``cluster``.
+
+    With ``local_reads`` (the default) each worker also serves local reads on a Unix socket
+    (``--local-socket``, in a private temporary directory: socket paths are short), so clients
+    on this machine read cache hits from its page files."""
 
     def __init__(self, root: str | os.PathLike, under: str, workers: int = 3,
                  cluster: str = "local", capacity: str = "1GiB",
-                 worker_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+                 worker_args: list[str] | None = None, env: dict[str, str] | None = None,
+                 local_reads: bool = True) -> None:
         if workers < 1:
             raise ValueError("a cluster needs at least one worker")
         self.root = Path(root)
         self.cluster = cluster
+        self.local_reads = local_reads
+        self._sock_dir: Path | None = None
         self.etcd = EtcdServer(self.root / "etcd")
         self.workers = [
             LocalWorker(self.root / f"worker-{i}" / "cache", under=under, capacity=capacity,
@@ -114,9 +121,13 @@ class LocalCluster:
 
     def start(self) -> "LocalCluster":
         self.etcd.start()
-        for w in self.workers:
+        if self.local_reads and self._sock_dir is None:
+            self._sock_dir = Path(tempfile.mkdtemp(prefix="epochcache-sock-"))  # mode 0700
+        for i, w in enumerate(self.workers):
             w.extra_args += ["--etcd", self.etcd.endpoint, "--cluster", self.cluster,
                              "--lease-ttl", "3s"]
+            if self._sock_dir is not None:
+                w.extra_args += ["--local-socket", str(self._sock_dir / f"worker-{i}.sock")]
             w.start()
         return self
 
@@ -138,6 +149,9 @@ class LocalCluster:
         for w in self.workers:
             w.stop()
         self.etcd.stop()
+        if self._sock_dir is not None:
+            shutil.rmtree(self._sock_dir, ignore_errors=True)
+            self._sock_dir = None
 
     def __enter__(self) -> "LocalCluster":
         return self.start()

@@ -78,8 +78,9 @@ class ClientImpl final : public Client {
         pool_(std::move(pool)),
         direct_pool_(kDirectReadThreads),
         creator_pid_(getpid()),
+        // A local answer never waits on the under store: the connect timeout bounds it.
         local_(options_.local_reads ? std::make_unique<LocalReads>(options_.auth_token,
-                                                                   options_.request_timeout, clock)
+                                                                   options_.connect_timeout, clock)
                                     : nullptr) {}
 
   ~ClientImpl() override {
@@ -380,7 +381,8 @@ class ClientImpl final : public Client {
                      target);
     }
     for (auto& [piece, owners] : local_pieces) {
-      if (local_->TryRead(*topology, owners.front(), *target, piece)) {
+      if (local_->TryRead(*topology, owners.front(), *target, piece) !=
+          LocalReads::Outcome::kDeclined) {
         batch->Done(Status::Ok());
         continue;
       }

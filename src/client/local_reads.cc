@@ -2,13 +2,17 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <iterator>
+#include <limits>
 #include <utility>
 
 #include "protocol/local_wire.h"
@@ -40,6 +44,16 @@ bool ReadFully(int fd, std::uint64_t offset, std::span<std::byte> out) {
   return true;
 }
 
+// Kept descriptors may take a sixteenth of the process's descriptor limit: a client per
+// thread (as fsspec makes them) must not run the process out of descriptors.
+std::size_t KeptAllowedByDescriptorLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
+    return std::numeric_limits<std::size_t>::max();
+  }
+  return static_cast<std::size_t>(limit.rlim_cur / 16);
+}
+
 std::string KeyOf(const ReadTarget& target) {
   std::string key = target.path;
   key.push_back('\0');
@@ -64,7 +78,10 @@ bool LocalReads::ReadParts(const std::vector<Part>& parts, std::span<std::byte> 
 
 LocalReads::LocalReads(std::string token, std::chrono::milliseconds timeout, Clock& clock,
                        std::size_t max_kept)
-    : token_(std::move(token)), timeout_(timeout), clock_(clock), max_kept_(max_kept) {}
+    : token_(std::move(token)),
+      timeout_(timeout),
+      clock_(clock),
+      max_kept_(std::min(max_kept, KeptAllowedByDescriptorLimit())) {}
 
 LocalReads::Channel& LocalReads::ChannelFor(const Topology& topology, const std::string& host) {
   Channel& channel = channels_[host];
@@ -93,15 +110,20 @@ std::size_t LocalReads::kept() const {
   return lru_.size();
 }
 
-bool LocalReads::TryRead(const Topology& topology, const std::string& host,
-                         const ReadTarget& target, const Piece& piece) {
+LocalReads::Outcome LocalReads::TryRead(const Topology& topology, const std::string& host,
+                                        const ReadTarget& target, const Piece& piece) {
   if (auto parts = FindKept(target, piece)) {
     if (ReadParts(*parts, piece.sink)) {
       kept_reads_.fetch_add(1, std::memory_order_relaxed);
       reads_.fetch_add(1, std::memory_order_relaxed);
       bytes_.fetch_add(piece.b - piece.a, std::memory_order_relaxed);
-      return true;
+      return Outcome::kKept;
     }
+  }
+  // A request the worker could not decode would cost the connection: HTTP serves it instead.
+  if (token_.size() > protocol::kMaxLocalToken || target.path.size() > protocol::kMaxLocalPath ||
+      target.version.size() > protocol::kMaxLocalVersion) {
+    return Outcome::kDeclined;
   }
   UniqueFd fd;
   std::string path;
@@ -109,7 +131,7 @@ bool LocalReads::TryRead(const Topology& topology, const std::string& host,
   {
     std::lock_guard lock(mu_);
     Channel& channel = ChannelFor(topology, host);
-    if (channel.path.empty() || clock_.Now() < channel.retry_at) return false;
+    if (channel.path.empty() || clock_.Now() < channel.retry_at) return Outcome::kDeclined;
     if (forks_.Forked()) {
       // Inherited from the parent, whose answers they would read: closed here (the parent's
       // own descriptors stay open), and this process makes a connection per read.
@@ -121,32 +143,35 @@ bool LocalReads::TryRead(const Topology& topology, const std::string& host,
     path = channel.path;
     keep = channel.keep;
   }
-  if (!fd.valid()) {
-    fd = Connect(path, host, &keep);
-    if (!fd.valid()) {
-      Failed(host);
-      return false;
-    }
-  }
   bool broken = false;
-  const bool read = Exchange(fd.get(), target, piece, keep, &broken);
-  if (broken) {
+  bool read = false;
+  // A pooled connection may have died with a restarted worker: one more try on a new one
+  // before the socket is left alone.
+  for (bool pooled = fd.valid();; pooled = false) {
+    if (!fd.valid()) fd = Connect(path, host, &keep);
+    if (!fd.valid()) break;
+    broken = false;
+    read = Exchange(fd.get(), target, piece, keep, &broken);
+    if (!broken || !pooled) break;
+    fd.reset();
+  }
+  if (!fd.valid() || broken) {
     Failed(host);
-    return false;
+    return Outcome::kDeclined;
   }
   if (!forks_.Forked()) {
     std::lock_guard lock(mu_);
     Channel& channel = channels_[host];
     if (channel.path == path) {
       channel.keep = keep;
-      channel.idle.push_back(std::move(fd));
+      // A few per worker: each holds one of the worker's connection slots.
+      if (channel.idle.size() < kMaxIdlePerWorker) channel.idle.push_back(std::move(fd));
     }
   }
-  if (read) {
-    reads_.fetch_add(1, std::memory_order_relaxed);
-    bytes_.fetch_add(piece.b - piece.a, std::memory_order_relaxed);
-  }
-  return read;
+  if (!read) return Outcome::kDeclined;
+  reads_.fetch_add(1, std::memory_order_relaxed);
+  bytes_.fetch_add(piece.b - piece.a, std::memory_order_relaxed);
+  return Outcome::kAnswered;
 }
 
 void LocalReads::Failed(const std::string& host) {
@@ -169,6 +194,17 @@ UniqueFd LocalReads::Connect(const std::string& path, const std::string& host,
     // Not on this host (no such file), or not ours to use: quietly HTTP.
     spdlog::debug("local reads: cannot connect to {} for worker {}: {}", path, host,
                   std::strerror(errno));  // NOLINT(concurrency-mt-unsafe)
+    return {};
+  }
+  // Only a process of this user (or root) gets the token or is trusted for bytes: whoever
+  // else holds the path (a socket left in a shared directory while the worker is down) is not
+  // the worker.
+  ucred peer{};
+  socklen_t peer_len = sizeof(peer);
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &peer_len) != 0 ||
+      (peer.uid != ::geteuid() && peer.uid != 0)) {
+    spdlog::warn("local reads: {} is served by uid {}, not this user or root; not used", path,
+                 peer.uid);
     return {};
   }
   // A refused connection (another user, too many connections) has its answer waiting and
@@ -217,6 +253,14 @@ bool LocalReads::Exchange(int fd, const ReadTarget& target, const Piece& piece,
     return false;
   }
   if (!answer->hit) return false;
+  // Page files only: a pipe or a socket could make pread wait forever.
+  for (const auto& received : message->fds) {
+    struct stat st {};
+    if (::fstat(received.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      *broken = true;
+      return false;
+    }
+  }
   // Another version: HTTP will tell what happened.
   if (answer->size != target.size || answer->version != target.version) return false;
   // The segments must be contiguous, within the file, and cover the piece.
@@ -253,6 +297,7 @@ void LocalReads::Keep(const ReadTarget& target, std::uint64_t object_offset,
                       std::uint64_t file_offset, std::uint64_t length,
                       std::shared_ptr<const UniqueFd> fd, Clock::time_point expires) {
   std::lock_guard lock(mu_);
+  SweepExpiredLocked(clock_.Now());
   const std::string key = KeyOf(target);
   auto& by_offset = kept_[key];
   if (auto it = by_offset.find(object_offset); it != by_offset.end()) {
@@ -268,6 +313,22 @@ void LocalReads::Keep(const ReadTarget& target, std::uint64_t object_offset,
   }
 }
 
+void LocalReads::SweepExpiredLocked(Clock::time_point now) {
+  // At most once a second: a few hundred entries at most, and reads in between drop what they
+  // find expired themselves.
+  if (now < next_sweep_) return;
+  next_sweep_ = now + std::chrono::seconds(1);
+  for (auto file = kept_.begin(); file != kept_.end();) {
+    auto& by_offset = file->second;
+    for (auto it = by_offset.begin(); it != by_offset.end();) {
+      auto next = std::next(it);
+      if (it->second.expires <= now) DropKept(by_offset, it);
+      it = next;
+    }
+    file = by_offset.empty() ? kept_.erase(file) : std::next(file);
+  }
+}
+
 void LocalReads::DropKept(std::map<std::uint64_t, Kept>& by_offset,
                           std::map<std::uint64_t, Kept>::iterator it) {
   lru_.erase(it->second.lru);
@@ -278,10 +339,11 @@ std::optional<std::vector<LocalReads::Part>> LocalReads::FindKept(const ReadTarg
                                                                   const Piece& piece) {
   std::lock_guard lock(mu_);
   if (kept_.empty()) return std::nullopt;
+  const Clock::time_point now = clock_.Now();
+  SweepExpiredLocked(now);
   auto file = kept_.find(KeyOf(target));
   if (file == kept_.end()) return std::nullopt;
   auto& by_offset = file->second;
-  const Clock::time_point now = clock_.Now();
   std::vector<Part> parts;
   for (std::uint64_t at = piece.a; at < piece.b;) {
     auto it = by_offset.upper_bound(at);

@@ -6,11 +6,15 @@
 //
 // The page files of an answer (whole pages when the worker has them whole) are kept for as
 // long as the worker allows (its hello answer's keep_ms: at most its verification interval),
-// at most max_kept of them, least recently used dropped first: a later read of bytes they hold
-// of the same file version is a pread and nothing else, with no message to the worker. A page
-// file never changes once written (the worker replaces, never rewrites), so a kept descriptor
-// keeps serving exactly the bytes it was handed for; a new version of the file is another key.
-// A kept descriptor of a page the worker has since evicted holds its disk space until dropped.
+// at most max_kept of them (64 by default), least recently used dropped first: a later read of
+// bytes they hold of the same file version is a pread and nothing else, with no message to the
+// worker. A page file never changes once written (the worker replaces, never rewrites), so a kept
+// descriptor keeps serving exactly the bytes it was handed for; a new version of the file is
+// another key. A kept descriptor of a page the worker has since evicted holds its disk space until
+// dropped (expired ones are dropped at the next read).
+//
+// Only a process of this user (or root) is trusted as the worker (SO_PEERCRED): whoever else
+// holds a socket path never gets the token. Only regular files are read from.
 //
 // A socket is used for a worker only after its hello answer names that worker's address (a
 // socket path can name another worker, e.g. in another container), and one that fails is not
@@ -43,10 +47,20 @@ class LocalReads {
  public:
   // How long a socket that failed (refused, wrong worker, broken) is left alone.
   static constexpr std::chrono::seconds kRetryAfter{30};
-  // Kept page files at most, by default.
-  static constexpr std::size_t kDefaultMaxKept = 256;
+  // Kept page files at most, by default (and at most a sixteenth of RLIMIT_NOFILE).
+  static constexpr std::size_t kDefaultMaxKept = 64;
+  // Idle connections pooled per worker; more are closed (each takes a slot of the worker's).
+  static constexpr std::size_t kMaxIdlePerWorker = 4;
 
-  // `token` is sent in each connection's hello; `timeout` bounds every wait on a socket;
+  // Where a piece's bytes came from.
+  enum class Outcome {
+    kDeclined,  // nowhere: ask over HTTP
+    kKept,      // page files kept from earlier answers (no message to the worker)
+    kAnswered,  // the worker's answer
+  };
+
+  // `token` is sent in each connection's hello; `timeout` bounds every wait on a socket (an
+  // answer never waits on the under store, so the client's connect timeout is used);
   // `clock` (which must outlive this) times kept page files and failed sockets.
   LocalReads(std::string token, std::chrono::milliseconds timeout, Clock& clock,
              std::size_t max_kept = kDefaultMaxKept);
@@ -54,10 +68,9 @@ class LocalReads {
   LocalReads& operator=(const LocalReads&) = delete;
 
   // Reads `piece` of `target` into piece.sink from page files kept from earlier answers, or
-  // else from worker `host` (an address of `topology`) through its local socket. True when
-  // the bytes are there; false: ask over HTTP.
-  bool TryRead(const Topology& topology, const std::string& host, const ReadTarget& target,
-               const Piece& piece);
+  // else from worker `host` (an address of `topology`) through its local socket.
+  Outcome TryRead(const Topology& topology, const std::string& host, const ReadTarget& target,
+                  const Piece& piece);
 
   // Whether `host` has a local socket that is not known to fail (cheap: no system call).
   [[nodiscard]] bool MayServe(const Topology& topology, const std::string& host);
@@ -115,6 +128,8 @@ class LocalReads {
   std::optional<std::vector<Part>> FindKept(const ReadTarget& target, const Piece& piece);
   void Keep(const ReadTarget& target, std::uint64_t object_offset, std::uint64_t file_offset,
             std::uint64_t length, std::shared_ptr<const UniqueFd> fd, Clock::time_point expires);
+  // Drops every expired kept page file, at most once a second. REQUIRES: mu_ held.
+  void SweepExpiredLocked(Clock::time_point now);
   // Drops one kept page file (its descriptor closes once no read holds it). REQUIRES: mu_ held.
   void DropKept(std::map<std::uint64_t, Kept>& by_offset,
                 std::map<std::uint64_t, Kept>::iterator it);
@@ -129,6 +144,7 @@ class LocalReads {
   // By path and version ("path\0version"), then by object offset.
   std::unordered_map<std::string, std::map<std::uint64_t, Kept>> kept_;  // GUARDED_BY(mu_)
   std::list<std::pair<std::string, std::uint64_t>> lru_;  // most recent first; GUARDED_BY(mu_)
+  Clock::time_point next_sweep_{};                        // GUARDED_BY(mu_)
   std::atomic<std::uint64_t> reads_{0};
   std::atomic<std::uint64_t> bytes_{0};
   std::atomic<std::uint64_t> kept_reads_{0};

@@ -134,10 +134,14 @@ void StartPieceRead(const PieceReadContext& context, std::shared_ptr<Batch> batc
 void ReadPieceInline(const PieceReadContext& context, Batch& batch, WorkerAttempts attempts,
                      const Piece& piece, const ReadTarget& target, const Topology& topology) {
   while (auto host = attempts.Next()) {
-    if (context.local != nullptr && context.local->TryRead(topology, *host, target, piece)) {
-      attempts.Report(*host, Outcome::kAnswered);
-      batch.Done(Status::Ok());
-      return;
+    if (context.local != nullptr) {
+      const auto local = context.local->TryRead(topology, *host, target, piece);
+      // Only an answer of the worker's says anything about it to its breaker.
+      if (local == LocalReads::Outcome::kAnswered) attempts.Report(*host, Outcome::kAnswered);
+      if (local != LocalReads::Outcome::kDeclined) {
+        batch.Done(Status::Ok());
+        return;
+      }
     }
     const auto r = context.pool.Fetch(*host, RequestFor(batch, piece, target), piece.sink);
     auto failed = Settle(context, batch, attempts, *host, r, piece, target);

@@ -1,7 +1,9 @@
 #include "worker/local_server.h"
 
 #include <fmt/format.h>
+#include <linux/sockios.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -14,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -32,9 +35,11 @@ using protocol::LocalMessageType;
 // may do so at once.
 constexpr std::chrono::seconds kRefusalLinger{1};
 constexpr unsigned kMaxLingering = 64;
+// How long accepting waits after running out of descriptors.
+constexpr std::chrono::milliseconds kAcceptBackoff{100};
 // A read is answered with the whole pages around it when they are all cached and total at
 // most this: the client keeps their descriptors for reads nearby (client/local_reads.h).
-constexpr std::uint64_t kMaxWholePageBytes = std::uint64_t{16} << 20;
+constexpr std::uint64_t kMaxWholePageBytes = std::uint64_t{4} << 20;
 
 std::string ErrnoText(int err) { return std::strerror(err); }  // NOLINT(concurrency-mt-unsafe)
 
@@ -61,16 +66,37 @@ Status ClearStaleSocket(const std::string& path, const sockaddr_un& addr) {
     return Status::InvalidArgument(
         fmt::format("--local-socket {}: the path exists and is not a socket", path));
   }
-  UniqueFd probe(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  // Non-blocking: a live process whose backlog is full answers EAGAIN instead of hanging us.
+  UniqueFd probe(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the sockets API
   if (probe.valid() &&
-      ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) {
+      (::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0 ||
+       errno == EAGAIN)) {
     return Status::InvalidArgument(
         fmt::format("--local-socket {}: another process is serving on it (another worker?)", path));
   }
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
     return Status::IoError(
         fmt::format("--local-socket {}: cannot remove the old socket: {}", path, ErrnoText(errno)));
+  }
+  return Status::Ok();
+}
+
+// The socket's directory must not let another user replace the socket between its bind and
+// chmod (or later): not writable by others unless sticky (like /tmp), where only the owner of a
+// file may remove or rename it.
+Status CheckSocketDirectory(const std::string& path) {
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  struct stat st {};
+  if (::stat(dir.empty() ? "." : dir.c_str(), &st) != 0) {
+    return Status::InvalidArgument(
+        fmt::format("--local-socket {}: its directory: {}", path, ErrnoText(errno)));
+  }
+  if ((st.st_mode & S_IWOTH) != 0 && (st.st_mode & S_ISVTX) == 0) {
+    return Status::InvalidArgument(fmt::format(
+        "--local-socket {}: its directory is writable by every user and not sticky, so another "
+        "user could replace the socket; use a directory of the worker's user",
+        path));
   }
   return Status::Ok();
 }
@@ -92,12 +118,14 @@ struct LocalServer::Impl {
         token(options.auth_token),
         io(std::make_unique<asio::io_context>(1)) {
     listener.emplace(*io);
+    accept_backoff.emplace(*io);
   }
 
   class Connection;
 
   void Accept();
-  void OnAcceptable();
+  // Accepts what waits; true when out of descriptors (or memory): wait before trying again.
+  bool OnAcceptable();
   // Answers a refused connection and closes it (see Connection).
   void Refuse(UniqueFd fd, std::string_view why);
 
@@ -106,7 +134,8 @@ struct LocalServer::Impl {
     io->stop();
     for (auto& t : threads) t.join();
     threads.clear();
-    listener.reset();  // before the io_context it belongs to
+    listener.reset();  // before the io_context they belong to
+    accept_backoff.reset();
     // Destroys every connection (their handlers hold them), closing their sockets, so that a
     // client's pooled connection sees the end at once instead of waiting for an answer.
     io.reset();
@@ -124,6 +153,7 @@ struct LocalServer::Impl {
   const uid_t own_uid = ::geteuid();
   std::unique_ptr<asio::io_context> io;  // null once stopped
   std::optional<asio::posix::stream_descriptor> listener;
+  std::optional<asio::steady_timer> accept_backoff;
   ino_t socket_inode = 0;
   dev_t socket_device = 0;
   std::atomic<unsigned> connections{0};
@@ -139,24 +169,29 @@ struct LocalServer::Impl {
 // unread would reset the connection and lose the answer. It waits at most kRefusalLinger.
 class LocalServer::Impl::Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Impl& server, UniqueFd fd, std::string refusal = {})
-      : server_(server),
-        socket_(*server.io, fd.release()),
-        refusal_(std::move(refusal)),
-        linger_(*server.io) {
+  Connection(Impl& server, std::string refusal = {})
+      : server_(server), socket_(*server.io), refusal_(std::move(refusal)), deadline_(*server.io) {
     (refusal_.empty() ? server_.connections : server_.lingering).fetch_add(1);
   }
   ~Connection() { (refusal_.empty() ? server_.connections : server_.lingering).fetch_sub(1); }
-
-  // Starts the clock of a refused connection.
-  void Linger() {
-    linger_.expires_after(kRefusalLinger);
-    linger_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-      if (!ec) self->Close("a refused connection sent nothing");
-    });
-  }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
+
+  // Takes `fd` and starts serving it; false (and `fd` closed) if the event loop refused it.
+  bool Start(UniqueFd fd) {
+    boost::system::error_code ec;
+    socket_.assign(fd.get(), ec);
+    if (ec) return false;
+    (void)fd.release();
+    // A refused connection has a moment to take its refusal, a new one to say hello.
+    if (refusal_.empty()) {
+      Arm(server_.options.hello_timeout, "no hello in time");
+    } else {
+      Arm(kRefusalLinger, "a refused connection sent nothing");
+    }
+    Serve();
+    return true;
+  }
 
   void Serve() {
     // A handful of messages per turn, so one busy client cannot hold the thread.
@@ -167,8 +202,15 @@ class LocalServer::Impl::Connection : public std::enable_shared_from_this<Connec
         if (message.status().code() == StatusCode::kUnavailable) break;  // nothing yet
         return Close(message.status().message());
       }
-      if (message->bytes.empty()) return;  // the client hung up
+      if (message->bytes.empty()) return Close("the client hung up");
+      // One request at a time: a request sent before the previous answer was read would let
+      // a client that never reads queue answers (and page file descriptors) without bound.
+      int unread = 0;
+      if (::ioctl(socket_.native_handle(), SIOCOUTQ, &unread) != 0 || unread > 0) {
+        return Close("a request before the previous answer was read");
+      }
       if (auto why = Answer(message->bytes)) return Close(*why);
+      Arm(server_.options.idle_timeout, "idle");
     }
     socket_.async_wait(asio::posix::stream_descriptor::wait_read,
                        [self = shared_from_this()](const boost::system::error_code& ec) {
@@ -183,7 +225,6 @@ class LocalServer::Impl::Connection : public std::enable_shared_from_this<Connec
       protocol::LocalHelloAnswer answer;
       answer.reason = refusal_;
       (void)Send(protocol::EncodeLocalHelloAnswer(answer), {});
-      linger_.cancel();
       return refusal_;
     }
     auto type = protocol::PeekLocalMessage(bytes);
@@ -252,6 +293,9 @@ class LocalServer::Impl::Connection : public std::enable_shared_from_this<Connec
     auto status = service.CachedStatus(read.path);
     if (!status) return std::string("the status is not cached");
     if (status->is_directory) return std::string("a directory");
+    if (status->version.size() > protocol::kMaxLocalVersion) {
+      return std::string("a version too long for this protocol");
+    }
     if (!read.version.empty() && status->version != read.version) {
       return std::string("another version is cached");
     }
@@ -278,12 +322,21 @@ class LocalServer::Impl::Connection : public std::enable_shared_from_this<Connec
     spdlog::debug("local read connection closed: {}", why);
     boost::system::error_code ignored;
     socket_.close(ignored);
+    deadline_.cancel();
+  }
+
+  // Closes the connection after `after` unless re-armed first.
+  void Arm(std::chrono::milliseconds after, const char* why) {
+    deadline_.expires_after(after);
+    deadline_.async_wait([self = shared_from_this(), why](const boost::system::error_code& ec) {
+      if (!ec) self->Close(why);
+    });
   }
 
   Impl& server_;
   asio::posix::stream_descriptor socket_;
   const std::string refusal_;
-  asio::steady_timer linger_;
+  asio::steady_timer deadline_;
   bool greeted_ = false;
 };
 
@@ -291,21 +344,39 @@ void LocalServer::Impl::Accept() {
   listener->async_wait(asio::posix::stream_descriptor::wait_read,
                        [this](const boost::system::error_code& ec) {
                          if (ec) return;
-                         OnAcceptable();
-                         Accept();
+                         bool out_of_descriptors = false;
+                         try {
+                           out_of_descriptors = OnAcceptable();
+                         } catch (const std::exception& e) {
+                           spdlog::error("local read socket: {}", e.what());
+                         }
+                         if (!out_of_descriptors) return Accept();
+                         // The listener stays readable: wait before trying again rather than
+                         // spin (the pending connections wait in the backlog).
+                         accept_backoff->expires_after(kAcceptBackoff);
+                         accept_backoff->async_wait([this](const boost::system::error_code& e) {
+                           if (!e) Accept();
+                         });
                        });
 }
 
-void LocalServer::Impl::OnAcceptable() {
+bool LocalServer::Impl::OnAcceptable() {
   // Bounded, so that a flood of connections cannot hold this thread.
   for (int i = 0; i < 64; ++i) {
     UniqueFd fd(
         ::accept4(listener->native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!fd.valid()) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
-        spdlog::warn("local read socket: accept failed: {}", ErrnoText(errno));
+      const int err = errno;
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        // At most one line per backoff, as the listener is only retried after it.
+        spdlog::warn("local read socket: accept failed: {}; retrying in {} ms", ErrnoText(err),
+                     kAcceptBackoff.count());
+        return true;
       }
-      return;
+      if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR && err != ECONNABORTED) {
+        spdlog::warn("local read socket: accept failed: {}", ErrnoText(err));
+      }
+      return false;
     }
     const auto uid = PeerUid(fd.get());
     if (!uid || (*uid != own_uid && *uid != 0)) {
@@ -316,8 +387,9 @@ void LocalServer::Impl::OnAcceptable() {
       Refuse(std::move(fd), "too many local read connections");
       continue;
     }
-    std::make_shared<Connection>(*this, std::move(fd))->Serve();
+    (void)std::make_shared<Connection>(*this)->Start(std::move(fd));
   }
+  return false;
 }
 
 void LocalServer::Impl::Refuse(UniqueFd fd, std::string_view why) {
@@ -325,14 +397,13 @@ void LocalServer::Impl::Refuse(UniqueFd fd, std::string_view why) {
   // Past kMaxLingering refusals in wait, closed without a word: a flood of connections cannot
   // hold descriptors through the refusals themselves.
   if (lingering.load() >= kMaxLingering) return;
-  auto connection = std::make_shared<Connection>(*this, std::move(fd), std::string(why));
-  connection->Linger();
-  connection->Serve();
+  (void)std::make_shared<Connection>(*this, std::string(why))->Start(std::move(fd));
 }
 
 Result<std::unique_ptr<LocalServer>> LocalServer::Start(ReadService& service,
                                                         const LocalServerOptions& options) {
   EC_ASSIGN_OR_RETURN(const sockaddr_un addr, SocketAddress(options.path));
+  EC_RETURN_IF_ERROR(CheckSocketDirectory(options.path));
   EC_RETURN_IF_ERROR(ClearStaleSocket(options.path, addr));
   auto impl = std::make_unique<Impl>(service, options);
   UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));

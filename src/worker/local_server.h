@@ -13,10 +13,12 @@
 // own user (and root) can connect, and the peer's credentials (SO_PEERCRED) are checked again
 // on accept; that user could read the page files directly anyway. When the worker requires a
 // bearer token, the first message must carry it. What a call can cost: connections are capped
-// (past max_connections one is closed at once), a message is at most
-// protocol::kMaxLocalMessage bytes, one request is answered before the next is read, an answer
-// that cannot be sent at once (a client that does not read) closes the connection, and
-// descriptors a client attaches to its messages are discarded.
+// (past max_connections one gets a refusal and is closed), a connection must say hello within
+// hello_timeout and is closed when idle for idle_timeout, a message is at most
+// protocol::kMaxLocalMessage bytes, a request sent before the previous answer was read (or an
+// answer that cannot be sent at once) closes the connection, so no client can queue answers
+// and their descriptors, and descriptors a client attaches to its messages are discarded. The
+// socket's directory must not be writable by other users (unless sticky).
 //
 // One thread serves every connection: an answer is a metadata lookup, a page lookup and one
 // sendmsg (microseconds), and one thread means a connection's handlers never run at once.
@@ -44,6 +46,10 @@ struct LocalServerOptions {
   // When not empty, a connection's first message must carry it.
   std::string auth_token;
   unsigned max_connections = 256;
+  // A connection with no request for this long is closed; a new one must say hello within
+  // hello_timeout.
+  std::chrono::milliseconds idle_timeout{60000};
+  std::chrono::milliseconds hello_timeout{1000};
   // Longer reads are declined (they go over HTTP, in windows).
   std::uint64_t max_read_bytes = std::uint64_t{64} << 20;
   // How long a client may keep the page files it is handed to serve later reads of the same

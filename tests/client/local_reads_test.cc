@@ -3,14 +3,22 @@
 // over HTTP), and a socket that names another worker or fails is left alone for a while.
 #include "client/local_reads.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <string>
+#include <thread>
 
+#include "common/fd_passing.h"
+#include "protocol/local_wire.h"
 #include "support/manual_clock.h"
 #include "understore/memory_under_store.h"
 #include "worker/local_server.h"
@@ -69,7 +77,9 @@ class LocalReadsTest : public ::testing::Test {
                                   const std::string& host = std::string(kAddress)) {
     std::string out(b - a, '\0');
     const Piece piece{a, b, std::as_writable_bytes(std::span(out))};
-    if (!local.TryRead(topology_, host, target_, piece)) return std::nullopt;
+    if (local.TryRead(topology_, host, target_, piece) == LocalReads::Outcome::kDeclined) {
+      return std::nullopt;
+    }
     return out;
   }
 
@@ -226,6 +236,138 @@ TEST_F(LocalReadsTest, AForkedChildNeverUsesItsParentsConnection) {
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+TEST_F(LocalReadsTest, ExpiredPageFilesAreClosedWithoutBeingReadAgain) {
+  under_.Put("/d/other", Bytes(kPageSize));
+  ASSERT_TRUE(service_->Read("/d/f", "", 0, 5 * kPageSize).ok());
+  ASSERT_TRUE(service_->Read("/d/other", "", 0, kPageSize).ok());
+  LocalReads local("tok", std::chrono::milliseconds(5000), clock_);
+  EXPECT_TRUE(Read(local, 0, 5 * kPageSize));
+  EXPECT_EQ(local.kept(), 5U);
+  clock_.Advance(kKeep + std::chrono::seconds(1));
+  // A read of another file drops the expired page files of the first.
+  auto other = service_->Stat("/d/other");
+  ASSERT_TRUE(other.ok());
+  target_ = ReadTarget{
+      .path = "/d/other", .request_target = "", .size = other->size, .version = other->version};
+  EXPECT_EQ(Read(local, 0, 10), Bytes(10));
+  EXPECT_EQ(local.kept(), 1U);
+}
+
+TEST_F(LocalReadsTest, ARequestTooLongForTheProtocolGoesOverHttpAndKeepsTheSocket) {
+  ASSERT_TRUE(service_->Read("/d/f", "", 0, kPageSize).ok());
+  LocalReads local("tok", std::chrono::milliseconds(5000), clock_, /*max_kept=*/0);
+  const ReadTarget cached = target_;
+  target_.path = "/d/" + std::string(protocol::kMaxLocalPath, 'x');
+  EXPECT_FALSE(Read(local, 0, 10));
+  EXPECT_TRUE(local.MayServe(topology_, std::string(kAddress)));
+  target_ = cached;
+  EXPECT_EQ(Read(local, 0, 10), Bytes(10));
+}
+
+TEST_F(LocalReadsTest, AWorkerRestartedOnTheSamePathIsUsedAtOnce) {
+  ASSERT_TRUE(service_->Read("/d/f", "", 0, kPageSize).ok());
+  LocalReads local("tok", std::chrono::milliseconds(5000), clock_, /*max_kept=*/0);
+  EXPECT_EQ(Read(local, 0, 10), Bytes(10));  // leaves a pooled connection
+  worker::LocalServerOptions options;
+  options.path = server_->path();
+  options.advertised_address = std::string(kAddress);
+  options.auth_token = "tok";
+  server_.reset();
+  auto again = worker::LocalServer::Start(*service_, options);
+  ASSERT_TRUE(again.ok());
+  // The pooled connection is dead; a new one is made before giving up on the socket.
+  EXPECT_EQ(Read(local, 0, 10), Bytes(10));
+  EXPECT_TRUE(local.MayServe(topology_, std::string(kAddress)));
+}
+
+// A process posing as the worker on its socket path (same user): it answers a hit with a
+// pipe, which must not be read (a pread on it would fail; a read could wait forever).
+TEST_F(LocalReadsTest, AnAnswerWithSomethingOtherThanAFileIsRefused) {
+  const std::string path = (dir_ / "fake.sock").string();
+  UniqueFd listener(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast)
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(listener.get(), 4), 0);
+  std::thread fake([&] {
+    UniqueFd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    (void)ReceiveWithFds(conn.get(), protocol::kMaxLocalMessage, 0);
+    (void)SendWithFds(conn.get(),
+                      protocol::EncodeLocalHelloAnswer(
+                          {.accepted = true, .address = "127.0.0.1:9999", .keep_ms = 10000}),
+                      {});
+    (void)ReceiveWithFds(conn.get(), protocol::kMaxLocalMessage, 0);
+    std::array<int, 2> pipe_fds{};
+    ASSERT_EQ(::pipe2(pipe_fds.data(), O_CLOEXEC), 0);
+    protocol::LocalReadAnswer answer{.hit = true,
+                                     .size = target_.size,
+                                     .version = target_.version,
+                                     .segments = {{0, 0, target_.size}}};
+    (void)SendWithFds(conn.get(), protocol::EncodeLocalReadAnswer(answer),
+                      std::span<const int>(pipe_fds.data(), 1));
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+  });
+  topology_.workers.push_back(WorkerRecord{"fake", "127.0.0.1:9999", 0, 0, path});
+  LocalReads local("tok", std::chrono::milliseconds(5000), clock_);
+  EXPECT_FALSE(Read(local, 0, 10, "127.0.0.1:9999"));
+  EXPECT_EQ(local.kept(), 0U);
+  EXPECT_FALSE(local.MayServe(topology_, "127.0.0.1:9999"));
+  fake.join();
+}
+
+// Whoever holds a socket path as another user (e.g. in a shared directory while the worker is
+// down) never gets the token, and nothing it sends is read.
+TEST_F(LocalReadsTest, ASocketOfAnotherUserNeverGetsTheToken) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to become another user";
+  const std::filesystem::path shared = dir_ / "shared";
+  std::filesystem::create_directories(shared);
+  ::chmod(dir_.c_str(), 0755);
+  ::chmod(shared.c_str(), 0777);
+  const std::string path = (shared / "w.sock").string();
+  std::array<int, 2> report{};
+  ASSERT_EQ(::pipe(report.data()), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // As nobody: listen on the path, and report how many bytes the client sent.
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
+    const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast)
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) ::_exit(3);
+    ::chmod(path.c_str(), 0777);
+    ::listen(fd, 4);
+    (void)::write(report[1], "L", 1);  // listening
+    const int conn = ::accept(fd, nullptr, nullptr);
+    timeval tv{.tv_sec = 2, .tv_usec = 0};
+    ::setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    std::array<char, 9000> buffer{};
+    const ssize_t got = ::recv(conn, buffer.data(), buffer.size(), 0);
+    const char byte = got > 0 ? 'T' : 'N';  // the token's hello, or nothing
+    (void)::write(report[1], &byte, 1);
+    ::_exit(0);
+  }
+  char ready = 0;
+  ASSERT_EQ(::read(report[0], &ready, 1), 1);
+  topology_.workers[0].local_socket = path;
+  topology_.generation = 2;
+  LocalReads local("tok", std::chrono::milliseconds(5000), clock_);
+  ASSERT_TRUE(service_->Read("/d/f", "", 0, kPageSize).ok());
+  EXPECT_FALSE(Read(local, 0, 10));
+  char sent = 0;
+  ASSERT_EQ(::read(report[0], &sent, 1), 1);
+  EXPECT_EQ(sent, 'N');
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ::close(report[0]);
+  ::close(report[1]);
 }
 
 }  // namespace

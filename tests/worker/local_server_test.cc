@@ -7,12 +7,14 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -298,6 +300,46 @@ TEST_F(LocalServerTest, HostileMessagesLoseTheirConnectionAndTheServerGoesOn) {
   EXPECT_TRUE(hit.answer.hit);
 }
 
+TEST_F(LocalServerTest, AClientThatDoesNotReadItsAnswersLosesItsConnection) {
+  Start();
+  Warm(0, 10);
+  auto fd = Connect();
+  ASSERT_TRUE(Hello(fd.get()).accepted);
+  const std::string read =
+      protocol::EncodeLocalRead({.path = "/d/f", .version = "", .offset = 0, .length = 10});
+  ASSERT_TRUE(SendWithFds(fd.get(), read, {}).ok());
+  pollfd answered{.fd = fd.get(), .events = POLLIN, .revents = 0};
+  ASSERT_EQ(::poll(&answered, 1, 5000), 1);           // the answer waits, unread
+  ASSERT_TRUE(SendWithFds(fd.get(), read, {}).ok());  // and the next request goes out
+  // The worker hangs up (seen before the unread answer is taken, which would make the second
+  // request look well-behaved).
+  pollfd hangup{.fd = fd.get(), .events = POLLRDHUP, .revents = 0};
+  for (int i = 0; i < 500 && (hangup.revents & (POLLRDHUP | POLLHUP)) == 0; ++i) {
+    ASSERT_GE(::poll(&hangup, 1, 10), 0);
+  }
+  EXPECT_NE(hangup.revents & (POLLRDHUP | POLLHUP), 0);
+  auto first = ReceiveWithFds(fd.get(), protocol::kMaxLocalMessage, protocol::kMaxLocalSegments);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->fds.size(), 1U);  // the first answer was sent
+  EXPECT_TRUE(Closed(fd.get()));     // the second request was not answered
+  EXPECT_EQ(service_->counters().local_reads.load(), 1U);
+}
+
+TEST_F(LocalServerTest, SilentAndIdleConnectionsAreClosed) {
+  LocalServerOptions options;
+  options.hello_timeout = std::chrono::milliseconds(50);
+  options.idle_timeout = std::chrono::milliseconds(200);
+  Start(options);
+  Warm(0, 10);
+  auto silent = Connect();
+  EXPECT_TRUE(Closed(silent.get()));  // no hello: closed after hello_timeout
+  auto idle = Connect();
+  ASSERT_TRUE(Hello(idle.get()).accepted);
+  EXPECT_TRUE(
+      Read(idle.get(), {.path = "/d/f", .version = "", .offset = 0, .length = 10}).answer.hit);
+  EXPECT_TRUE(Closed(idle.get()));  // then nothing for idle_timeout
+}
+
 TEST_F(LocalServerTest, ConnectionsPastTheLimitAreRefusedWithAReason) {
   LocalServerOptions options;
   options.max_connections = 3;
@@ -370,6 +412,16 @@ TEST_F(LocalServerTest, AStaleSocketIsReplacedButALiveOneOrAnotherFileIsNot) {
 
   again.path = "/" + std::string(200, 'x');
   EXPECT_FALSE(LocalServer::Start(*service_, again).ok());
+
+  // A directory any user may write to (and not sticky): another user could swap the socket.
+  std::filesystem::create_directories(dir_.path() / "open");
+  ::chmod((dir_.path() / "open").c_str(), 0777);
+  again.path = (dir_.path() / "open" / "w.sock").string();
+  auto open_dir = LocalServer::Start(*service_, again);
+  ASSERT_FALSE(open_dir.ok());
+  EXPECT_NE(open_dir.status().message().find("writable by every user"), std::string::npos);
+  ::chmod((dir_.path() / "open").c_str(), 01777);  // sticky, like /tmp: fine
+  EXPECT_TRUE(LocalServer::Start(*service_, again).ok());
 }
 
 // Pages of four 64 KiB chunks, so that a page can be cached in part.
