@@ -44,14 +44,20 @@ bool ReadFully(int fd, std::uint64_t offset, std::span<std::byte> out) {
   return true;
 }
 
-// Kept descriptors may take a sixteenth of the process's descriptor limit: a client per
-// thread (as fsspec makes them) must not run the process out of descriptors.
-std::size_t KeptAllowedByDescriptorLimit() {
-  rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
-    return std::numeric_limits<std::size_t>::max();
-  }
-  return static_cast<std::size_t>(limit.rlim_cur / 16);
+// Descriptors kept by every LocalReads of the process, and the most there may be: an eighth of
+// the descriptor limit when the first client was made. fsspec makes a client per thread, and
+// together they must leave the process most of its descriptors.
+std::atomic<std::size_t> kept_in_process{0};
+
+std::size_t ProcessKeptLimit() {
+  static const std::size_t limit = [] {
+    rlimit nofile{};
+    if (::getrlimit(RLIMIT_NOFILE, &nofile) != 0 || nofile.rlim_cur == RLIM_INFINITY) {
+      return std::size_t{4096};
+    }
+    return static_cast<std::size_t>(nofile.rlim_cur / 8);
+  }();
+  return limit;
 }
 
 std::string KeyOf(const ReadTarget& target) {
@@ -78,10 +84,11 @@ bool LocalReads::ReadParts(const std::vector<Part>& parts, std::span<std::byte> 
 
 LocalReads::LocalReads(std::string token, std::chrono::milliseconds timeout, Clock& clock,
                        std::size_t max_kept)
-    : token_(std::move(token)),
-      timeout_(timeout),
-      clock_(clock),
-      max_kept_(std::min(max_kept, KeptAllowedByDescriptorLimit())) {}
+    : token_(std::move(token)), timeout_(timeout), clock_(clock), max_kept_(max_kept) {
+  (void)ProcessKeptLimit();  // read the limit now, before the caller may change it
+}
+
+LocalReads::~LocalReads() { kept_in_process.fetch_sub(lru_.size()); }
 
 LocalReads::Channel& LocalReads::ChannelFor(const Topology& topology, const std::string& host) {
   Channel& channel = channels_[host];
@@ -305,7 +312,10 @@ void LocalReads::Keep(const ReadTarget& target, std::uint64_t object_offset,
   }
   lru_.emplace_front(key, object_offset);
   by_offset.emplace(object_offset, Kept{std::move(fd), file_offset, length, expires, lru_.begin()});
-  while (lru_.size() > max_kept_) {
+  kept_in_process.fetch_add(1);
+  // Over this client's bound or the process's: the least recently used go (possibly this one).
+  while (!lru_.empty() &&
+         (lru_.size() > max_kept_ || kept_in_process.load() > ProcessKeptLimit())) {
     const auto [oldest_key, oldest_offset] = lru_.back();
     auto file = kept_.find(oldest_key);
     DropKept(file->second, file->second.find(oldest_offset));
@@ -333,6 +343,7 @@ void LocalReads::DropKept(std::map<std::uint64_t, Kept>& by_offset,
                           std::map<std::uint64_t, Kept>::iterator it) {
   lru_.erase(it->second.lru);
   by_offset.erase(it);
+  kept_in_process.fetch_sub(1);
 }
 
 std::optional<std::vector<LocalReads::Part>> LocalReads::FindKept(const ReadTarget& target,

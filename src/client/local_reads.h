@@ -6,7 +6,8 @@
 //
 // The page files of an answer (whole pages when the worker has them whole) are kept for as
 // long as the worker allows (its hello answer's keep_ms: at most its verification interval),
-// at most max_kept of them (64 by default), least recently used dropped first: a later read of
+// at most max_kept of them (256 by default; and all clients of the process together at most an
+// eighth of its descriptor limit), least recently used dropped first: a later read of
 // bytes they hold of the same file version is a pread and nothing else, with no message to the
 // worker. A page file never changes once written (the worker replaces, never rewrites), so a kept
 // descriptor keeps serving exactly the bytes it was handed for; a new version of the file is
@@ -47,8 +48,9 @@ class LocalReads {
  public:
   // How long a socket that failed (refused, wrong worker, broken) is left alone.
   static constexpr std::chrono::seconds kRetryAfter{30};
-  // Kept page files at most, by default (and at most a sixteenth of RLIMIT_NOFILE).
-  static constexpr std::size_t kDefaultMaxKept = 64;
+  // Kept page files at most, by default. Every client of the process together keeps at most an
+  // eighth of its descriptor limit (RLIMIT_NOFILE).
+  static constexpr std::size_t kDefaultMaxKept = 256;
   // Idle connections pooled per worker; more are closed (each takes a slot of the worker's).
   static constexpr std::size_t kMaxIdlePerWorker = 4;
 
@@ -64,6 +66,7 @@ class LocalReads {
   // `clock` (which must outlive this) times kept page files and failed sockets.
   LocalReads(std::string token, std::chrono::milliseconds timeout, Clock& clock,
              std::size_t max_kept = kDefaultMaxKept);
+  ~LocalReads();
   LocalReads(const LocalReads&) = delete;
   LocalReads& operator=(const LocalReads&) = delete;
 
