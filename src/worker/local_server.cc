@@ -169,7 +169,7 @@ struct LocalServer::Impl {
 // unread would reset the connection and lose the answer. It waits at most kRefusalLinger.
 class LocalServer::Impl::Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Impl& server, std::string refusal = {})
+  explicit Connection(Impl& server, std::string refusal = {})
       : server_(server), socket_(*server.io), refusal_(std::move(refusal)), deadline_(*server.io) {
     (refusal_.empty() ? server_.connections : server_.lingering).fetch_add(1);
   }

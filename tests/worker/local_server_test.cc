@@ -32,6 +32,7 @@ using protocol::LocalReadAnswer;
 using testing::TempDir;
 
 constexpr std::uint64_t kPageSize = 4096;
+constexpr std::uint64_t kLargePage = std::uint64_t{256} * 1024;
 
 std::string Bytes(std::size_t n) {
   std::string s(n, '\0');
@@ -427,12 +428,12 @@ TEST_F(LocalServerTest, AStaleSocketIsReplacedButALiveOneOrAnotherFileIsNot) {
 // Pages of four 64 KiB chunks, so that a page can be cached in part.
 class LocalServerLargePageTest : public LocalServerTest {
  protected:
-  [[nodiscard]] std::uint64_t PageSize() const override { return 256 * 1024; }
+  [[nodiscard]] std::uint64_t PageSize() const override { return kLargePage; }
 };
 
 TEST_F(LocalServerLargePageTest, APageCachedInPartIsAnsweredWithJustTheRange) {
   Start();
-  const std::string want = Bytes(512 * 1024);
+  const std::string want = Bytes(2 * kLargePage);
   under_.Put("/d/g", want);
   ASSERT_TRUE(service_->Read("/d/g", "", 70000, 100).ok());  // the second chunk of page 0
   const std::uint64_t misses = pages_->Stats().misses;
@@ -451,8 +452,8 @@ TEST_F(LocalServerLargePageTest, APageCachedInPartIsAnsweredWithJustTheRange) {
   ASSERT_TRUE(whole.answer.hit);
   ASSERT_EQ(whole.answer.segments.size(), 1U);
   EXPECT_EQ(whole.answer.segments[0].object_offset, 0U);
-  EXPECT_EQ(whole.answer.segments[0].length, 256U * 1024);
-  EXPECT_EQ(BytesOf(whole, 0, 256 * 1024), want.substr(0, 256 * 1024));
+  EXPECT_EQ(whole.answer.segments[0].length, kLargePage);
+  EXPECT_EQ(BytesOf(whole, 0, kLargePage), want.substr(0, kLargePage));
 }
 
 }  // namespace
