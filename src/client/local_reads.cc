@@ -92,7 +92,7 @@ LocalReads::~LocalReads() { kept_in_process.fetch_sub(lru_.size()); }
 
 LocalReads::Channel& LocalReads::ChannelFor(const Topology& topology, const std::string& host) {
   Channel& channel = channels_[host];
-  if (channel.generation == topology.generation && channel.generation != 0) return channel;
+  if (channel.known && channel.generation == topology.generation) return channel;
   std::string path;
   for (const auto& worker : topology.workers) {
     if (worker.address == host) path = worker.local_socket;
@@ -102,7 +102,8 @@ LocalReads::Channel& LocalReads::ChannelFor(const Topology& topology, const std:
     channel.idle.clear();
     channel.retry_at = {};
   }
-  channel.generation = topology.generation == 0 ? 1 : topology.generation;
+  channel.known = true;
+  channel.generation = topology.generation;
   return channel;
 }
 
@@ -132,7 +133,7 @@ LocalReads::Outcome LocalReads::TryRead(const Topology& topology, const std::str
       target.version.size() > protocol::kMaxLocalVersion) {
     return Outcome::kDeclined;
   }
-  UniqueFd fd;
+  ScopedFd fd;
   std::string path;
   std::chrono::milliseconds keep{0};
   {
@@ -188,16 +189,14 @@ void LocalReads::Failed(const std::string& host) {
   channel.idle.clear();
 }
 
-UniqueFd LocalReads::Connect(const std::string& path, const std::string& host,
+ScopedFd LocalReads::Connect(const std::string& path, const std::string& host,
                              std::chrono::milliseconds* keep) const {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) return {};
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  const auto addr = UnixSocketAddress(path);
+  if (!addr.ok()) return {};
+  ScopedFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
   // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the sockets API
   if (!fd.valid() || !SetTimeouts(fd.get(), timeout_) ||
-      ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
+      ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) != 0) {
     // Not on this host (no such file), or not ours to use: quietly HTTP.
     spdlog::debug("local reads: cannot connect to {} for worker {}: {}", path, host,
                   std::strerror(errno));  // NOLINT(concurrency-mt-unsafe)
@@ -284,7 +283,7 @@ bool LocalReads::Exchange(int fd, const ReadTarget& target, const Piece& piece,
   std::vector<Part> parts;
   for (std::size_t i = 0; i < segments.size(); ++i) {
     const auto& segment = segments[i];
-    auto fd_of_segment = std::make_shared<const UniqueFd>(std::move(message->fds[i]));
+    auto fd_of_segment = std::make_shared<const ScopedFd>(std::move(message->fds[i]));
     const std::uint64_t from = std::max(piece.a, segment.object_offset);
     const std::uint64_t to = std::min(piece.b, segment.object_offset + segment.length);
     if (from < to) {
@@ -302,7 +301,7 @@ bool LocalReads::Exchange(int fd, const ReadTarget& target, const Piece& piece,
 
 void LocalReads::Keep(const ReadTarget& target, std::uint64_t object_offset,
                       std::uint64_t file_offset, std::uint64_t length,
-                      std::shared_ptr<const UniqueFd> fd, Clock::time_point expires) {
+                      std::shared_ptr<const ScopedFd> fd, Clock::time_point expires) {
   std::lock_guard lock(mu_);
   SweepExpiredLocked(clock_.Now());
   const std::string key = KeyOf(target);

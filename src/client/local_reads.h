@@ -90,16 +90,17 @@ class LocalReads {
 
  private:
   struct Channel {
-    std::string path;  // empty: the worker has no local socket
+    std::string path;    // empty: the worker has no local socket
+    bool known = false;  // path was looked up in the topology of `generation`
     std::uint64_t generation = 0;
     Clock::time_point retry_at{};
     std::chrono::milliseconds keep{0};  // from the hello answer
-    std::vector<UniqueFd> idle;
+    std::vector<ScopedFd> idle;
   };
 
   // File bytes [object_offset, object_offset + length) at file_offset of `fd`.
   struct Kept {
-    std::shared_ptr<const UniqueFd> fd;
+    std::shared_ptr<const ScopedFd> fd;
     std::uint64_t file_offset = 0;
     std::uint64_t length = 0;
     Clock::time_point expires{};
@@ -107,7 +108,7 @@ class LocalReads {
   };
   // Where a piece's bytes are: `length` bytes at `file_offset` of `fd` go to sink + `at`.
   struct Part {
-    std::shared_ptr<const UniqueFd> fd;
+    std::shared_ptr<const ScopedFd> fd;
     std::uint64_t file_offset = 0;
     std::uint64_t length = 0;
     std::size_t at = 0;
@@ -117,7 +118,7 @@ class LocalReads {
   Channel& ChannelFor(const Topology& topology, const std::string& host);
   // A connection to `path` whose hello answer named `host` (its keep time in `*keep`); invalid
   // (and logged) otherwise.
-  UniqueFd Connect(const std::string& path, const std::string& host,
+  ScopedFd Connect(const std::string& path, const std::string& host,
                    std::chrono::milliseconds* keep) const;
   // One request and answer on `fd`; true when `piece` was read. `broken` is set when the
   // connection cannot be used again. Keeps the answer's page files for `keep`.
@@ -130,7 +131,7 @@ class LocalReads {
   // The parts of `piece` that kept page files hold, if they hold all of it.
   std::optional<std::vector<Part>> FindKept(const ReadTarget& target, const Piece& piece);
   void Keep(const ReadTarget& target, std::uint64_t object_offset, std::uint64_t file_offset,
-            std::uint64_t length, std::shared_ptr<const UniqueFd> fd, Clock::time_point expires);
+            std::uint64_t length, std::shared_ptr<const ScopedFd> fd, Clock::time_point expires);
   // Drops every expired kept page file, at most once a second. REQUIRES: mu_ held.
   void SweepExpiredLocked(Clock::time_point now);
   // Drops one kept page file (its descriptor closes once no read holds it). REQUIRES: mu_ held.

@@ -105,7 +105,10 @@ class ScopedFd {
   ~ScopedFd();
 
   [[nodiscard]] int get() const { return fd_; }
+  [[nodiscard]] bool valid() const { return fd_ >= 0; }
   int release() { return std::exchange(fd_, -1); }
+  // Closes the descriptor held, if any, and holds `fd` instead.
+  void reset(int fd = -1);
 
  private:
   int fd_ = -1;

@@ -20,14 +20,15 @@ Status SocketError(std::string_view call, int err) {
 
 }  // namespace
 
-UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
-  if (this != &other) reset(other.release());
-  return *this;
-}
-
-void UniqueFd::reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
+Result<sockaddr_un> UnixSocketAddress(std::string_view path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
+    return Status::InvalidArgument(fmt::format(
+        "'{}': a Unix socket path must be 1 to {} bytes long", path, sizeof(addr.sun_path) - 1));
+  }
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  return addr;
 }
 
 Status SendWithFds(int socket, std::string_view bytes, std::span<const int> fds, int flags) {

@@ -6,39 +6,22 @@
 // peer can never leave descriptors in this process that nobody owns.
 #pragma once
 
+#include <sys/un.h>
+
 #include <cstddef>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/env.h"
 #include "epochcache/status.h"
 
 namespace epochcache {
 
-// An open descriptor, closed when this goes out of scope.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept;
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
-
-  [[nodiscard]] int get() const { return fd_; }
-  [[nodiscard]] bool valid() const { return fd_ >= 0; }
-  int release() {
-    const int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  void reset(int fd = -1);
-
- private:
-  int fd_ = -1;
-};
+// The address of the Unix socket at `path`; InvalidArgument when the path is empty or longer
+// than a sockaddr_un holds (107 bytes).
+Result<sockaddr_un> UnixSocketAddress(std::string_view path);
 
 // Sends `bytes` as one message on `socket` with `fds` attached (none: a plain message).
 // `flags` are sendmsg(2)'s (MSG_DONTWAIT, ...); MSG_NOSIGNAL is always added. Unavailable
@@ -47,7 +30,7 @@ Status SendWithFds(int socket, std::string_view bytes, std::span<const int> fds,
 
 struct ReceivedMessage {
   std::string bytes;  // empty with no fds: the peer closed the connection
-  std::vector<UniqueFd> fds;
+  std::vector<ScopedFd> fds;
 };
 
 // Receives one message of at most `max_bytes` (a longer one is InvalidArgument: it was cut)

@@ -43,18 +43,6 @@ constexpr std::uint64_t kMaxWholePageBytes = std::uint64_t{4} << 20;
 
 std::string ErrnoText(int err) { return std::strerror(err); }  // NOLINT(concurrency-mt-unsafe)
 
-Result<sockaddr_un> SocketAddress(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
-    return Status::InvalidArgument(
-        fmt::format("--local-socket '{}': a Unix socket path must be 1 to {} bytes long", path,
-                    sizeof(addr.sun_path) - 1));
-  }
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  return addr;
-}
-
 // Removes a socket file left by a worker that is gone; refuses to touch anything else.
 Status ClearStaleSocket(const std::string& path, const sockaddr_un& addr) {
   struct stat st {};
@@ -67,7 +55,7 @@ Status ClearStaleSocket(const std::string& path, const sockaddr_un& addr) {
         fmt::format("--local-socket {}: the path exists and is not a socket", path));
   }
   // Non-blocking: a live process whose backlog is full answers EAGAIN instead of hanging us.
-  UniqueFd probe(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  ScopedFd probe(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the sockets API
   if (probe.valid() &&
       (::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0 ||
@@ -127,7 +115,7 @@ struct LocalServer::Impl {
   // Accepts what waits; true when out of descriptors (or memory): wait before trying again.
   bool OnAcceptable();
   // Answers a refused connection and closes it (see Connection).
-  void Refuse(UniqueFd fd, std::string_view why);
+  void Refuse(ScopedFd fd, std::string_view why);
 
   void Stop() {
     if (stopped.exchange(true)) return;
@@ -178,7 +166,7 @@ class LocalServer::Impl::Connection : public std::enable_shared_from_this<Connec
   Connection& operator=(const Connection&) = delete;
 
   // Takes `fd` and starts serving it; false (and `fd` closed) if the event loop refused it.
-  bool Start(UniqueFd fd) {
+  bool Start(ScopedFd fd) {
     boost::system::error_code ec;
     socket_.assign(fd.get(), ec);
     if (ec) return false;
@@ -363,7 +351,7 @@ void LocalServer::Impl::Accept() {
 bool LocalServer::Impl::OnAcceptable() {
   // Bounded, so that a flood of connections cannot hold this thread.
   for (int i = 0; i < 64; ++i) {
-    UniqueFd fd(
+    ScopedFd fd(
         ::accept4(listener->native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!fd.valid()) {
       const int err = errno;
@@ -392,7 +380,7 @@ bool LocalServer::Impl::OnAcceptable() {
   return false;
 }
 
-void LocalServer::Impl::Refuse(UniqueFd fd, std::string_view why) {
+void LocalServer::Impl::Refuse(ScopedFd fd, std::string_view why) {
   Bump(service.counters().local_refusals);
   // Past kMaxLingering refusals in wait, closed without a word: a flood of connections cannot
   // hold descriptors through the refusals themselves.
@@ -402,11 +390,13 @@ void LocalServer::Impl::Refuse(UniqueFd fd, std::string_view why) {
 
 Result<std::unique_ptr<LocalServer>> LocalServer::Start(ReadService& service,
                                                         const LocalServerOptions& options) {
-  EC_ASSIGN_OR_RETURN(const sockaddr_un addr, SocketAddress(options.path));
+  auto address = UnixSocketAddress(options.path);
+  if (!address.ok()) return address.status().WithContext("--local-socket");
+  const sockaddr_un& addr = *address;
   EC_RETURN_IF_ERROR(CheckSocketDirectory(options.path));
   EC_RETURN_IF_ERROR(ClearStaleSocket(options.path, addr));
   auto impl = std::make_unique<Impl>(service, options);
-  UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  ScopedFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd.valid()) {
     return Status::IoError(fmt::format("local read socket: {}", ErrnoText(errno)));
   }

@@ -286,15 +286,13 @@ TEST_F(LocalReadsTest, AWorkerRestartedOnTheSamePathIsUsedAtOnce) {
 // pipe, which must not be read (a pread on it would fail; a read could wait forever).
 TEST_F(LocalReadsTest, AnAnswerWithSomethingOtherThanAFileIsRefused) {
   const std::string path = (dir_ / "fake.sock").string();
-  UniqueFd listener(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.data(), path.size());
+  ScopedFd listener(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  const sockaddr_un addr = UnixSocketAddress(path).value();
   // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast)
   ASSERT_EQ(::bind(listener.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)), 0);
   ASSERT_EQ(::listen(listener.get(), 4), 0);
   std::thread fake([&] {
-    UniqueFd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    ScopedFd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
     (void)ReceiveWithFds(conn.get(), protocol::kMaxLocalMessage, 0);
     (void)SendWithFds(conn.get(),
                       protocol::EncodeLocalHelloAnswer(
@@ -337,9 +335,7 @@ TEST_F(LocalReadsTest, ASocketOfAnotherUserNeverGetsTheToken) {
     // As nobody: listen on the path, and report how many bytes the client sent.
     if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
     const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.data(), path.size());
+    const sockaddr_un addr = UnixSocketAddress(path).value();
     // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast)
     if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) ::_exit(3);
     ::chmod(path.c_str(), 0777);
