@@ -20,6 +20,8 @@ version it was built against: importing this module checks that. See docs/arrow.
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from typing import Any, Optional, Sequence, Union
 from urllib.parse import parse_qs, urlsplit
 
@@ -67,12 +69,52 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+# Unpickled filesystems of this process, by their options: Ray pickles the filesystem into every
+# read task, and a new native client per task would start with no statuses, no connections and no
+# kept page files, paying a status round trip per file of every task. As fsspec's instance cache
+# does for the fsspec filesystem, equal options unpickle to the filesystem already built here.
+# Bounded (a process rarely sees more than a few sets of options); a forked child starts afresh.
+_REBUILT_MAX = 16
+_rebuilt: "OrderedDict[str, EpochCacheArrowFileSystem]" = OrderedDict()
+_rebuilt_pid = os.getpid()
+_rebuilt_lock = threading.Lock()
+
+
+def _rebuilt_key(what: Any) -> str:
+    """What makes two rebuilt filesystems the same: the options (secrets appear as keyed
+    digests, so different tokens never share one) and the environment variables options left
+    unset are read from. seed_workers are not: they only help a client start without etcd."""
+    if isinstance(what, dict):
+        what = sorted((k, v) for k, v in what.items() if k != "seed_workers")
+    env = [os.environ.get(name) for name in (
+        "EPOCHCACHE_WORKER_HOSTS", "EPOCHCACHE_ETCD_HOSTS", _TOKEN_ENV)]
+    return repr((what, [None if v is None else _Secret(v) for v in env]))
+
+
+def _reused(key: str, build: Any) -> "EpochCacheArrowFileSystem":
+    global _rebuilt_pid
+    with _rebuilt_lock:
+        if _rebuilt_pid != os.getpid():
+            _rebuilt.clear()
+            _rebuilt_pid = os.getpid()
+        fs = _rebuilt.get(key)
+        if fs is not None:
+            _rebuilt.move_to_end(key)
+            return fs
+    fs = build()
+    with _rebuilt_lock:
+        fs = _rebuilt.setdefault(key, fs)
+        while len(_rebuilt) > _REBUILT_MAX:
+            _rebuilt.popitem(last=False)
+    return fs
+
+
 def _rebuild(kwargs: dict[str, Any]) -> "EpochCacheArrowFileSystem":
-    return EpochCacheArrowFileSystem(**kwargs)
+    return _reused(_rebuilt_key(kwargs), lambda: EpochCacheArrowFileSystem(**kwargs))
 
 
 def _rebuild_from_uri(uri: str) -> "EpochCacheArrowFileSystem":
-    return EpochCacheArrowFileSystem.from_uri(uri)[0]
+    return _reused(_rebuilt_key(uri), lambda: EpochCacheArrowFileSystem.from_uri(uri)[0])
 
 
 class _Handler(pyarrow.fs.FileSystemHandler):
@@ -143,6 +185,9 @@ class EpochCacheArrowFileSystem(_arrow.ArrowFileSystemBase):
     Pickled (Ray ships it to every worker process), it carries the options it was given, the
     auth token included when passed in code (never one read from the environment), and with
     etcd the workers this process sees, so a process started while etcd is down still starts.
+    Unpickled where one with the same options was already unpickled, it is that one (as fsspec
+    reuses its instances): Ray's read tasks in one worker process share one client, its
+    statuses, connections and page files.
     """
 
     def __init__(

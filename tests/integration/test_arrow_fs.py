@@ -266,6 +266,48 @@ def test_pickle_round_trip_into_a_fresh_process(afs, tree, tmp_path):
     assert int(lines[3]) == 3000
 
 
+def test_unpickled_again_in_one_process_is_the_filesystem_already_built(local_worker, tree,
+                                                                         monkeypatch):
+    """Ray pickles the filesystem into every read task: the tasks a process runs share one
+    client, so a file read by one task needs no new status request in the next."""
+    options = dict(target_protocol="file", worker_hosts=[local_worker.address], piece_size=PAGE)
+    blob = pickle.dumps(EpochCacheArrowFileSystem(**options))
+    first = pickle.loads(blob)
+    assert pickle.loads(blob) is first
+    path = str(tree / "pages.bin")
+    want = (tree / "pages.bin").read_bytes()
+
+    def requests_for_one_read(fs) -> int:
+        before = local_worker.stats()["requests"]
+        with fs.open_input_file(path) as f:
+            assert f.read() == want
+        return local_worker.stats()["requests"] - before
+
+    requests_for_one_read(first)
+    reused = requests_for_one_read(pickle.loads(blob))
+    fresh = requests_for_one_read(EpochCacheArrowFileSystem(**options))
+    assert reused < fresh, (reused, fresh)  # the fresh client had to ask for the status
+
+    # Other options, another token, or another token in the environment: another filesystem.
+    assert pickle.loads(pickle.dumps(EpochCacheArrowFileSystem(
+        **options, request_timeout=7))) is not first
+    with_token = pickle.loads(pickle.dumps(EpochCacheArrowFileSystem(**options, auth_token="a")))
+    assert with_token is not first
+    assert pickle.loads(pickle.dumps(EpochCacheArrowFileSystem(
+        **options, auth_token="b"))) is not with_token
+    monkeypatch.setenv("EPOCHCACHE_AUTH_TOKEN", "c")
+    assert pickle.loads(blob) is not first
+    monkeypatch.delenv("EPOCHCACHE_AUTH_TOKEN")
+    assert pickle.loads(blob) is first
+
+    # A forked child builds its own (the parent's client is not its to use).
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        os._exit(0 if pickle.loads(blob) is not first else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
 def test_reads_release_the_gil(local_worker, tmp_path):
     """A Python thread keeps counting while one long read runs in the main thread."""
     big = Path(local_worker.under.removeprefix("file://")) / "gil_big.bin"
