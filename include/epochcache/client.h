@@ -108,6 +108,7 @@ struct ClientStats {
   std::uint64_t local_reads = 0;         // pieces read from page files via a local socket
   std::uint64_t local_read_bytes = 0;    // bytes of those pieces
   std::uint64_t local_kept_reads = 0;    // of those pieces, read from kept page files alone
+  std::uint64_t local_stats = 0;         // statuses learned through a local socket
 };
 
 // Preloading (Client::Load): each page-aligned block of each file is sent to its owner (the

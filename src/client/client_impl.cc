@@ -99,6 +99,10 @@ class ClientImpl final : public Client {
 
   Result<FileStatus> Stat(std::string_view path) override {
     if (auto cached = cache_.Get(path)) return *std::move(cached);
+    if (auto local = LocalStat(path)) {
+      cache_.Put(path, *local);
+      return *std::move(local);
+    }
     auto attempts = AttemptsFor(path, BlockKey(path, 0));
     auto r = Ask(attempts, path,
                  protocol::BuildTarget(protocol::kStatPath, {{protocol::kPathParam, path}}));
@@ -232,11 +236,22 @@ class ClientImpl final : public Client {
       out.local_reads = local_->reads();
       out.local_read_bytes = local_->bytes();
       out.local_kept_reads = local_->kept_reads();
+      out.local_stats = local_->stats();
     }
     return out;
   }
 
  private:
+  // The status of `path` from its owner's local socket, when it has one and the status cached
+  // (client/local_reads.h); nullopt: ask over HTTP.
+  std::optional<FileStatus> LocalStat(std::string_view path) {
+    if (!local_) return std::nullopt;
+    const auto topology = placement_.Current();
+    const auto owners = topology->Candidates(BlockKey(path, 0), options_.max_workers_per_key);
+    if (owners.empty() || !local_->MayServe(*topology, owners.front())) return std::nullopt;
+    return local_->TryStat(*topology, owners.front(), std::string(path));
+  }
+
   // The walk through the workers for `key` of `path`, as of the current membership.
   WorkerAttempts AttemptsFor(std::string_view path, std::string_view key) {
     return AttemptsAmong(path, placement_.Current()->Candidates(key, options_.max_workers_per_key));

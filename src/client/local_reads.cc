@@ -60,12 +60,14 @@ std::size_t ProcessKeptLimit() {
   return limit;
 }
 
-std::string KeyOf(const ReadTarget& target) {
-  std::string key = target.path;
+std::string KeyOf(std::string_view path, std::string_view version) {
+  std::string key(path);
   key.push_back('\0');
-  key += target.version;
+  key += version;
   return key;
 }
+
+std::string KeyOf(const ReadTarget& target) { return KeyOf(target.path, target.version); }
 
 // The longest a page file is kept, whatever a worker says.
 constexpr std::uint64_t kMaxKeepMs = 60000;
@@ -133,16 +135,46 @@ LocalReads::Outcome LocalReads::TryRead(const Topology& topology, const std::str
       target.version.size() > protocol::kMaxLocalVersion) {
     return Outcome::kDeclined;
   }
+  bool read = false;
+  if (!OnConnection(topology, host, [&](int fd, std::chrono::milliseconds keep, bool* broken) {
+        read = Exchange(fd, target, piece, keep, broken);
+      })) {
+    return Outcome::kDeclined;
+  }
+  if (!read) return Outcome::kDeclined;
+  reads_.fetch_add(1, std::memory_order_relaxed);
+  bytes_.fetch_add(piece.b - piece.a, std::memory_order_relaxed);
+  return Outcome::kAnswered;
+}
+
+std::optional<FileStatus> LocalReads::TryStat(const Topology& topology, const std::string& host,
+                                              const std::string& path) {
+  if (token_.size() > protocol::kMaxLocalToken || path.size() > protocol::kMaxLocalPath) {
+    return std::nullopt;
+  }
+  std::optional<FileStatus> status;
+  if (!OnConnection(topology, host, [&](int fd, std::chrono::milliseconds keep, bool* broken) {
+        status = StatExchange(fd, path, keep, broken);
+      })) {
+    return std::nullopt;
+  }
+  if (status) stats_.fetch_add(1, std::memory_order_relaxed);
+  return status;
+}
+
+bool LocalReads::OnConnection(
+    const Topology& topology, const std::string& host,
+    const std::function<void(int, std::chrono::milliseconds, bool*)>& exchange) {
   ScopedFd fd;
   std::string path;
   std::chrono::milliseconds keep{0};
   {
     std::lock_guard lock(mu_);
     Channel& channel = ChannelFor(topology, host);
-    if (channel.path.empty() || clock_.Now() < channel.retry_at) return Outcome::kDeclined;
+    if (channel.path.empty() || clock_.Now() < channel.retry_at) return false;
     if (forks_.Forked()) {
       // Inherited from the parent, whose answers they would read: closed here (the parent's
-      // own descriptors stay open), and this process makes a connection per read.
+      // own descriptors stay open), and this process makes a connection per exchange.
       channel.idle.clear();
     } else if (!channel.idle.empty()) {
       fd = std::move(channel.idle.back());
@@ -152,20 +184,19 @@ LocalReads::Outcome LocalReads::TryRead(const Topology& topology, const std::str
     keep = channel.keep;
   }
   bool broken = false;
-  bool read = false;
   // A pooled connection may have died with a restarted worker: one more try on a new one
   // before the socket is left alone.
   for (bool pooled = fd.valid();; pooled = false) {
     if (!fd.valid()) fd = Connect(path, host, &keep);
     if (!fd.valid()) break;
     broken = false;
-    read = Exchange(fd.get(), target, piece, keep, &broken);
+    exchange(fd.get(), keep, &broken);
     if (!broken || !pooled) break;
     fd.reset();
   }
   if (!fd.valid() || broken) {
     Failed(host);
-    return Outcome::kDeclined;
+    return false;
   }
   if (!forks_.Forked()) {
     std::lock_guard lock(mu_);
@@ -176,10 +207,7 @@ LocalReads::Outcome LocalReads::TryRead(const Topology& topology, const std::str
       if (channel.idle.size() < kMaxIdlePerWorker) channel.idle.push_back(std::move(fd));
     }
   }
-  if (!read) return Outcome::kDeclined;
-  reads_.fetch_add(1, std::memory_order_relaxed);
-  bytes_.fetch_add(piece.b - piece.a, std::memory_order_relaxed);
-  return Outcome::kAnswered;
+  return true;
 }
 
 void LocalReads::Failed(const std::string& host) {
@@ -237,53 +265,67 @@ ScopedFd LocalReads::Connect(const std::string& path, const std::string& host,
   return fd;
 }
 
-bool LocalReads::Exchange(int fd, const ReadTarget& target, const Piece& piece,
-                          std::chrono::milliseconds keep, bool* broken) {
-  const protocol::LocalRead request{.path = target.path,
-                                    .version = target.version,
-                                    .offset = piece.a,
-                                    .length = piece.b - piece.a};
+std::optional<LocalReads::Answer> LocalReads::Ask(int fd, const protocol::LocalRead& request,
+                                                  bool* broken) {
   if (!SendWithFds(fd, protocol::EncodeLocalRead(request), {}).ok()) {
     *broken = true;
-    return false;
+    return std::nullopt;
   }
   auto message = ReceiveWithFds(fd, protocol::kMaxLocalMessage, protocol::kMaxLocalSegments);
   if (!message.ok() || message->bytes.empty()) {
     *broken = true;
-    return false;
+    return std::nullopt;
   }
   auto answer = protocol::DecodeLocalReadAnswer(message->bytes);
   if (!answer.ok() || (!answer->hit && !message->fds.empty()) ||
       (answer->hit && answer->segments.size() != message->fds.size())) {
     *broken = true;
-    return false;
+    return std::nullopt;
   }
-  if (!answer->hit) return false;
   // Page files only: a pipe or a socket could make pread wait forever.
   for (const auto& received : message->fds) {
     struct stat st {};
     if (::fstat(received.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
       *broken = true;
-      return false;
+      return std::nullopt;
     }
   }
-  // Another version: HTTP will tell what happened.
-  if (answer->size != target.size || answer->version != target.version) return false;
-  // The segments must be contiguous, within the file, and cover the piece.
-  const auto& segments = answer->segments;
-  if (segments.empty() || segments.front().object_offset > piece.a) return false;
+  return Answer{*std::move(answer), std::move(message->fds)};
+}
+
+bool LocalReads::Covers(const std::vector<protocol::LocalSegment>& segments, std::uint64_t size,
+                        std::uint64_t from, std::uint64_t to) {
+  if (segments.empty() || segments.front().object_offset > from) return false;
   std::uint64_t end = segments.front().object_offset;
   for (const auto& segment : segments) {
-    if (segment.object_offset != end || segment.length > target.size - end) return false;
+    if (segment.object_offset != end || segment.length > size - end) return false;
     end += segment.length;
   }
-  if (end < piece.b) return false;
+  return end >= to;
+}
+
+bool LocalReads::Exchange(int fd, const ReadTarget& target, const Piece& piece,
+                          std::chrono::milliseconds keep, bool* broken) {
+  auto got = Ask(fd,
+                 {.path = target.path,
+                  .version = target.version,
+                  .offset = piece.a,
+                  .length = piece.b - piece.a},
+                 broken);
+  if (!got || !got->answer.hit) return false;
+  // Another version: HTTP will tell what happened.
+  const FileStatus& status = *got->answer.status;
+  if (status.size != target.size || status.version != target.version) return false;
+  // The segments must be contiguous, within the file, and cover the piece.
+  const auto& segments = got->answer.segments;
+  if (!Covers(segments, target.size, piece.a, piece.b)) return false;
 
   const Clock::time_point expires = clock_.Now() + keep;
+  const std::string key = KeyOf(target);
   std::vector<Part> parts;
   for (std::size_t i = 0; i < segments.size(); ++i) {
     const auto& segment = segments[i];
-    auto fd_of_segment = std::make_shared<const ScopedFd>(std::move(message->fds[i]));
+    auto fd_of_segment = std::make_shared<const ScopedFd>(std::move(got->fds[i]));
     const std::uint64_t from = std::max(piece.a, segment.object_offset);
     const std::uint64_t to = std::min(piece.b, segment.object_offset + segment.length);
     if (from < to) {
@@ -291,7 +333,7 @@ bool LocalReads::Exchange(int fd, const ReadTarget& target, const Piece& piece,
                        to - from, static_cast<std::size_t>(from - piece.a)});
     }
     if (keep.count() > 0 && max_kept_ > 0) {
-      Keep(target, segment.object_offset, segment.file_offset, segment.length,
+      Keep(key, segment.object_offset, segment.file_offset, segment.length,
            std::move(fd_of_segment), expires);
     }
   }
@@ -299,12 +341,32 @@ bool LocalReads::Exchange(int fd, const ReadTarget& target, const Piece& piece,
   return ReadParts(parts, piece.sink);
 }
 
-void LocalReads::Keep(const ReadTarget& target, std::uint64_t object_offset,
+std::optional<FileStatus> LocalReads::StatExchange(int fd, const std::string& path,
+                                                   std::chrono::milliseconds keep, bool* broken) {
+  // No version: whichever the worker has cached, with the page around the first byte.
+  auto got = Ask(fd, {.path = path, .version = "", .offset = 0, .length = 1}, broken);
+  if (!got || !got->answer.status) return std::nullopt;
+  const FileStatus& status = *got->answer.status;
+  const auto& segments = got->answer.segments;
+  if (got->answer.hit && !status.is_directory && keep.count() > 0 && max_kept_ > 0 &&
+      Covers(segments, status.size, 0, std::min<std::uint64_t>(1, status.size))) {
+    // Kept for the reads that usually follow a stat (opening a file), under the version they
+    // will ask for: those bytes are then a pread with no message.
+    const Clock::time_point expires = clock_.Now() + keep;
+    const std::string key = KeyOf(path, status.version);
+    for (std::size_t i = 0; i < segments.size(); ++i) {
+      Keep(key, segments[i].object_offset, segments[i].file_offset, segments[i].length,
+           std::make_shared<const ScopedFd>(std::move(got->fds[i])), expires);
+    }
+  }
+  return status;
+}
+
+void LocalReads::Keep(const std::string& key, std::uint64_t object_offset,
                       std::uint64_t file_offset, std::uint64_t length,
                       std::shared_ptr<const ScopedFd> fd, Clock::time_point expires) {
   std::lock_guard lock(mu_);
   SweepExpiredLocked(clock_.Now());
-  const std::string key = KeyOf(target);
   auto& by_offset = kept_[key];
   if (auto it = by_offset.find(object_offset); it != by_offset.end()) {
     DropKept(by_offset, it);

@@ -14,6 +14,11 @@
 // another key. A kept descriptor of a page the worker has since evicted holds its disk space until
 // dropped (expired ones are dropped at the next read).
 //
+// A status the client does not have is asked for the same way, as a read of the first byte
+// without a version (TryStat): the answer carries the worker's cached status and the first
+// page, so opening and reading a small file cached there is one message, not an HTTP stat and
+// a message.
+//
 // Only a process of this user (or root) is trusted as the worker (SO_PEERCRED): whoever else
 // holds a socket path never gets the token. Only regular files are read from.
 //
@@ -28,10 +33,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -41,6 +48,7 @@
 #include "client/placement_view.h"
 #include "common/clock.h"
 #include "common/fd_passing.h"
+#include "protocol/local_wire.h"
 
 namespace epochcache::client {
 
@@ -75,6 +83,13 @@ class LocalReads {
   Outcome TryRead(const Topology& topology, const std::string& host, const ReadTarget& target,
                   const Piece& piece);
 
+  // The status of `path` as worker `host` (an address of `topology`) has it cached, asked
+  // through its local socket: the same answer as its HTTP stat when it has one, in one message
+  // that also hands over the page around the first byte, kept for the reads that follow.
+  // nullopt: not cached there, or no usable socket (ask over HTTP).
+  std::optional<FileStatus> TryStat(const Topology& topology, const std::string& host,
+                                    const std::string& path);
+
   // Whether `host` has a local socket that is not known to fail (cheap: no system call).
   [[nodiscard]] bool MayServe(const Topology& topology, const std::string& host);
 
@@ -85,6 +100,8 @@ class LocalReads {
   [[nodiscard]] std::uint64_t kept_reads() const {
     return kept_reads_.load(std::memory_order_relaxed);
   }
+  // Statuses learned through a local socket (TryStat).
+  [[nodiscard]] std::uint64_t stats() const { return stats_.load(std::memory_order_relaxed); }
   // Page files kept now.
   [[nodiscard]] std::size_t kept() const;
 
@@ -120,17 +137,38 @@ class LocalReads {
   // (and logged) otherwise.
   ScopedFd Connect(const std::string& path, const std::string& host,
                    std::chrono::milliseconds* keep) const;
+  // A checked answer: as many regular files as segments for a hit, none for a decline.
+  struct Answer {
+    protocol::LocalReadAnswer answer;
+    std::vector<ScopedFd> fds;
+  };
+
+  // Runs `exchange(fd, keep, &broken)` on a connection to the socket of `host` (pooled or new;
+  // a pooled one that turns out broken is replaced once). false: no usable connection, and the
+  // socket is left alone for kRetryAfter.
+  bool OnConnection(const Topology& topology, const std::string& host,
+                    const std::function<void(int, std::chrono::milliseconds, bool*)>& exchange);
+  // Sends `request` on `fd` and takes its checked answer; nullopt with `broken` set when the
+  // connection cannot be used again.
+  static std::optional<Answer> Ask(int fd, const protocol::LocalRead& request, bool* broken);
+  // Whether `segments` are contiguous, within a file of `size` bytes, and cover [from, to).
+  static bool Covers(const std::vector<protocol::LocalSegment>& segments, std::uint64_t size,
+                     std::uint64_t from, std::uint64_t to);
   // One request and answer on `fd`; true when `piece` was read. `broken` is set when the
   // connection cannot be used again. Keeps the answer's page files for `keep`.
   bool Exchange(int fd, const ReadTarget& target, const Piece& piece,
                 std::chrono::milliseconds keep, bool* broken);
+  // A read of the first byte without a version: the cached status, if the worker has it, and
+  // the answer's page files kept for `keep`.
+  std::optional<FileStatus> StatExchange(int fd, const std::string& path,
+                                         std::chrono::milliseconds keep, bool* broken);
   void Failed(const std::string& host);
 
   // preads every part into `sink`; false if one failed.
   static bool ReadParts(const std::vector<Part>& parts, std::span<std::byte> sink);
   // The parts of `piece` that kept page files hold, if they hold all of it.
   std::optional<std::vector<Part>> FindKept(const ReadTarget& target, const Piece& piece);
-  void Keep(const ReadTarget& target, std::uint64_t object_offset, std::uint64_t file_offset,
+  void Keep(const std::string& key, std::uint64_t object_offset, std::uint64_t file_offset,
             std::uint64_t length, std::shared_ptr<const ScopedFd> fd, Clock::time_point expires);
   // Drops every expired kept page file, at most once a second. REQUIRES: mu_ held.
   void SweepExpiredLocked(Clock::time_point now);
@@ -152,6 +190,7 @@ class LocalReads {
   std::atomic<std::uint64_t> reads_{0};
   std::atomic<std::uint64_t> bytes_{0};
   std::atomic<std::uint64_t> kept_reads_{0};
+  std::atomic<std::uint64_t> stats_{0};
 };
 
 }  // namespace epochcache::client

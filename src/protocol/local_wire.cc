@@ -170,15 +170,40 @@ Result<LocalRead> DecodeLocalRead(std::string_view bytes) {
   return m;
 }
 
+namespace {
+
+void WriteStatus(Writer& w, const FileStatus& st) {
+  w.Str(st.path);
+  w.U8(st.is_directory ? 1 : 0);
+  w.U64(st.size);
+  w.U64(static_cast<std::uint64_t>(st.mtime_ns));
+  w.Str(st.version);
+}
+
+bool ReadStatus(Reader& r, FileStatus* st) {
+  std::uint8_t directory = 0;
+  std::uint64_t mtime = 0;
+  if (!r.Str(kMaxLocalPath, &st->path) || !r.U8(&directory) || directory > 1 || !r.U64(&st->size) ||
+      !r.U64(&mtime) || !r.Str(kMaxLocalVersion, &st->version)) {
+    return false;
+  }
+  st->is_directory = directory == 1;
+  st->mtime_ns = static_cast<std::int64_t>(mtime);
+  return true;
+}
+
+}  // namespace
+
 std::string EncodeLocalReadAnswer(const LocalReadAnswer& m) {
   Writer w(LocalMessageType::kReadAnswer);
   w.U8(m.hit ? 1 : 0);
   if (!m.hit) {
     w.Str(m.reason);
+    w.U8(m.status ? 1 : 0);
+    if (m.status) WriteStatus(w, *m.status);
     return w.Take();
   }
-  w.U64(m.size);
-  w.Str(m.version);
+  WriteStatus(w, m.status.value_or(FileStatus{}));
   w.U16(static_cast<std::uint16_t>(std::min(m.segments.size(), kMaxLocalSegments + 1)));
   for (const auto& s : m.segments) {
     w.U64(s.object_offset);
@@ -195,12 +220,16 @@ Result<LocalReadAnswer> DecodeLocalReadAnswer(std::string_view bytes) {
   if (!r.U8(&hit) || hit > 1) return Malformed("read answer");
   m.hit = hit == 1;
   if (!m.hit) {
-    if (!r.Str(kMaxLocalPath, &m.reason) || !r.done()) return Malformed("read answer");
+    std::uint8_t has_status = 0;
+    if (!r.Str(kMaxLocalPath, &m.reason) || !r.U8(&has_status) || has_status > 1) {
+      return Malformed("read answer");
+    }
+    if (has_status == 1 && !ReadStatus(r, &m.status.emplace())) return Malformed("read answer");
+    if (!r.done()) return Malformed("read answer");
     return m;
   }
   std::uint16_t count = 0;
-  if (!r.U64(&m.size) || !r.Str(kMaxLocalVersion, &m.version) || !r.U16(&count) ||
-      count > kMaxLocalSegments) {
+  if (!ReadStatus(r, &m.status.emplace()) || !r.U16(&count) || count > kMaxLocalSegments) {
     return Malformed("read answer");
   }
   m.segments.resize(count);

@@ -13,6 +13,9 @@
 // order) and where in each file the bytes lie, or with a decline: the bytes are not all cached,
 // or anything else went wrong; the client then asks over HTTP, which gives the real answer. So
 // this protocol has no error vocabulary of its own and cannot answer differently from HTTP.
+// Either answer carries the file's status when the worker has it cached (what its HTTP stat
+// would answer), so a read without a version doubles as a stat: one message learns the status
+// and hands over the first pages.
 //
 // Pure functions; the decoders accept any bytes and never read past them (tests/fuzz).
 #pragma once
@@ -24,15 +27,18 @@
 #include <vector>
 
 #include "epochcache/status.h"
+#include "epochcache/under_store.h"
 
 namespace epochcache::protocol {
 
 // Bumped on any incompatible change; a worker declines a request of another version.
-inline constexpr std::uint8_t kLocalWireVersion = 1;
+// 2: answers carry the whole status (path, type, size, mtime, version), declines too.
+inline constexpr std::uint8_t kLocalWireVersion = 2;
 
 // The largest message either side sends or accepts (a read of a path of kMaxLocalPath bytes
-// fits, and so does an answer of kMaxLocalSegments segments).
-inline constexpr std::size_t kMaxLocalMessage = 8192;
+// fits, and so does an answer with a status of the longest path and version and either
+// kMaxLocalSegments segments or a reason of up to kMaxLocalPath bytes).
+inline constexpr std::size_t kMaxLocalMessage = 16384;
 inline constexpr std::size_t kMaxLocalPath = 4096;
 inline constexpr std::size_t kMaxLocalToken = 1024;
 inline constexpr std::size_t kMaxLocalVersion = 512;
@@ -79,11 +85,12 @@ struct LocalSegment {
 
 struct LocalReadAnswer {
   bool hit = false;
-  // A hit: the file's size and version, and the segments, in order and contiguous, which
-  // cover at least the requested bytes clipped to the size (whole pages when they are all
-  // cached, so that the client can keep them for reads nearby).
-  std::uint64_t size = 0;
-  std::string version = {};
+  // The file's status as the worker has it cached: always with a hit; with a decline when the
+  // worker has it (its path no longer than kMaxLocalPath, its version than kMaxLocalVersion).
+  std::optional<FileStatus> status = {};
+  // A hit: the segments, in order and contiguous, which cover at least the requested bytes
+  // clipped to the size (whole pages when they are all cached, so that the client can keep
+  // them for reads nearby).
   std::vector<LocalSegment> segments = {};
   // A decline: why (for logs and tests; the client asks over HTTP either way).
   std::string reason = {};

@@ -416,6 +416,7 @@ class PyClient {
     d["local_reads"] = s.local_reads;
     d["local_read_bytes"] = s.local_read_bytes;
     d["local_kept_reads"] = s.local_kept_reads;
+    d["local_stats"] = s.local_stats;
     return d;
   }
 
@@ -535,6 +536,6 @@ NB_MODULE(_native, m) {
       .def("stats", &PyClient::Stats,
            "Client counters: failovers, direct_reads, direct_read_bytes, direct_metadata, "
            "breaker_opens, breaker_skips, worker_errors, placement_rebuilds, local_reads, "
-           "local_read_bytes, local_kept_reads.")
+           "local_read_bytes, local_kept_reads, local_stats.")
       .def_prop_ro("worker_hosts", &PyClient::hosts);
 }

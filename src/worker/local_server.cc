@@ -247,15 +247,14 @@ class LocalServer::Impl::Connection : public std::enable_shared_from_this<Connec
     WorkerCounters& counters = server_.service.counters();
     protocol::LocalReadAnswer answer;
     ReadPlan plan;
-    if (auto why = Plan(read, &plan)) {
+    if (auto why = Plan(read, &plan, &answer.status)) {
       answer.reason = std::move(*why);
       Bump(counters.local_declines);
       if (!Send(protocol::EncodeLocalReadAnswer(answer), {})) return "an answer was not taken";
       return std::nullopt;
     }
     answer.hit = true;
-    answer.size = plan.status.size;
-    answer.version = plan.status.version;
+    answer.status = plan.status;
     std::vector<int> fds;
     fds.reserve(plan.segments.size());
     answer.segments.reserve(plan.segments.size());
@@ -272,18 +271,23 @@ class LocalServer::Impl::Connection : public std::enable_shared_from_this<Connec
     return std::nullopt;
   }
 
-  // The plan of a read wholly served by cached pages, or why not.
-  std::optional<std::string> Plan(const protocol::LocalRead& read, ReadPlan* plan) {
+  // The plan of a read wholly served by cached pages, or why not; `*known` is the cached
+  // status when the protocol can carry it (a decline tells it too: a read that asks for no
+  // version is also the client's stat).
+  std::optional<std::string> Plan(const protocol::LocalRead& read, ReadPlan* plan,
+                                  std::optional<FileStatus>* known) {
     ReadService& service = server_.service;
     if (read.length > server_.options.max_read_bytes) {
       return fmt::format("longer than {} bytes", server_.options.max_read_bytes);
     }
     auto status = service.CachedStatus(read.path);
     if (!status) return std::string("the status is not cached");
-    if (status->is_directory) return std::string("a directory");
-    if (status->version.size() > protocol::kMaxLocalVersion) {
-      return std::string("a version too long for this protocol");
+    if (status->version.size() > protocol::kMaxLocalVersion ||
+        status->path.size() > protocol::kMaxLocalPath) {
+      return std::string("a path or version too long for this protocol");
     }
+    *known = *status;
+    if (status->is_directory) return std::string("a directory");
     if (!read.version.empty() && status->version != read.version) {
       return std::string("another version is cached");
     }

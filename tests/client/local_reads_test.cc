@@ -114,6 +114,64 @@ TEST_F(LocalReadsTest, AHitIsReadFromThePageFilesAndAMissIsLeftToHttp) {
   EXPECT_FALSE(local.MayServe(topology_, "127.0.0.1:9"));
 }
 
+TEST_F(LocalReadsTest, AStatIsTheWorkersCachedStatusAndKeepsTheFirstPageForTheReadAfterIt) {
+  LocalReads local("tok", std::chrono::milliseconds(5000), clock_);
+  // Not cached on the worker beyond its status (the fixture's stat): the status alone.
+  under_.Put("/d/g", Bytes(3 * kPageSize));
+  EXPECT_FALSE(local.TryStat(topology_, std::string(kAddress), "/d/g"));  // never asked there
+  auto g = service_->Stat("/d/g");
+  ASSERT_TRUE(g.ok());
+  auto told = local.TryStat(topology_, std::string(kAddress), "/d/g");
+  ASSERT_TRUE(told.has_value());
+  EXPECT_EQ(*told, *g);
+  EXPECT_EQ(local.kept(), 0U);
+
+  // Cached: the status, and the page around the first byte kept, so reading it needs no
+  // message; bytes past that page still do.
+  ASSERT_TRUE(service_->Read("/d/f", "", 0, 5 * kPageSize).ok());
+  const auto answered = service_->counters().local_reads.load();
+  auto f = local.TryStat(topology_, std::string(kAddress), "/d/f");
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(*f, *service_->Stat("/d/f"));
+  EXPECT_EQ(local.stats(), 2U);
+  EXPECT_EQ(local.kept(), 1U);
+  EXPECT_EQ(Read(local, 0, kPageSize), Bytes(kPageSize));
+  EXPECT_EQ(local.kept_reads(), 1U);
+  EXPECT_EQ(service_->counters().local_reads.load(), answered + 1);  // the stat only
+  EXPECT_EQ(Read(local, kPageSize, 2 * kPageSize), Bytes(2 * kPageSize).substr(kPageSize));
+  EXPECT_EQ(local.kept_reads(), 1U);
+
+  // A file the worker has no status of, and one it never could: nothing (ask over HTTP).
+  EXPECT_FALSE(local.TryStat(topology_, std::string(kAddress), "/d/missing"));
+  EXPECT_FALSE(local.TryStat(topology_, std::string(kAddress), "/d/../../etc/passwd"));
+  EXPECT_FALSE(local.TryStat(topology_, std::string(kAddress),
+                             std::string(protocol::kMaxLocalPath + 1, 'p')));
+  EXPECT_EQ(local.stats(), 2U);
+  // The connection survived all of it.
+  EXPECT_TRUE(local.MayServe(topology_, std::string(kAddress)));
+}
+
+TEST_F(LocalReadsTest, WhatAStatKeptIsNeverReadForAnotherVersion) {
+  LocalReads local("tok", std::chrono::milliseconds(5000), clock_);
+  ASSERT_TRUE(service_->Read("/d/f", "", 0, 5 * kPageSize).ok());
+  ASSERT_TRUE(local.TryStat(topology_, std::string(kAddress), "/d/f"));
+  // The worker learns of a new version (a read that asks for it refetches the status).
+  under_.Put("/d/f", Bytes(2 * kPageSize) + "changed");
+  service_->ForgetStatus("/d/f");
+  auto fresh = service_->Stat("/d/f");
+  ASSERT_TRUE(fresh.ok());
+  ASSERT_NE(fresh->version, target_.version);
+  auto told = local.TryStat(topology_, std::string(kAddress), "/d/f");
+  ASSERT_TRUE(told.has_value());
+  EXPECT_EQ(told->version, fresh->version);
+  // What the first stat kept is the old version's: a read of the new one is not served from
+  // it (nor by the worker, which has none of its pages yet).
+  target_.version = fresh->version;
+  target_.size = fresh->size;
+  EXPECT_FALSE(Read(local, 0, 10));
+  EXPECT_EQ(local.kept_reads(), 0U);
+}
+
 TEST_F(LocalReadsTest, KeptPageFilesServeNearbyReadsUntilTheWorkersKeepTimeIsUp) {
   LocalReads local("tok", std::chrono::milliseconds(5000), clock_);
   ASSERT_TRUE(service_->Read("/d/f", "", 0, 5 * kPageSize).ok());
@@ -301,10 +359,10 @@ TEST_F(LocalReadsTest, AnAnswerWithSomethingOtherThanAFileIsRefused) {
     (void)ReceiveWithFds(conn.get(), protocol::kMaxLocalMessage, 0);
     std::array<int, 2> pipe_fds{};
     ASSERT_EQ(::pipe2(pipe_fds.data(), O_CLOEXEC), 0);
-    protocol::LocalReadAnswer answer{.hit = true,
-                                     .size = target_.size,
-                                     .version = target_.version,
-                                     .segments = {{0, 0, target_.size}}};
+    protocol::LocalReadAnswer answer{
+        .hit = true,
+        .status = FileStatus{.path = "/d/f", .size = target_.size, .version = target_.version},
+        .segments = {{0, 0, target_.size}}};
     (void)SendWithFds(conn.get(), protocol::EncodeLocalReadAnswer(answer),
                       std::span<const int>(pipe_fds.data(), 1));
     ::close(pipe_fds[0]);

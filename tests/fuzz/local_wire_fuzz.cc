@@ -31,6 +31,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (auto m = pr::DecodeLocalReadAnswer(bytes); m.ok()) {
     FUZZ_CHECK(type.ok() && *type == pr::LocalMessageType::kReadAnswer);
     FUZZ_CHECK(m->segments.size() <= pr::kMaxLocalSegments);
+    FUZZ_CHECK(!m->hit || m->status.has_value());
+    FUZZ_CHECK(!m->status || (m->status->path.size() <= pr::kMaxLocalPath &&
+                              m->status->version.size() <= pr::kMaxLocalVersion));
     FUZZ_CHECK(pr::EncodeLocalReadAnswer(*m) == bytes);
   }
   return 0;

@@ -19,7 +19,7 @@ from epochcache.local_worker import LocalWorker
 
 pytestmark = pytest.mark.timeout(300)
 
-MAGIC = b"ECLR\x01"
+MAGIC = b"ECLR\x02"
 
 
 def _str(b: bytes) -> bytes:
@@ -109,6 +109,46 @@ def test_cached_reads_come_from_the_page_files_and_misses_over_http(tmp_path, da
         assert http.cat_file(path) == want
         assert http.client_stats()["local_reads"] == 0
         assert worker.stats()["bytes_served"] == warm["bytes_served"] + len(want)
+    finally:
+        worker.kill()
+
+
+def test_a_new_client_opens_and_reads_a_cached_file_with_one_message_and_no_http(
+        tmp_path, etcd, sock_dir):
+    """A process that has not seen a file (a Ray read task in another worker process) learns
+    its status and its page in one local message: no HTTP stat, no second message."""
+    root = tmp_path / "data"
+    root.mkdir()
+    files = {f"f{i}.bin": os.urandom(100_000 + i) for i in range(3)}
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    worker = start_worker(tmp_path, root, etcd, sock_dir)
+    try:
+        options = dict(target_protocol="file", etcd_hosts=etcd.endpoint, cluster="lr",
+                       skip_instance_cache=True)
+        warm = EpochCacheFileSystem(**options)
+        for name, data in files.items():
+            assert warm.cat_file(str(root / name)) == data  # cached on the worker
+        fresh = EpochCacheFileSystem(**options)
+        fresh.workers()  # membership known before counting
+        before = worker.stats()
+        stats_call = worker.stats()["requests"] - before["requests"]  # the stats request itself
+        before = worker.stats()
+        for name, data in files.items():
+            with fresh.open(str(root / name), "rb") as f:
+                assert f.read() == data
+            assert fresh.info(str(root / name))["size"] == len(data)
+        after = worker.stats()
+        assert after["requests"] - before["requests"] == stats_call  # nothing over HTTP
+        assert after["local_reads"] - before["local_reads"] == len(files)  # a message per file
+        client = fresh.client_stats()
+        assert client["local_stats"] == len(files)
+        assert client["local_kept_reads"] == len(files)  # each read served by the stat's page
+
+        # A file the worker has not cached: its status over HTTP, as before.
+        (root / "new.bin").write_bytes(b"n" * 10)
+        assert fresh.cat_file(str(root / "new.bin")) == b"n" * 10
+        assert fresh.client_stats()["local_stats"] == len(files)
     finally:
         worker.kill()
 

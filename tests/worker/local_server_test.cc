@@ -168,7 +168,10 @@ TEST_F(LocalServerTest, ACachedRangeComesBackAsPageFilesHoldingExactlyItsBytes) 
     auto reply =
         Read(fd.get(), {.path = "/d/f", .version = "", .offset = offset, .length = length});
     ASSERT_TRUE(reply.answer.hit) << reply.answer.reason;
-    EXPECT_EQ(reply.answer.size, want.size());
+    // The status the HTTP stat answers, whole.
+    ASSERT_TRUE(reply.answer.status.has_value());
+    EXPECT_EQ(*reply.answer.status, *service_->Stat("/d/f"));
+    EXPECT_EQ(reply.answer.status->size, want.size());
     const std::uint64_t clipped = std::min(length, want.size() - offset);
     EXPECT_EQ(BytesOf(reply, offset, clipped), want.substr(offset, clipped)) << offset;
     // Whole pages, which the client may keep for reads nearby.
@@ -188,22 +191,32 @@ TEST_F(LocalServerTest, AnythingButAWholeHitIsDeclinedWithoutTouchingTheUnderSto
   Start(options);
   auto fd = Connect();
   ASSERT_TRUE(Hello(fd.get()).accepted);
-  auto declined = [&](const LocalRead& read, std::string_view why) {
+  // A decline still tells the status when the worker has it cached (a read without a version
+  // is also the client's stat), and only then.
+  auto declined = [&](const LocalRead& read, std::string_view why, bool tells_status) {
     auto reply = Read(fd.get(), read);
     EXPECT_FALSE(reply.answer.hit) << read.path;
     EXPECT_TRUE(reply.fds.empty());
     EXPECT_NE(reply.answer.reason.find(why), std::string::npos) << reply.answer.reason;
+    EXPECT_EQ(reply.answer.status.has_value(), tells_status) << reply.answer.reason;
+    if (tells_status && reply.answer.status) {
+      EXPECT_EQ(*reply.answer.status, *service_->Stat(read.path));
+    }
   };
-  declined({.path = "/d/f", .version = "", .offset = 0, .length = 10}, "status is not cached");
+  declined({.path = "/d/f", .version = "", .offset = 0, .length = 10}, "status is not cached",
+           false);
   Warm(0, 10);  // the first page only
   const std::uint64_t under_reads = service_->counters().under_store_reads.load();
-  declined({.path = "/d/f", .version = "", .offset = 0, .length = 2 * kPageSize}, "not every page");
-  declined({.path = "/d/f", .version = "other", .offset = 0, .length = 10}, "another version");
-  declined({.path = "/d/f", .version = "", .offset = 1 << 20, .length = 10}, "past the end");
-  declined({.path = "/d/f", .version = "", .offset = 0, .length = 2 * kPageSize + 1},
-           "longer than");
-  declined({.path = "/d/../../etc/passwd", .version = "", .offset = 0, .length = 10}, "not cached");
-  declined({.path = "/d", .version = "", .offset = 0, .length = 10}, "not cached");
+  declined({.path = "/d/f", .version = "", .offset = 0, .length = 2 * kPageSize}, "not every page",
+           true);
+  declined({.path = "/d/f", .version = "other", .offset = 0, .length = 10}, "another version",
+           true);
+  declined({.path = "/d/f", .version = "", .offset = 1 << 20, .length = 10}, "past the end", true);
+  declined({.path = "/d/f", .version = "", .offset = 0, .length = 2 * kPageSize + 1}, "longer than",
+           false);
+  declined({.path = "/d/../../etc/passwd", .version = "", .offset = 0, .length = 10}, "not cached",
+           false);
+  declined({.path = "/d", .version = "", .offset = 0, .length = 10}, "not cached", false);
   EXPECT_EQ(service_->counters().under_store_reads.load(), under_reads);
   EXPECT_EQ(service_->counters().local_declines.load(), 7U);
   // The connection is still good for a hit.
